@@ -1,0 +1,10 @@
+"""Stethoscope: room-level location of BLE badges for care homes."""
+
+from .config import configure
+
+
+def main(global_config, **settings):
+    """Return the Pyramid WSGI application (the paste app factory)."""
+    config = configure(settings)
+    config.scan(ignore=["stethoscope.scripts", "stethoscope.migrations"])
+    return config.make_wsgi_app()

@@ -1,0 +1,157 @@
+"""Settings: defaults, environment overrides and typed parsing, in one place.
+
+Every setting the application reads is declared in ``SETTINGS``. The ini file
+gives values, the environment overrides the ones that differ between
+deployments, and each value is parsed once at start-up; a missing or bad value
+stops the application with a message naming the key. Nothing reads raw
+settings per request.
+"""
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.config import Configurator
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or has a value we cannot use."""
+
+
+def string(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def boolean(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def integer(minimum: int, maximum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not minimum <= number <= maximum:
+            raise ValueError(f"must be between {minimum} and {maximum}")
+        return number
+
+    return parse
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        value = str(value).strip().lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    env: str | None = None
+    required: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("sqlalchemy.url", string, env="DATABASE_URL", required=True),
+    # FULL makes every 201 survive a power cut (an fsync per commit); NORMAL
+    # in WAL mode survives a crash of the process but may lose the last
+    # commits on power loss. See docs/architecture.md.
+    Setting("stethoscope.sqlite.synchronous", choice("full", "normal"), "full"),
+    Setting("stethoscope.sqlite.busy_timeout_ms", integer(0, 60_000), 5000),
+    Setting("stethoscope.db.connect_timeout_s", integer(1, 60), 3),
+    Setting("stethoscope.db.pool_size", integer(1, 100), 5),
+    Setting("stethoscope.db.pool_timeout_s", integer(1, 60), 5),
+    Setting("stethoscope.db.retry_after_s", integer(1, 3600), 5),
+    Setting("stethoscope.redis_url", string, env="REDIS_URL"),
+    Setting("stethoscope.redis.timeout_ms", integer(10, 5000), 250),
+    Setting("stethoscope.redis.retry_interval_ms", integer(0, 600_000), 1000),
+    Setting("stethoscope.dedup.backend", choice("memory", "redis"), "memory"),
+    Setting("stethoscope.dedup.window_ms", integer(100, 600_000), 5500),
+    Setting("stethoscope.ingest.max_body_bytes", integer(256, 1 << 20), 16_384),
+    Setting("stethoscope.ingest.max_batch_bytes", integer(1024, 64 << 20), 1 << 20),
+    Setting("stethoscope.ingest.max_batch_items", integer(1, 100_000), 1000),
+    Setting("stethoscope.ingest.max_beacons", integer(1, 1000), 32),
+    Setting("stethoscope.ingest.max_age_hours", integer(1, 24 * 366), 24 * 7),
+    Setting("stethoscope.ingest.max_clock_skew_s", integer(0, 86_400), 300),
+    Setting("stethoscope.activity.flush_seconds", integer(0, 3600), 10),
+    Setting("stethoscope.activity.online_seconds", integer(1, 86_400), 120),
+    Setting("stethoscope.readings.page_limit", integer(1, 10_000), 500),
+    Setting("stethoscope.secret", string, env="STETHOSCOPE_SECRET"),
+    Setting("stethoscope.model_dir", string, "var/models", env="STETHOSCOPE_MODEL_DIR"),
+    Setting("stethoscope.docs_dir", string),
+    Setting("retry.attempts", integer(1, 10), 3),
+)
+
+
+def parse_settings(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Return ``raw`` with every declared setting parsed to its type.
+
+    Environment variables win over the ini file. Raises ConfigurationError
+    naming the key (and the variable) of the first missing or bad value.
+    """
+    environ = os.environ if environ is None else environ
+    settings = dict(raw)
+    for setting in SETTINGS:
+        source = f"setting {setting.name}"
+        value = settings.get(setting.name)
+        if setting.env and environ.get(setting.env):
+            value = environ[setting.env]
+            source = f"environment variable {setting.env}"
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if setting.required:
+                hint = (
+                    f" (or environment variable {setting.env})" if setting.env else ""
+                )
+                raise ConfigurationError(f"missing setting {setting.name}{hint}")
+            settings[setting.name] = setting.default
+            continue
+        try:
+            settings[setting.name] = setting.parse(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}: {exc} (got {value!r})") from None
+    if settings["stethoscope.dedup.backend"] == "redis" and not settings.get(
+        "stethoscope.redis_url"
+    ):
+        raise ConfigurationError(
+            "stethoscope.dedup.backend = redis needs stethoscope.redis_url "
+            "(or environment variable REDIS_URL)"
+        )
+    return settings
+
+
+def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
+    """Build the Configurator with every feature included, in order."""
+    config = Configurator(settings=parse_settings(settings or {}))
+    # Gateways retry a 5xx; pyramid_retry replays a request whose transaction
+    # failed for a transient reason (see stethoscope.db) before answering.
+    config.include("pyramid_retry")
+    config.include("pyramid_tm")
+    config.include("pyramid_services")
+    config.include("pyramid_jinja2")
+    config.include(".db")
+    config.include(".ops")
+    config.include(".registry")
+    config.include(".ingest")
+    config.include(".dashboard")
+    config.include(".apidocs")
+    return config

@@ -1,0 +1,173 @@
+"""Database plumbing: the declarative Base, engines, ``request.db``.
+
+SQLite is the embedded default and PostgreSQL the production database; both
+run the same code. The traps this module designs around:
+
+* SQLite allows one writer. A deferred transaction that reads and then writes
+  fails at once with "database is locked" when another writer got in between,
+  so write sessions (unsafe HTTP methods, scripts) begin ``IMMEDIATE`` and
+  wait up to ``busy_timeout`` for the lock; read sessions stay deferred so the
+  dashboard never queues behind ingest. A lock that still times out is marked
+  retryable for pyramid_retry.
+* A database that is down must give a quick 503, never a hang: connection and
+  pool timeouts are bounded (see stethoscope.ops.errors for the 503).
+* Timestamps are stored and returned as timezone-aware UTC on both databases.
+"""
+
+import datetime
+import logging
+import sqlite3
+
+import zope.sqlalchemy
+from pyramid_retry import mark_error_retryable
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always returned timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(datetime.UTC)
+        # SQLite keeps the text it is given: store naive UTC text so that
+        # ordering and comparison of the strings match time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime.datetime: UTCDateTime}
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _sqlite_lock_is_retryable(context):
+    original = context.original_exception
+    if (
+        isinstance(original, sqlite3.OperationalError)
+        and "locked" in str(original)
+        and context.sqlalchemy_exception is not None
+    ):
+        mark_error_retryable(context.sqlalchemy_exception)
+
+
+def make_engine(settings) -> Engine:
+    """Create the engine for ``sqlalchemy.url`` with bounded waits."""
+    url = settings["sqlalchemy.url"]
+    if url.startswith("sqlite"):
+        return _make_sqlite_engine(url, settings)
+    kwargs = {
+        "pool_pre_ping": True,
+        "pool_size": settings["stethoscope.db.pool_size"],
+        "max_overflow": settings["stethoscope.db.pool_size"],
+        "pool_timeout": settings["stethoscope.db.pool_timeout_s"],
+    }
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {
+            "connect_timeout": settings["stethoscope.db.connect_timeout_s"]
+        }
+    return create_engine(url, **kwargs)
+
+
+def _make_sqlite_engine(url, settings) -> Engine:
+    busy_timeout = settings["stethoscope.sqlite.busy_timeout_ms"]
+    synchronous = settings["stethoscope.sqlite.synchronous"].upper()
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout / 1000, "check_same_thread": False},
+        pool_size=settings["stethoscope.db.pool_size"],
+        max_overflow=settings["stethoscope.db.pool_size"],
+        pool_timeout=settings["stethoscope.db.pool_timeout_s"],
+    )
+
+    # SQLAlchemy's recipe for pysqlite: take transaction control away from
+    # the driver so that we can say how each transaction begins.
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout}")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    event.listen(engine, "handle_error", _sqlite_lock_is_retryable)
+    return engine
+
+
+class Database:
+    """The engine and the two session factories (read and write)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(
+            bind=engine.execution_options(sqlite_begin="IMMEDIATE"),
+            expire_on_commit=False,
+        )
+
+    def session(self, *, write: bool) -> Session:
+        """A new session outside any request (scripts, background flushes)."""
+        return (self.write_sessions if write else self.read_sessions)()
+
+
+def get_tm_session(database: Database, transaction_manager, *, write: bool) -> Session:
+    """A session joined to ``transaction_manager`` (pyramid_tm's request.tm)."""
+    session = database.session(write=write)
+    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+    return session
+
+
+def _request_db(request) -> Session:
+    database = request.registry["stethoscope.database"]
+    session = get_tm_session(
+        database, request.tm, write=request.method in UNSAFE_METHODS
+    )
+    request.add_finished_callback(lambda request: session.close())
+    return session
+
+
+def includeme(config):
+    database = Database(make_engine(config.registry.settings))
+    config.registry["stethoscope.database"] = database
+    config.add_request_method(_request_db, "db", reify=True)

@@ -1,0 +1,147 @@
+"""Last-seen and traffic counters of gateways and badges, without a write per POST.
+
+Each process adds up what it sees in memory and writes the sums every
+``flush_seconds`` in one short transaction (an upsert adding its counts, so
+several processes sharing a database add up correctly). A failed flush puts
+its counts back to be written next time.
+"""
+
+import datetime
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import case
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..registry.models import Badge, Gateway
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    last_source: str | None
+    posts: int = 0
+    duplicates: int = 0
+
+    def add(self, other: "Tally") -> None:
+        self.first_seen = min(self.first_seen, other.first_seen)
+        if other.last_seen >= self.last_seen:
+            self.last_seen = other.last_seen
+            self.last_source = other.last_source
+        self.posts += other.posts
+        self.duplicates += other.duplicates
+
+
+class ActivityTracker:
+    def __init__(self, database, flush_seconds: int, clock=time.monotonic):
+        self.database = database
+        self.flush_seconds = flush_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._gateways: dict[str, Tally] = {}
+        self._badges: dict[str, Tally] = {}
+        self._next_flush = clock() + flush_seconds
+
+    def record(
+        self,
+        gateway_id: str,
+        badge_id: str,
+        ip: str | None,
+        at: datetime.datetime,
+        *,
+        duplicate: bool,
+    ) -> None:
+        """Count one post of ``badge_id`` by ``gateway_id``."""
+        with self._lock:
+            _count(self._gateways, gateway_id, at, ip, duplicate)
+            _count(self._badges, badge_id, at, gateway_id, duplicate)
+        if self.flush_seconds and self._clock() >= self._next_flush:
+            self._next_flush = self._clock() + self.flush_seconds
+            threading.Thread(
+                target=self.flush, name="activity-flush", daemon=True
+            ).start()
+
+    def pending(self) -> int:
+        return len(self._gateways) + len(self._badges)
+
+    def flush(self) -> None:
+        """Write the counts gathered so far; on failure keep them for later."""
+        with self._flush_lock:
+            with self._lock:
+                gateways, self._gateways = self._gateways, {}
+                badges, self._badges = self._badges, {}
+            if not gateways and not badges:
+                return
+            try:
+                with self.database.session(write=True) as session, session.begin():
+                    _upsert(session, Gateway, "last_ip", gateways)
+                    _upsert(session, Badge, "last_gateway_id", badges)
+            except Exception:
+                log.exception("could not write gateway and badge activity; will retry")
+                with self._lock:
+                    _merge(self._gateways, gateways)
+                    _merge(self._badges, badges)
+
+
+def _count(tallies, key, at, source, duplicate) -> None:
+    tally = tallies.get(key)
+    if tally is None:
+        tally = tallies[key] = Tally(at, at, source)
+    elif at >= tally.last_seen:
+        tally.last_seen = at
+        tally.last_source = source
+    tally.posts += 1
+    tally.duplicates += duplicate
+
+
+def _merge(into: dict[str, Tally], other: dict[str, Tally]) -> None:
+    for key, tally in other.items():
+        if key in into:
+            tally.add(into[key])
+        into[key] = tally
+
+
+def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> None:
+    if not tallies:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model)
+    new = statement.excluded
+    table = model.__table__.c
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.id],
+        set_={
+            "posts": table.posts + new.posts,
+            "duplicates": table.duplicates + new.duplicates,
+            "first_seen": case(
+                (new.first_seen < table.first_seen, new.first_seen),
+                else_=table.first_seen,
+            ),
+            "last_seen": case(
+                (new.last_seen > table.last_seen, new.last_seen), else_=table.last_seen
+            ),
+            source_column: case(
+                (new.last_seen > table.last_seen, getattr(new, source_column)),
+                else_=table[source_column],
+            ),
+        },
+    )
+    rows = [
+        {
+            "id": key,
+            "first_seen": t.first_seen,
+            "last_seen": t.last_seen,
+            source_column: t.last_source,
+            "posts": t.posts,
+            "duplicates": t.duplicates,
+        }
+        for key, t in sorted(tallies.items())
+    ]
+    session.execute(statement, rows)

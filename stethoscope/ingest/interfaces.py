@@ -1,0 +1,25 @@
+from zope.interface import Attribute, Interface
+
+
+class IDeduplicator(Interface):
+    """Decides whether a badge advertisement is new within the window.
+
+    A claim is provisional until the transaction that stores the reading
+    commits: ``confirm`` is called after commit and ``release`` after a failed
+    commit or an abort, so that a retried request, or the gateway's own
+    retry, is never answered as a duplicate of a reading that was not stored.
+    """
+
+    window_ms = Attribute("How long an advertisement stays claimed, ms.")
+
+    def claim(fingerprint):
+        """Claim ``fingerprint``; return a Claim, or None for a duplicate."""
+
+    def confirm(claim):
+        """The reading of ``claim`` is committed."""
+
+    def release(claim):
+        """The reading of ``claim`` was not stored: forget the claim."""
+
+    def status():
+        """A dict for the health page: backend, reachability, counters."""

@@ -1,0 +1,285 @@
+"""IngestService: deduplicate and store badge readings.
+
+The order of work for a live reading is: validate (in the view), claim the
+advertisement's fingerprint, insert, and let pyramid_tm commit before the
+201 is sent. The claim is confirmed after commit and released after a failed
+commit or an abort, so that pyramid_retry's replay of a failed transaction,
+or the gateway's own retry after a 503, claims it afresh instead of being
+told "duplicate" about a reading that was never stored.
+
+A reading observed longer than the window ago (a gateway uploading what it
+buffered while offline) cannot be checked against live claims, which have
+expired: it is checked against the stored readings of its badge instead,
+under a per-badge lock so that gateways uploading the same buffer at once
+store it once.
+"""
+
+import bisect
+import datetime
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+from zope.sqlalchemy import mark_changed
+
+from ..db import utcnow
+from .dedup import Claim
+from .interfaces import IDeduplicator
+from .models import Reading, reading_json
+from .schemas import FieldError, InvalidPayload, ReadingIn, fingerprint
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_body_bytes: int
+    max_batch_bytes: int
+    max_batch_items: int
+    max_beacons: int
+    max_age: datetime.timedelta
+    max_clock_skew: datetime.timedelta
+
+    @classmethod
+    def from_settings(cls, settings) -> "IngestLimits":
+        return cls(
+            max_body_bytes=settings["stethoscope.ingest.max_body_bytes"],
+            max_batch_bytes=settings["stethoscope.ingest.max_batch_bytes"],
+            max_batch_items=settings["stethoscope.ingest.max_batch_items"],
+            max_beacons=settings["stethoscope.ingest.max_beacons"],
+            max_age=datetime.timedelta(
+                hours=settings["stethoscope.ingest.max_age_hours"]
+            ),
+            max_clock_skew=datetime.timedelta(
+                seconds=settings["stethoscope.ingest.max_clock_skew_s"]
+            ),
+        )
+
+
+@dataclass
+class ItemResult:
+    """What became of one posted reading."""
+
+    status: str  # "created" | "duplicate" | "rejected"
+    reading: dict | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+    def as_json(self, index: int) -> dict:
+        result = {"index": index, "status": self.status}
+        if self.reading is not None:
+            result["id"] = self.reading["id"]
+        if self.errors:
+            result["errors"] = [error.as_json() for error in self.errors]
+        return result
+
+
+@dataclass
+class _Pending:
+    """An accepted item waiting to be inserted."""
+
+    index: int
+    item: ReadingIn
+    fingerprint: str
+    observed_at: datetime.datetime
+    claim: Claim | None = None
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        session: Callable[[], Session],
+        deduplicator: IDeduplicator,
+        tracker,
+        transaction_manager,
+        limits: IngestLimits,
+        clock: Callable[[], datetime.datetime] = utcnow,
+    ):
+        # ``session`` is a callable so that a duplicate, which never touches
+        # the database, does not even open a session.
+        self._session = session
+        self.deduplicator = deduplicator
+        self.tracker = tracker
+        self.tm = transaction_manager
+        self.limits = limits
+        self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
+        self._clock = clock
+
+    def ingest_one(self, item: ReadingIn, client_ip: str | None) -> ItemResult:
+        """Store one reading unless it is a duplicate.
+
+        Raises InvalidPayload when its ``observed_at`` is out of bounds.
+        """
+        result = self.ingest_many([item], client_ip)[0]
+        if result.status == "rejected":
+            raise InvalidPayload(result.errors)
+        return result
+
+    def ingest_many(
+        self, items: list[ReadingIn | InvalidPayload], client_ip: str | None
+    ) -> list[ItemResult]:
+        """Store each valid, original item; one result per item, in order.
+
+        Invalid items (given as the InvalidPayload that rejected them) are
+        reported and do not stop the others.
+        """
+        now = self._clock()
+        results: list[ItemResult | None] = [None] * len(items)
+        live: list[_Pending] = []
+        late: list[_Pending] = []
+        for index, item in enumerate(items):
+            if isinstance(item, InvalidPayload):
+                results[index] = ItemResult("rejected", errors=item.errors)
+                continue
+            observed_at = item.observed_at or now
+            problem = self._check_time(observed_at, now)
+            if problem is not None:
+                results[index] = ItemResult("rejected", errors=[problem])
+                continue
+            pending = _Pending(
+                index, item, fingerprint(item.badge_id, item.beacons), observed_at
+            )
+            (live if now - observed_at <= self.window else late).append(pending)
+
+        originals: list[_Pending] = []
+        for pending in live:
+            pending.claim = self.deduplicator.claim(pending.fingerprint)
+            if pending.claim is None:
+                results[pending.index] = ItemResult("duplicate")
+            else:
+                self._release_on_failure(pending.claim)
+                originals.append(pending)
+        if late:
+            for pending, duplicate in zip(late, self._find_stored(late), strict=True):
+                if duplicate:
+                    results[pending.index] = ItemResult("duplicate")
+                else:
+                    originals.append(pending)
+
+        if originals:
+            originals.sort(key=lambda p: p.index)
+            for pending, reading in zip(
+                originals, self._insert(originals, now), strict=True
+            ):
+                results[pending.index] = ItemResult("created", reading=reading)
+
+        for result, item in zip(results, items, strict=True):
+            if isinstance(item, ReadingIn):
+                self.tracker.record(
+                    item.pi_id,
+                    item.badge_id,
+                    client_ip,
+                    now,
+                    duplicate=result.status == "duplicate",
+                )
+        return results
+
+    def _check_time(self, observed_at, now) -> FieldError | None:
+        if observed_at - now > self.limits.max_clock_skew:
+            return FieldError(
+                "observed_at", "is in the future; check the gateway's clock"
+            )
+        if now - observed_at > self.limits.max_age:
+            hours = self.limits.max_age.total_seconds() / 3600
+            return FieldError("observed_at", f"is older than {hours:g} hours")
+        return None
+
+    def _release_on_failure(self, claim: Claim) -> None:
+        transaction = self.tm.get()
+        transaction.addAfterCommitHook(self._after_commit, args=(claim,))
+        transaction.addAfterAbortHook(self.deduplicator.release, args=(claim,))
+
+    def _after_commit(self, committed: bool, claim: Claim) -> None:
+        if committed:
+            self.deduplicator.confirm(claim)
+        else:
+            self.deduplicator.release(claim)
+
+    def _find_stored(self, late: list[_Pending]) -> list[bool]:
+        """For each late item: is it a duplicate of a stored or earlier item?"""
+        session = self._session()
+        badges = sorted({p.item.badge_id for p in late})
+        if session.get_bind().dialect.name == "postgresql":
+            # Serialise late uploads per badge across processes; SQLite's
+            # write transactions (BEGIN IMMEDIATE) are serialised already.
+            for badge_id in badges:
+                session.execute(
+                    select(func.pg_advisory_xact_lock(zlib.crc32(badge_id.encode())))
+                )
+        start = min(p.observed_at for p in late) - self.window
+        end = max(p.observed_at for p in late) + self.window
+        seen: dict[str, list[datetime.datetime]] = {}
+        stored = session.execute(
+            select(Reading.fingerprint, Reading.observed_at).where(
+                Reading.badge_id.in_(badges),
+                Reading.observed_at >= start,
+                Reading.observed_at <= end,
+            )
+        )
+        for key, observed_at in stored:
+            seen.setdefault(key, []).append(observed_at)
+        for times in seen.values():
+            times.sort()
+
+        duplicates = []
+        for pending in late:
+            times = seen.setdefault(pending.fingerprint, [])
+            at = bisect.bisect_left(times, pending.observed_at - self.window)
+            duplicate = (
+                at < len(times) and times[at] <= pending.observed_at + self.window
+            )
+            if not duplicate:
+                bisect.insort(times, pending.observed_at)
+            duplicates.append(duplicate)
+        return duplicates
+
+    def _insert(self, originals: list[_Pending], now) -> list[dict]:
+        session = self._session()
+        rows = [
+            {
+                "badge_id": p.item.badge_id,
+                "gateway_id": p.item.pi_id,
+                "received_at": now,
+                "observed_at": p.observed_at,
+                "badge_strength": p.item.badge_strength,
+                "beacons": p.item.beacons,
+                "fingerprint": p.fingerprint,
+            }
+            for p in originals
+        ]
+        statement = insert(Reading).returning(Reading.id, sort_by_parameter_order=True)
+        if len(rows) == 1:
+            ids = [session.execute(statement.values(rows[0])).scalar_one()]
+        else:
+            ids = list(session.scalars(statement, rows))
+        # A Core insert does not tell zope.sqlalchemy that the session
+        # changed; without this the transaction would not be committed.
+        mark_changed(session)
+        return [
+            reading_json(reading_id, **row)
+            for row, reading_id in zip(rows, ids, strict=True)
+        ]
+
+
+class ReadingQueryService:
+    """Reads stored readings back (live charts, the recent-readings page)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def page(
+        self, *, badge_id: str | None, after: int | None, limit: int
+    ) -> list[dict]:
+        """Readings in id order: those after ``after``, or else the latest ``limit``."""
+        query = select(Reading)
+        if badge_id is not None:
+            query = query.where(Reading.badge_id == badge_id)
+        if after is not None:
+            rows = self.session.scalars(
+                query.where(Reading.id > after).order_by(Reading.id).limit(limit)
+            ).all()
+        else:
+            rows = self.session.scalars(
+                query.order_by(Reading.id.desc()).limit(limit)
+            ).all()[::-1]
+        return [row.as_json() for row in rows]

@@ -1,0 +1,114 @@
+"""POST /rssi_readings (one reading or a batch) and GET /rssi_readings."""
+
+from pyramid.httpexceptions import (
+    HTTPRequestEntityTooLarge,
+    HTTPUnsupportedMediaType,
+)
+from pyramid.view import view_config
+
+from .schemas import FieldError, InvalidPayload, parse_json, validate_reading
+from .services import IngestService, ReadingQueryService
+
+
+def _read_json_body(request, limit: int):
+    if request.content_type != "application/json":
+        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
+    body = request.body_file.read(limit + 1)
+    if len(body) > limit:
+        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
+    return body
+
+
+@view_config(route_name="ingest.readings", request_method="POST", renderer="json")
+def post_readings(request):
+    limits = request.registry["stethoscope.ingest.limits"]
+    body = _read_json_body(request, limits.max_batch_bytes)
+    data = parse_json(body)
+    service = request.find_service(IngestService)
+    if isinstance(data, list):
+        return _post_batch(request, service, data, limits)
+    if len(body) > limits.max_body_bytes:
+        raise HTTPRequestEntityTooLarge(
+            f"a single reading may be at most {limits.max_body_bytes} bytes"
+        )
+    item = validate_reading(data, max_beacons=limits.max_beacons)
+    result = service.ingest_one(item, request.client_addr)
+    if result.status == "duplicate":
+        request.response.status = 409
+        return {"status": 409, "error": "duplicate", "message": "already received"}
+    request.response.status = 201
+    return result.reading
+
+
+def _post_batch(request, service, data: list, limits):
+    if not data:
+        raise InvalidPayload([FieldError("body", "the batch is empty")])
+    if len(data) > limits.max_batch_items:
+        raise HTTPRequestEntityTooLarge(
+            f"a batch may hold at most {limits.max_batch_items} readings"
+        )
+    items = []
+    for index, raw in enumerate(data):
+        prefix = f"{index}."
+        try:
+            item = validate_reading(raw, max_beacons=limits.max_beacons, prefix=prefix)
+            if item.observed_at is None:
+                raise InvalidPayload(
+                    [FieldError(prefix + "observed_at", "is required in a batch")]
+                )
+            items.append(item)
+        except InvalidPayload as exc:
+            items.append(exc)
+    results = service.ingest_many(items, request.client_addr)
+    counts = {"created": 0, "duplicate": 0, "rejected": 0}
+    for result in results:
+        counts[result.status] += 1
+    return {
+        "results": [result.as_json(index) for index, result in enumerate(results)],
+        **counts,
+    }
+
+
+@view_config(route_name="ingest.readings", request_method="GET", renderer="json")
+def get_readings(request):
+    page_limit = request.registry.settings["stethoscope.readings.page_limit"]
+    badge_id = request.GET.get("badge_id") or None
+    if badge_id is not None and not (
+        len(badge_id) <= 64 and badge_id.isascii() and badge_id.isprintable()
+    ):
+        raise InvalidPayload([FieldError("badge_id", "is not a valid badge id")])
+    after = _int_param(request, "after", 0, 2**63 - 1, None)
+    limit = _int_param(request, "limit", 1, page_limit, min(100, page_limit))
+    readings = request.find_service(ReadingQueryService).page(
+        badge_id=badge_id, after=after, limit=limit
+    )
+    next_after = readings[-1]["id"] if readings else after
+    return {"readings": readings, "next_after": next_after}
+
+
+def _int_param(request, name, minimum, maximum, default):
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidPayload([FieldError(name, "must be a whole number")]) from None
+    if not minimum <= value <= maximum:
+        raise InvalidPayload(
+            [FieldError(name, f"must be between {minimum} and {maximum}")]
+        )
+    return value
+
+
+@view_config(context=InvalidPayload, renderer="json")
+def invalid_payload(exc, request):
+    request.response.status = 400
+    return {
+        "status": 400,
+        "error": "invalid",
+        "message": str(exc),
+        "errors": [error.as_json() for error in exc.errors],
+    }

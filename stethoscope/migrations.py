@@ -1,0 +1,54 @@
+"""Run the alembic migrations from code (scripts and tests)."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pyramid.paster import get_appsettings, setup_logging
+
+from .config import parse_settings
+from .db import make_engine
+
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config(config_uri: str | None = None) -> Config:
+    config = Config(config_uri) if config_uri else Config()
+    if not config.get_main_option("script_location"):
+        config.set_main_option("script_location", str(ALEMBIC_DIR))
+    return config
+
+
+def upgrade(config_uri: str, revision: str = "head") -> str:
+    """Upgrade the database named by ``config_uri`` (ini file, env overrides)."""
+    setup_logging(config_uri)
+    settings = parse_settings(get_appsettings(config_uri))
+    _ensure_sqlite_directory(settings["sqlalchemy.url"])
+    engine = make_engine(settings)
+    try:
+        upgrade_engine(engine, alembic_config(config_uri), revision)
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade_engine(
+    engine, config: Config | None = None, revision: str = "head"
+) -> None:
+    config = config or alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != prefix + ":memory:":
+        Path(url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,14 @@
+from .services import SeenService
+
+
+def includeme(config):
+    online_seconds = config.registry.settings["stethoscope.activity.online_seconds"]
+
+    def seen_service(context, request):
+        return SeenService(
+            request.db, request.registry["stethoscope.activity"], online_seconds
+        )
+
+    config.register_service_factory(seen_service, SeenService)
+    config.add_route("registry.gateways", "/gateways")
+    config.add_route("registry.badges", "/badges")

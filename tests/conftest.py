@@ -1,0 +1,148 @@
+"""Shared fixtures: real databases, a real redis-server, the app under webtest.
+
+Every test that touches a database gets a fresh one, copied from a template
+migrated once per session: a file copy for SQLite, ``CREATE DATABASE …
+TEMPLATE`` for PostgreSQL. Tests that take ``db_url`` run on both.
+"""
+
+import itertools
+import shutil
+
+import pytest
+import webtest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from stethoscope import main
+from stethoscope.migrations import upgrade_engine
+from tests.support.services import PostgresServer, RedisServer, private_directory
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer(private_directory("stethoscope-redis-")).start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer(private_directory("stethoscope-pg-")).start()
+    server.execute("CREATE DATABASE stethoscope_template")
+    engine = create_engine(server.database_url("stethoscope_template"))
+    upgrade_engine(engine)
+    engine.dispose()
+    yield server
+    server.stop()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade_engine(engine)
+    engine.dispose()
+    return path
+
+
+def _sqlite_database(sqlite_template, tmp_path):
+    path = tmp_path / "stethoscope.sqlite"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template, tmp_path):
+    """A fresh, migrated SQLite database."""
+    return _sqlite_database(sqlite_template, tmp_path)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, migrated PostgreSQL database, dropped after the test."""
+    name = f"stethoscope_test_{next(_database_numbers)}"
+    postgres_server.execute(f"CREATE DATABASE {name} TEMPLATE stethoscope_template")
+    yield postgres_server.database_url(name)
+    postgres_server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request):
+    """A fresh database of each kind: the test runs once on each."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = create_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine):
+    """A plain session on the test's database, for looking at what was stored."""
+    with Session(engine) as session:
+        yield session
+
+
+def count(session, model) -> int:
+    session.rollback()  # see what other connections committed since
+    return session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def app_settings(db_url, tmp_path):
+    return {
+        "sqlalchemy.url": db_url,
+        "stethoscope.dedup.backend": "memory",
+        # Activity is flushed explicitly by the tests that look at it.
+        "stethoscope.activity.flush_seconds": "0",
+        "stethoscope.model_dir": str(tmp_path / "models"),
+    }
+
+
+class AppFactory:
+    """Builds WSGI apps on the test's database and disposes of them after."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.apps = []
+
+    def wsgi(self, **overrides):
+        app = main({}, **{**self.settings, **overrides})
+        self.apps.append(app)
+        return app
+
+    def __call__(self, **overrides) -> webtest.TestApp:
+        return webtest.TestApp(
+            self.wsgi(**overrides), extra_environ={"REMOTE_ADDR": "192.0.2.10"}
+        )
+
+    def close(self):
+        for app in self.apps:
+            app.registry["stethoscope.database"].engine.dispose()
+
+
+@pytest.fixture
+def make_app(app_settings):
+    factory = AppFactory(app_settings)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def testapp(make_app):
+    return make_app()
