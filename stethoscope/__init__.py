@@ -5,6 +5,4 @@ from .config import configure
 
 def main(global_config, **settings):
     """Return the Pyramid WSGI application (the paste app factory)."""
-    config = configure(settings)
-    config.scan(ignore=["stethoscope.scripts", "stethoscope.migrations"])
-    return config.make_wsgi_app()
+    return configure(settings).make_wsgi_app()

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.request import Request
+
+
+class StethoscopeRequest(Request):
+    # pyramid_retry buffers each body to replay it; webob would spill bodies
+    # over 10 KiB to a temporary file. Ours are capped well below this.
+    request_body_tempfile_limit = 4 << 20
 
 
 class ConfigurationError(Exception):
@@ -141,7 +148,9 @@ def parse_settings(
 
 def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     """Build the Configurator with every feature included, in order."""
-    config = Configurator(settings=parse_settings(settings or {}))
+    config = Configurator(
+        settings=parse_settings(settings or {}), request_factory=StethoscopeRequest
+    )
     # Gateways retry a 5xx; pyramid_retry replays a request whose transaction
     # failed for a transient reason (see stethoscope.db) before answering.
     config.include("pyramid_retry")
@@ -154,4 +163,5 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".ingest")
     config.include(".dashboard")
     config.include(".apidocs")
+    config.scan("stethoscope", ignore=["stethoscope.scripts", "stethoscope.migrations"])
     return config

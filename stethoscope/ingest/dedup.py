@@ -33,6 +33,9 @@ class Claim:
     # The deduplicator that granted the claim: after a Redis failure the
     # memory fallback grants it and must also confirm or release it.
     owner: object
+    # When the window ends (wall-clock seconds), counted from the claim and
+    # not from the commit, so that every process agrees on it.
+    expires_at: float = 0.0
 
 
 def _new_token() -> str:
@@ -100,6 +103,9 @@ class MemoryDeduplicator:
         if self._claims.add(fingerprint, claim.token, self.window_ms / 1000):
             return claim
         return None
+
+    def claimed(self, fingerprint: str) -> bool:
+        return self._claims.get(fingerprint) is not None
 
     def confirm(self, claim: Claim) -> None:
         pass
@@ -177,6 +183,7 @@ class RedisDeduplicator:
         if self._down and self._clock() < self._down_until:
             return self._fall_back(fingerprint)
         token = _new_token()
+        expires_at = self._wall_clock() + self.window_ms / 1000
         try:
             found = self.client.set(key, token, nx=True, px=self.window_ms, get=True)
         except Exception as exc:  # any redis or socket error: see the class doc
@@ -184,19 +191,26 @@ class RedisDeduplicator:
             return self._fall_back(fingerprint)
         self._recovered()
         if found is None:
-            return Claim(key, token, self)
+            return Claim(key, token, self, expires_at)
         if found.startswith(b"c:"):
-            remaining_s = int(found[2:]) / 1000 - self._wall_clock()
-            if remaining_s > 0:
-                self._committed.put(key, True, remaining_s)
+            self._cache_committed(key, int(found[2:]) / 1000)
         return None
+
+    def claimed(self, fingerprint: str) -> bool:
+        key = self.prefix + fingerprint
+        if self._committed.get(key) is not None:
+            return True
+        try:
+            return bool(self.client.exists(key))
+        except Exception:
+            return self.fallback.claimed(fingerprint)
 
     def confirm(self, claim: Claim) -> None:
         if claim.owner is not self:
             claim.owner.confirm(claim)
             return
-        expires_ms = int(self._wall_clock() * 1000) + self.window_ms
-        self._committed.put(claim.key, True, self.window_ms / 1000)
+        self._cache_committed(claim.key, claim.expires_at)
+        expires_ms = int(claim.expires_at * 1000)
         try:
             self._confirm(keys=[claim.key], args=[claim.token, f"c:{expires_ms}"])
         except Exception as exc:
@@ -214,6 +228,11 @@ class RedisDeduplicator:
             # Until Redis answers again we deduplicate in memory, so the retry
             # of this very request is not refused by our stale claim.
             self._failed(exc)
+
+    def _cache_committed(self, key: str, expires_at: float) -> None:
+        remaining_s = expires_at - self._wall_clock()
+        if remaining_s > 0:
+            self._committed.put(key, True, remaining_s)
 
     def status(self) -> dict:
         try:
@@ -255,23 +274,32 @@ class RedisDeduplicator:
                     )
 
 
-def make_deduplicator(settings) -> IDeduplicator:
-    memory = MemoryDeduplicator(settings["stethoscope.dedup.window_ms"])
-    if settings["stethoscope.dedup.backend"] == "memory":
-        return memory
-    timeout = settings["stethoscope.redis.timeout_ms"] / 1000
-    # redis-py retries with backoff by default, blocking a request for
-    # seconds while Redis is away. One bounded try, then the memory fallback.
-    client = redis.Redis.from_url(
-        settings["stethoscope.redis_url"],
+def redis_client(url: str, timeout_ms: int) -> redis.Redis:
+    """A client that gives up quickly: one try, bounded connect and read.
+
+    redis-py retries with backoff by default, which would hold a request for
+    seconds while Redis is away; we fall back to memory instead.
+    """
+    timeout = timeout_ms / 1000
+    return redis.Redis.from_url(
+        url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         retry_on_timeout=False,
         health_check_interval=0,
     )
+
+
+def make_deduplicator(settings) -> IDeduplicator:
+    """The deduplicator chosen by ``stethoscope.dedup.backend``."""
+    memory = MemoryDeduplicator(settings["stethoscope.dedup.window_ms"])
+    if settings["stethoscope.dedup.backend"] == "memory":
+        return memory
     return RedisDeduplicator(
-        client,
+        redis_client(
+            settings["stethoscope.redis_url"], settings["stethoscope.redis.timeout_ms"]
+        ),
         settings["stethoscope.dedup.window_ms"],
         fallback=memory,
         retry_interval_ms=settings["stethoscope.redis.retry_interval_ms"],

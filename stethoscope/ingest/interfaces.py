@@ -15,6 +15,9 @@ class IDeduplicator(Interface):
     def claim(fingerprint):
         """Claim ``fingerprint``; return a Claim, or None for a duplicate."""
 
+    def claimed(fingerprint):
+        """Whether ``fingerprint`` is claimed now (diagnostics and tests)."""
+
     def confirm(claim):
         """The reading of ``claim`` is committed."""
 

@@ -13,6 +13,7 @@ gateway sending something new is not cut off.
 
 import datetime
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,6 +34,8 @@ from pydantic import (
 NOT_HEARD = -128
 RSSI_MAX = 20
 
+# Ids: 1 to 64 printable ASCII characters, no spaces.
+IDENTIFIER = re.compile(r"[!-~]{1,64}")
 Identifier = Annotated[
     str,
     StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
@@ -104,7 +107,7 @@ class InvalidPayload(Exception):
 
 
 def _field_name(location: tuple) -> str:
-    parts = [str(part) for part in location if part != "[key]"]
+    parts = [str(part) for part in location if part not in ("[key]", "")]
     return ".".join(parts) or "body"
 
 
@@ -144,7 +147,8 @@ def fingerprint(badge_id: str, beacons: dict[str, int]) -> str:
     The gateway and badge_strength are left out: every gateway in range posts
     the same advertisement with its own strength, and those are duplicates.
     """
-    canonical = (
-        badge_id + "\x1f" + ";".join(f"{k}={beacons[k]}" for k in sorted(beacons))
-    )
+    # Ids are printable ASCII: control characters as separators cannot be
+    # forged by an id, so two different readings never share a canonical form.
+    pairs = "\x1e".join(f"{key}\x1f{beacons[key]}" for key in sorted(beacons))
+    canonical = f"{badge_id}\x1d{pairs}"
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()

@@ -6,7 +6,13 @@ from pyramid.httpexceptions import (
 )
 from pyramid.view import view_config
 
-from .schemas import FieldError, InvalidPayload, parse_json, validate_reading
+from .schemas import (
+    IDENTIFIER,
+    FieldError,
+    InvalidPayload,
+    parse_json,
+    validate_reading,
+)
 from .services import IngestService, ReadingQueryService
 
 
@@ -15,7 +21,9 @@ def _read_json_body(request, limit: int):
         raise HTTPUnsupportedMediaType("Content-Type must be application/json")
     if request.content_length is not None and request.content_length > limit:
         raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
-    body = request.body_file.read(limit + 1)
+    # request.body rewinds the (seekable) input, so pyramid_retry can replay
+    # it; waitress's max_request_body_size bounds what it buffered.
+    body = request.body
     if len(body) > limit:
         raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
     return body
@@ -75,9 +83,7 @@ def _post_batch(request, service, data: list, limits):
 def get_readings(request):
     page_limit = request.registry.settings["stethoscope.readings.page_limit"]
     badge_id = request.GET.get("badge_id") or None
-    if badge_id is not None and not (
-        len(badge_id) <= 64 and badge_id.isascii() and badge_id.isprintable()
-    ):
+    if badge_id is not None and not IDENTIFIER.fullmatch(badge_id):
         raise InvalidPayload([FieldError("badge_id", "is not a valid badge id")])
     after = _int_param(request, "after", 0, 2**63 - 1, None)
     limit = _int_param(request, "limit", 1, page_limit, min(100, page_limit))

@@ -13,12 +13,15 @@ from pyramid.httpexceptions import (
     HTTPException,
     HTTPInternalServerError,
     HTTPMethodNotAllowed,
+    HTTPNotFound,
     HTTPServiceUnavailable,
 )
 from pyramid.renderers import render_to_response
 from pyramid.view import exception_view_config
+from pyramid_retry import is_last_attempt
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from transaction.interfaces import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,20 @@ def http_error(exc, request):
     return error_response(request, exc)
 
 
+@exception_view_config(HTTPNotFound)
+def not_found(exc, request):
+    # When no route matched, Pyramid's detail is the bare path.
+    if not exc.detail or exc.detail == request.path_info:
+        return error_response(request, exc, f"nothing here: {request.path}")
+    return error_response(request, exc)
+
+
 @exception_view_config(PredicateMismatch)
 def wrong_method(exc, request):
     # The route matched but no view takes this method: that is a 405.
     allowed = _allowed_methods(request) if request.matched_route else []
     if not allowed or request.method in allowed:
-        return error_response(request, exc)
+        return not_found(exc, request)
     error = HTTPMethodNotAllowed(f"{request.method} is not allowed here")
     error.headers["Allow"] = ", ".join(allowed)
     return error_response(request, error)
@@ -85,8 +96,12 @@ def _allowed_methods(request) -> list[str]:
 @exception_view_config(InterfaceError)
 @exception_view_config(DisconnectionError)
 @exception_view_config(PoolTimeoutError)
+@exception_view_config(TransientError)
 def database_unavailable(exc, request):
-    log.warning("database unavailable: %s", exc)
+    # pyramid_retry discards this response and replays the request while it
+    # has attempts left; only the last attempt's answer reaches the gateway.
+    if is_last_attempt(request):
+        log.warning("database unavailable: %s", exc)
     retry_after = request.registry.settings["stethoscope.db.retry_after_s"]
     error = HTTPServiceUnavailable("the database is unavailable; retry later")
     error.headers["Retry-After"] = str(retry_after)

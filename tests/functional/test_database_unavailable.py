@@ -1,0 +1,65 @@
+"""A database that is down or locked answers 503 + Retry-After, quickly."""
+
+import sqlite3
+
+import pytest
+
+READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30}}
+
+
+@pytest.fixture
+def db_url(sqlite_url):
+    return sqlite_url
+
+
+def test_postgres_down_is_503(make_app, tmp_path):
+    # A socket directory with no server in it: connecting fails at once.
+    app = make_app(
+        **{"sqlalchemy.url": f"postgresql+psycopg://postgres@/x?host={tmp_path}"}
+    )
+    response = app.post_json("/rssi_readings", READING, status=503)
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["error"] == "service_unavailable"
+    health = app.get("/health", status=503).json
+    assert health["database"] == "unavailable"
+
+
+def test_sqlite_locked_is_retried_then_503_and_the_claim_released(
+    make_app, sqlite_url, caplog
+):
+    app = make_app(
+        **{"sqlalchemy.url": sqlite_url, "stethoscope.sqlite.busy_timeout_ms": "20"}
+    )
+    path = sqlite_url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        response = app.post_json("/rssi_readings", READING, status=503)
+        assert response.headers["Retry-After"] == "5"
+        # pyramid_retry tried every attempt; only the last one is logged.
+        assert caplog.text.count("database unavailable") == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # The gateway retries after Retry-After: the reading is stored, not
+    # refused as a duplicate of the failed attempt.
+    app.post_json("/rssi_readings", READING, status=201)
+    reader = sqlite3.connect(path)
+    assert reader.execute("select count(*) from readings").fetchone() == (1,)
+    reader.close()
+
+
+def test_reads_are_not_blocked_by_a_writer(testapp, sqlite_url):
+    # WAL and deferred read transactions: the dashboard reads while another
+    # writer holds the lock.
+    testapp.post_json("/rssi_readings", READING, status=201)
+    blocker = sqlite3.connect(
+        sqlite_url.removeprefix("sqlite:///"), isolation_level=None
+    )
+    blocker.execute("BEGIN IMMEDIATE")
+    blocker.execute("DELETE FROM readings")
+    try:
+        assert len(testapp.get("/rssi_readings").json["readings"]) == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()

@@ -1,0 +1,205 @@
+"""POST /rssi_readings: storage, deduplication and its interplay with commits."""
+
+import datetime
+
+import pytest
+import webtest
+from pyramid.events import NewRequest
+
+from stethoscope.config import configure
+from stethoscope.ingest.interfaces import IDeduplicator
+from stethoscope.ingest.models import Reading
+from stethoscope.ingest.schemas import fingerprint
+from tests.conftest import count
+from tests.support.services import RedisServer, private_directory
+from tests.support.transactions import FailingVote
+from tests.support.waiting import find_service, wait_for
+
+READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30, "b": -35, "c": -40}}
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.isoformat()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def dedup_settings(request):
+    """Run the test with each deduplicator backend."""
+    if request.param == "memory":
+        return {"stethoscope.dedup.backend": "memory"}
+    return {
+        "stethoscope.dedup.backend": "redis",
+        "stethoscope.redis_url": request.getfixturevalue("redis_url"),
+    }
+
+
+class TestStoring:
+    def test_201_returns_the_stored_reading(self, testapp, db):
+        before = now()
+        response = testapp.post_json(
+            "/rssi_readings",
+            {**READING, "badge_strength": -61, "beacons": {"a": -30, "z": -128}},
+            status=201,
+        )
+        body = response.json
+        assert body["badge_id"] == "B1"
+        assert body["pi_id"] == "G1"
+        assert body["beacons"] == {"a": -30}
+        assert body["badge_strength"] == -61
+        assert before <= datetime.datetime.fromisoformat(body["received_at"]) <= now()
+        assert body["observed_at"] == body["received_at"]
+        stored = db.get(Reading, body["id"])
+        assert stored.gateway_id == "G1"
+        assert stored.beacons == {"a": -30}
+        assert stored.received_at.tzinfo is not None
+        assert stored.fingerprint == fingerprint("B1", {"a": -30})
+
+    def test_observed_at_is_kept(self, testapp, db):
+        heard = now() - datetime.timedelta(seconds=2)
+        response = testapp.post_json(
+            "/rssi_readings", {**READING, "observed_at": iso(heard)}, status=201
+        )
+        assert db.get(Reading, response.json["id"]).observed_at == heard
+
+    @pytest.mark.parametrize(
+        ("offset", "message"),
+        [
+            (datetime.timedelta(minutes=10), "in the future"),
+            (datetime.timedelta(days=-8), "older than 168 hours"),
+        ],
+    )
+    def test_observed_at_out_of_bounds_is_400(self, testapp, db, offset, message):
+        response = testapp.post_json(
+            "/rssi_readings",
+            {**READING, "observed_at": iso(now() + offset)},
+            status=400,
+        )
+        [error] = response.json["errors"]
+        assert error["field"] == "observed_at"
+        assert message in error["message"]
+        assert count(db, Reading) == 0
+
+
+class TestDeduplication:
+    def test_same_payload_from_two_gateways_is_stored_once(
+        self, make_app, dedup_settings, db
+    ):
+        app = make_app(**dedup_settings)
+        app.post_json("/rssi_readings", READING, status=201)
+        response = app.post_json(
+            "/rssi_readings",
+            {**READING, "pi_id": "G2", "badge_strength": -70},
+            status=409,
+        )
+        assert response.json["error"] == "duplicate"
+        assert count(db, Reading) == 1
+
+    def test_duplicate_is_seen_by_another_process(self, make_app, redis_url, db):
+        settings = {
+            "stethoscope.dedup.backend": "redis",
+            "stethoscope.redis_url": redis_url,
+        }
+        first, second = make_app(**settings), make_app(**settings)
+        first.post_json("/rssi_readings", READING, status=201)
+        second.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+        assert count(db, Reading) == 1
+
+    def test_other_beacons_or_rssi_are_not_duplicates(self, testapp, db):
+        testapp.post_json("/rssi_readings", READING, status=201)
+        testapp.post_json(
+            "/rssi_readings", {**READING, "beacons": {"a": -31, "b": -35, "c": -40}}
+        )
+        testapp.post_json("/rssi_readings", {**READING, "badge_id": "B2"}, status=201)
+        assert count(db, Reading) == 3
+
+    def test_same_payload_after_the_window_is_stored_again(
+        self, make_app, dedup_settings, db
+    ):
+        app = make_app(**dedup_settings, **{"stethoscope.dedup.window_ms": "300"})
+        deduplicator = find_service(app.app, IDeduplicator)
+        app.post_json("/rssi_readings", READING, status=201)
+        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+        key = fingerprint(READING["badge_id"], READING["beacons"])
+        wait_for(lambda: not deduplicator.claimed(key), "the window to pass")
+        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=201)
+        assert count(db, Reading) == 2
+
+
+def app_with_failing_commits(settings, failures):
+    """The app, with every request's commit failing ``failures`` times."""
+    failing = FailingVote(failures)
+    config = configure(settings)
+    config.add_subscriber(failing.join, NewRequest)
+    return config.make_wsgi_app(), failing
+
+
+class TestCommitFailures:
+    def test_commit_failing_once_is_retried_and_stored_once(
+        self, app_settings, dedup_settings, db
+    ):
+        wsgi, failing = app_with_failing_commits({**app_settings, **dedup_settings}, 1)
+        app = webtest.TestApp(wsgi)
+        response = app.post_json("/rssi_readings", READING, status=201)
+        assert failing.votes == 2  # the first attempt failed, the retry committed
+        assert count(db, Reading) == 1
+        assert db.get(Reading, response.json["id"]) is not None
+        # The claim from the failed attempt did not survive as a false
+        # duplicate, and the committed one holds.
+        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+        wsgi.registry["stethoscope.database"].engine.dispose()
+
+    def test_commit_failing_every_attempt_is_503_and_the_reading_is_not_lost(
+        self, app_settings, dedup_settings, db
+    ):
+        wsgi, failing = app_with_failing_commits({**app_settings, **dedup_settings}, 3)
+        app = webtest.TestApp(wsgi)
+        response = app.post_json("/rssi_readings", READING, status=503)
+        assert response.headers["Retry-After"] == "5"
+        assert failing.votes == 3
+        assert count(db, Reading) == 0
+        # The gateway retries: the released claim lets the reading in.
+        app.post_json("/rssi_readings", READING, status=201)
+        assert count(db, Reading) == 1
+        wsgi.registry["stethoscope.database"].engine.dispose()
+
+
+class TestRedisOutage:
+    @pytest.fixture
+    def own_redis(self):
+        server = RedisServer(private_directory("stethoscope-redis-outage-")).start()
+        yield server
+        server.stop()
+
+    def test_ingest_keeps_storing_when_redis_stops(
+        self, make_app, own_redis, db, caplog
+    ):
+        app = make_app(
+            **{
+                "stethoscope.dedup.backend": "redis",
+                "stethoscope.redis_url": own_redis.url,
+                "stethoscope.redis.retry_interval_ms": "0",
+            }
+        )
+        app.post_json("/rssi_readings", READING, status=201)
+        own_redis.stop()
+        second = {**READING, "badge_id": "B2"}
+        app.post_json("/rssi_readings", second, status=201)
+        # Deduplication goes on in memory meanwhile.
+        app.post_json("/rssi_readings", {**second, "pi_id": "G2"}, status=409)
+        assert count(db, Reading) == 2
+        health = app.get("/health").json
+        assert health["dedup"]["redis"] == "unavailable"
+        assert health["dedup"]["fallbacks"] >= 2
+        assert "Redis unavailable" in caplog.text
+
+        own_redis.start()
+        third = {**READING, "badge_id": "B3"}
+        app.post_json("/rssi_readings", third, status=201)
+        assert own_redis.client().exists(
+            "stethoscope:dedup:" + fingerprint("B3", third["beacons"])
+        )
+        assert app.get("/health").json["dedup"]["redis"] == "ok"

@@ -1,0 +1,224 @@
+import socket
+import threading
+
+import pytest
+import redis
+
+from stethoscope.ingest.dedup import (
+    ExpiringMap,
+    MemoryDeduplicator,
+    RedisDeduplicator,
+    make_deduplicator,
+    redis_client,
+)
+
+
+class FakeClock:
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+class TestExpiringMap:
+    def test_add_refuses_a_live_entry_and_takes_an_expired_one(self):
+        clock = FakeClock()
+        entries = ExpiringMap(clock)
+        assert entries.add("k", "first", ttl_s=5)
+        assert not entries.add("k", "second", ttl_s=5)
+        assert entries.get("k") == "first"
+        clock.advance(5)
+        assert entries.get("k") is None
+        assert entries.add("k", "third", ttl_s=5)
+        assert entries.get("k") == "third"
+
+    def test_discard_only_removes_the_given_value(self):
+        entries = ExpiringMap(FakeClock())
+        entries.add("k", "mine", ttl_s=5)
+        entries.discard("k", "someone else's")
+        assert entries.get("k") == "mine"
+        entries.discard("k", "mine")
+        assert entries.get("k") is None
+
+    def test_expired_entries_are_swept(self):
+        clock = FakeClock()
+        entries = ExpiringMap(clock)
+        for i in range(100):
+            entries.add(f"k{i}", i, ttl_s=1)
+        clock.advance(2)
+        entries.add("fresh", 0, ttl_s=1)
+        assert len(entries) == 1
+
+
+class TestMemoryDeduplicator:
+    def test_claim_within_window_is_a_duplicate(self):
+        clock = FakeClock()
+        dedup = MemoryDeduplicator(window_ms=5500, clock=clock)
+        claim = dedup.claim("fp")
+        assert claim is not None
+        dedup.confirm(claim)
+        clock.advance(5.4)
+        assert dedup.claim("fp") is None
+        clock.advance(0.2)
+        assert dedup.claim("fp") is not None
+
+    def test_released_claim_can_be_claimed_again(self):
+        dedup = MemoryDeduplicator(window_ms=5500, clock=FakeClock())
+        claim = dedup.claim("fp")
+        dedup.release(claim)
+        assert dedup.claim("fp") is not None
+
+    def test_late_release_does_not_drop_a_newer_claim(self):
+        clock = FakeClock()
+        dedup = MemoryDeduplicator(window_ms=1000, clock=clock)
+        old = dedup.claim("fp")
+        clock.advance(2)
+        new = dedup.claim("fp")
+        dedup.release(old)
+        assert new is not None
+        assert dedup.claim("fp") is None
+
+    def test_concurrent_claims_grant_exactly_one(self):
+        dedup = MemoryDeduplicator(window_ms=5500)
+        barrier = threading.Barrier(8)
+        granted = []
+
+        def claim():
+            barrier.wait()
+            granted.append(dedup.claim("fp"))
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(claim is not None for claim in granted) == 1
+
+
+@pytest.fixture
+def client(redis_url):
+    client = redis_client(redis_url, timeout_ms=1000)
+    yield client
+    client.close()
+
+
+def redis_dedup(client, **kwargs):
+    kwargs.setdefault("window_ms", 5500)
+    return RedisDeduplicator(
+        client, fallback=MemoryDeduplicator(kwargs["window_ms"]), **kwargs
+    )
+
+
+class TestRedisDeduplicator:
+    def test_claim_is_shared_between_processes(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        claim = first.claim("fp")
+        assert claim is not None
+        assert second.claim("fp") is None
+        key = RedisDeduplicator.prefix + "fp"
+        assert client.get(key) == claim.token.encode()
+        assert 5000 < client.pttl(key) <= 5500
+
+    def test_release_lets_another_process_claim(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        first.release(first.claim("fp"))
+        assert second.claim("fp") is not None
+
+    def test_release_of_an_expired_claim_spares_the_new_owner(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        old = first.claim("fp")
+        client.delete(RedisDeduplicator.prefix + "fp")  # as if it expired
+        new = second.claim("fp")
+        first.release(old)
+        assert client.get(RedisDeduplicator.prefix + "fp") == new.token.encode()
+
+    def test_committed_claim_is_cached_without_a_round_trip(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        first.confirm(first.claim("fp"))
+        key = RedisDeduplicator.prefix + "fp"
+        assert client.get(key).startswith(b"c:")
+        assert client.pttl(key) > 5000  # KEEPTTL kept the window
+        assert second.claim("fp") is None  # learns it is committed
+        client.delete(key)
+        # Now answered from the cache: Redis no longer has the key.
+        assert second.claim("fp") is None
+        assert second.cache_hits == 1
+
+    def test_pending_claim_is_not_cached(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        claim = first.claim("fp")
+        assert second.claim("fp") is None
+        first.release(claim)
+        assert second.claim("fp") is not None
+
+    def test_cached_claim_expires_with_its_window(self, client):
+        clock, wall = FakeClock(), FakeClock(1_700_000_000.0)
+        owner = redis_dedup(client, clock=clock, wall_clock=wall)
+        owner.confirm(owner.claim("fp"))
+        client.delete(RedisDeduplicator.prefix + "fp")
+        assert owner.claim("fp") is None
+        clock.advance(5.6)
+        assert owner.claim("fp") is not None
+
+    def test_redis_down_falls_back_to_memory(self, tmp_path, caplog):
+        missing = redis_client(f"unix://{tmp_path}/nothing.sock", timeout_ms=250)
+        dedup = redis_dedup(missing, retry_interval_ms=60_000)
+        claim = dedup.claim("fp")
+        assert claim is not None and claim.owner is dedup.fallback
+        assert dedup.claim("fp") is None
+        dedup.release(claim)
+        assert dedup.claim("fp") is not None
+        assert dedup.fallbacks == 3
+        outage_logs = [r for r in caplog.records if "Redis unavailable" in r.message]
+        assert len(outage_logs) == 1
+
+    def test_redis_that_never_answers_times_out(self, tmp_path):
+        # A server that accepts connections and then says nothing: the bounded
+        # socket timeout must turn it into a fallback, not a hung request.
+        path = str(tmp_path / "silent.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(8)
+        try:
+            client = redis_client(f"unix://{path}", timeout_ms=50)
+            dedup = redis_dedup(client)
+            claim = dedup.claim("fp")
+            assert claim is not None and claim.owner is dedup.fallback
+            assert dedup.status()["redis"] == "unavailable"
+        finally:
+            listener.close()
+
+    def test_recovers_when_redis_answers_again(self, client, monkeypatch, caplog):
+        dedup = redis_dedup(client, retry_interval_ms=0)
+
+        def refuse(*args, **kwargs):
+            raise redis.ConnectionError("gone")
+
+        monkeypatch.setattr(client, "set", refuse)
+        assert dedup.claim("one").owner is dedup.fallback
+        monkeypatch.undo()
+        claim = dedup.claim("two")
+        assert claim.owner is dedup
+        assert "Redis answers again" in caplog.text
+
+
+def test_make_deduplicator_chooses_the_backend(redis_url):
+    settings = {
+        "stethoscope.dedup.window_ms": 5500,
+        "stethoscope.dedup.backend": "memory",
+        "stethoscope.redis_url": None,
+        "stethoscope.redis.timeout_ms": 250,
+        "stethoscope.redis.retry_interval_ms": 1000,
+    }
+    assert isinstance(make_deduplicator(settings), MemoryDeduplicator)
+    settings.update(
+        {"stethoscope.dedup.backend": "redis", "stethoscope.redis_url": redis_url}
+    )
+    dedup = make_deduplicator(settings)
+    assert isinstance(dedup, RedisDeduplicator)
+    assert dedup.status()["redis"] == "ok"
+    assert dedup.client.get_connection_kwargs()["socket_timeout"] == 0.25

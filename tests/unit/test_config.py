@@ -1,0 +1,54 @@
+import pytest
+
+from stethoscope.config import ConfigurationError, parse_settings
+
+BASE = {"sqlalchemy.url": "sqlite:///x.sqlite"}
+
+
+class TestParseSettings:
+    def test_defaults_are_typed(self):
+        settings = parse_settings(BASE, environ={})
+        assert settings["stethoscope.dedup.window_ms"] == 5500
+        assert settings["stethoscope.dedup.backend"] == "memory"
+        assert settings["stethoscope.sqlite.synchronous"] == "full"
+        assert settings["retry.attempts"] == 3
+
+    def test_ini_values_are_parsed(self):
+        settings = parse_settings(
+            {**BASE, "stethoscope.dedup.window_ms": " 3000 "}, environ={}
+        )
+        assert settings["stethoscope.dedup.window_ms"] == 3000
+
+    def test_environment_overrides_ini(self):
+        settings = parse_settings(
+            BASE, environ={"DATABASE_URL": "postgresql+psycopg://db/x"}
+        )
+        assert settings["sqlalchemy.url"] == "postgresql+psycopg://db/x"
+
+    def test_missing_required_setting_names_key_and_variable(self):
+        with pytest.raises(ConfigurationError, match="sqlalchemy.url.*DATABASE_URL"):
+            parse_settings({"sqlalchemy.url": " "}, environ={})
+
+    @pytest.mark.parametrize(
+        ("key", "value", "message"),
+        [
+            ("stethoscope.dedup.window_ms", "soon", "whole number"),
+            ("stethoscope.dedup.window_ms", "10", "between 100 and"),
+            ("stethoscope.dedup.backend", "memcached", "one of memory, redis"),
+            ("stethoscope.sqlite.synchronous", "off", "one of full, normal"),
+        ],
+    )
+    def test_bad_value_names_the_setting(self, key, value, message):
+        with pytest.raises(ConfigurationError, match=f"{key}.*{message}"):
+            parse_settings({**BASE, key: value}, environ={})
+
+    def test_bad_environment_value_names_the_variable(self):
+        with pytest.raises(ConfigurationError, match="REDIS_URL"):
+            parse_settings(
+                {**BASE, "stethoscope.dedup.backend": "redis"},
+                environ={"REDIS_URL": "   "},
+            )
+
+    def test_redis_backend_needs_a_url(self):
+        with pytest.raises(ConfigurationError, match="needs stethoscope.redis_url"):
+            parse_settings({**BASE, "stethoscope.dedup.backend": "redis"}, environ={})

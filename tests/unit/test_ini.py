@@ -1,0 +1,30 @@
+"""The shipped ini files: they parse, and waitress caps what it buffers."""
+
+from pathlib import Path
+
+import pytest
+from plaster import get_settings
+
+from stethoscope.config import StethoscopeRequest, parse_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["development.ini", "production.ini"])
+def test_ini_parses_and_caps_bodies(name):
+    app = get_settings(str(ROOT / name), "app:main")
+    server = get_settings(str(ROOT / name), "server:main")
+    settings = parse_settings(
+        app, environ={"DATABASE_URL": "sqlite://", "REDIS_URL": "redis://x"}
+    )
+    cap = int(server["max_request_body_size"])
+    # waitress answers 413 itself above the cap, before the app buffers the
+    # body for retries; a batch at its own limit must still fit.
+    assert settings["stethoscope.ingest.max_batch_bytes"] < cap
+    assert cap <= StethoscopeRequest.request_body_tempfile_limit
+
+
+def test_production_uses_redis_and_takes_the_database_from_the_environment():
+    app = get_settings(str(ROOT / "production.ini"), "app:main")
+    assert app["stethoscope.dedup.backend"] == "redis"
+    assert not app["sqlalchemy.url"].strip()
