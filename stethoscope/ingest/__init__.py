@@ -14,7 +14,7 @@ def includeme(config):
     config.registry["stethoscope.activity"] = tracker
     config.register_service(deduplicator, IDeduplicator)
 
-    def ingest_service(context, request):
+    def ingest_service(request):
         return IngestService(
             session=lambda: request.db,
             deduplicator=deduplicator,
@@ -23,8 +23,15 @@ def includeme(config):
             limits=limits,
         )
 
-    config.register_service_factory(ingest_service, IngestService)
+    # The ingest hot path takes its service from a request method rather than
+    # request.find_service: pyramid_services builds a service container per
+    # request, which cost more than the rest of a duplicate POST together
+    # (docs/benchmarks.md). Everything off the hot path uses find_service.
+    config.add_request_method(ingest_service, "ingest", reify=True)
     config.register_service_factory(
         lambda context, request: ReadingQueryService(request.db), ReadingQueryService
     )
-    config.add_route("ingest.readings", "/rssi_readings")
+    # One route per method: a view predicate that fails costs an exception
+    # per request, and most requests here are POSTs.
+    config.add_route("ingest.readings", "/rssi_readings", request_method="POST")
+    config.add_route("ingest.readings.page", "/rssi_readings", request_method="GET")

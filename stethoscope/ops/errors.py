@@ -8,7 +8,6 @@ here), and only a bug is a 500.
 
 import logging
 
-from pyramid.exceptions import PredicateMismatch
 from pyramid.httpexceptions import (
     HTTPException,
     HTTPInternalServerError,
@@ -16,6 +15,8 @@ from pyramid.httpexceptions import (
     HTTPNotFound,
     HTTPServiceUnavailable,
 )
+from pyramid.interfaces import IRoutesMapper
+from pyramid.predicates import RequestMethodPredicate
 from pyramid.renderers import render_to_response
 from pyramid.view import exception_view_config
 from pyramid_retry import is_last_attempt
@@ -61,35 +62,53 @@ def http_error(exc, request):
 
 @exception_view_config(HTTPNotFound)
 def not_found(exc, request):
+    """404, or 405 when the path exists but not for this method.
+
+    Covers both ways a method is refused: a route with a request_method
+    predicate that does not match (no route matches: plain 404 from the
+    router) and a view predicate that does not (PredicateMismatch).
+    """
+    allowed = _allowed_methods(request)
+    if allowed and request.method not in allowed:
+        error = HTTPMethodNotAllowed(f"{request.method} is not allowed here")
+        error.headers["Allow"] = ", ".join(sorted(allowed))
+        return error_response(request, error)
     # When no route matched, Pyramid's detail is the bare path.
     if not exc.detail or exc.detail == request.path_info:
         return error_response(request, exc, f"nothing here: {request.path}")
     return error_response(request, exc)
 
 
-@exception_view_config(PredicateMismatch)
-def wrong_method(exc, request):
-    # The route matched but no view takes this method: that is a 405.
-    allowed = _allowed_methods(request) if request.matched_route else []
-    if not allowed or request.method in allowed:
-        return not_found(exc, request)
-    error = HTTPMethodNotAllowed(f"{request.method} is not allowed here")
-    error.headers["Allow"] = ", ".join(allowed)
-    return error_response(request, error)
+def _allowed_methods(request) -> set[str]:
+    methods: set[str] = set()
+    mapper = request.registry.getUtility(IRoutesMapper)
+    for route in mapper.get_routes():
+        if route.match(request.path_info) is None:
+            continue
+        route_methods = [
+            predicate.val
+            for predicate in route.predicates
+            if isinstance(predicate, RequestMethodPredicate)
+        ]
+        if route_methods:
+            methods.update(*route_methods)
+        else:
+            methods.update(_view_methods(request.registry, route.name))
+    return methods
 
 
-def _allowed_methods(request) -> list[str]:
-    introspector = request.registry.introspector
-    route_name = request.matched_route.name
+def _view_methods(registry, route_name: str) -> set[str]:
     methods = set()
-    for view in introspector.get_category("views") or []:
+    for view in registry.introspector.get_category("views") or []:
         intr = view["introspectable"]
         if intr.get("route_name") == route_name and intr.get("request_methods"):
             request_methods = intr["request_methods"]
             if isinstance(request_methods, str):
                 request_methods = [request_methods]
             methods.update(request_methods)
-    return sorted(methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
 
 
 @exception_view_config(OperationalError)

@@ -174,7 +174,7 @@ def test_json_with_charset_is_accepted(testapp):
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
 def test_wrong_method_is_405_with_allow(testapp, method):
     response = getattr(testapp, method)("/rssi_readings", status=405)
-    assert response.headers["Allow"] == "GET, POST"
+    assert response.headers["Allow"] == "GET, HEAD, POST"
     assert response.json["status"] == 405
 
 
