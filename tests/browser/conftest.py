@@ -1,0 +1,166 @@
+"""Browser tests: the app behind a real HTTP server, driven by headless Chromium.
+
+The app is the one ``make_app`` builds, on a fresh SQLite database, served by
+waitress on a free port of 127.0.0.1 in a background thread. The browser is
+Debian's Chromium (/usr/bin/chromium, ``apt-get install chromium``) driven
+by Playwright; Playwright's own browser downloads are never used.
+
+Every page is loaded under the strict Content-Security-Policy the dashboard
+must live with (no inline script or style), added by the test harness until
+the app sends one itself; and a test fails on any console error or uncaught
+exception in the page, which is where CSP violations and failed loads show.
+"""
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import pytest
+import waitress
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# What the dashboard must work under; see the module docstring.
+STRICT_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# Long enough for a couple of 2-s polls on a slow CI machine.
+EXPECT_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def db_url(sqlite_url):
+    """Browser tests run on SQLite only: the browser is what they test."""
+    return sqlite_url
+
+
+@dataclass
+class LiveServer:
+    url: str
+
+    def post_json(self, path: str, payload) -> tuple[int, dict]:
+        """POST ``payload`` as JSON over HTTP; return the status and JSON body."""
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, json.loads(error.read())
+
+    def post_reading(self, **reading) -> dict:
+        """Store a reading through the API as a gateway would; return it."""
+        status, body = self.post_json("/rssi_readings", reading)
+        assert status == 201, body
+        return body
+
+
+@pytest.fixture
+def live_server(make_app):
+    """The app served over HTTP by waitress on a free port of 127.0.0.1."""
+    server = waitress.create_server(make_app.wsgi(), host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    yield LiveServer(f"http://127.0.0.1:{server.effective_port}")
+
+    def close_all():
+        # Runs in the server's own loop, which then finds nothing left to
+        # serve and returns; closing sockets from this thread would race it.
+        for dispatcher in list(server._map.values()):
+            if dispatcher is not server and dispatcher is not server.trigger:
+                dispatcher.close()
+        server.close()
+
+    server.trigger.pull_trigger(close_all)
+    thread.join(timeout=10)
+    server.task_dispatcher.shutdown(timeout=5)
+    assert not thread.is_alive(), "waitress did not stop"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@dataclass
+class PageProblems:
+    """Console errors and uncaught exceptions seen in a page."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+
+@pytest.fixture
+def console_errors():
+    return PageProblems()
+
+
+def _add_strict_csp(route):
+    response = route.fetch()
+    headers = dict(response.headers)
+    if headers.get("content-type", "").startswith("text/html"):
+        headers["content-security-policy"] = STRICT_CSP
+    route.fulfill(response=response, headers=headers)
+
+
+@pytest.fixture
+def page(browser, live_server, console_errors):
+    """A fresh browser page on the live server; fails the test on console errors.
+
+    ``page.goto("/")`` is relative to the live server.
+    """
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server.url, locale="en-GB")
+    context.route(f"{live_server.url}/**", _add_strict_csp)
+    page = context.new_page()
+
+    def on_console(message):
+        if message.type == "error":
+            where = message.location.get("url")
+            console_errors.messages.append(f"console: {message.text} ({where})")
+
+    def on_page_error(error):
+        console_errors.messages.append(f"uncaught: {error}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+    yield page
+    context.close()
+    if console_errors:
+        pytest.fail("the page logged errors:\n" + "\n".join(console_errors.messages))
