@@ -23,6 +23,7 @@ requires = [
 
 tests_require = [
     "hypothesis>=6.100",
+    "openapi-schema-validator>=0.6",
     "openapi-spec-validator>=0.7",
     "playwright>=1.40",
     "pytest>=8.0",

@@ -93,6 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.redis.retry_interval_ms", integer(0, 600_000), 1000),
     Setting("stethoscope.dedup.backend", choice("memory", "redis"), "memory"),
     Setting("stethoscope.dedup.window_ms", integer(100, 600_000), 5500),
+    # How long an uncommitted Redis claim lives (see RedisDeduplicator).
+    Setting("stethoscope.dedup.pending_ms", integer(100, 600_000), 2000),
     Setting("stethoscope.ingest.max_body_bytes", integer(256, 1 << 20), 16_384),
     Setting("stethoscope.ingest.max_batch_bytes", integer(1024, 64 << 20), 1 << 20),
     Setting("stethoscope.ingest.max_batch_items", integer(1, 100_000), 1000),

@@ -1,6 +1,47 @@
+"""GET /docs, /docs/{page} (the Markdown pages as HTML) and /openapi.json."""
+
+from pyramid.httpexceptions import HTTPFound, HTTPNotFound
+from pyramid.response import Response
 from pyramid.view import view_config
 
+from .services import DocsLibrary
 
-@view_config(route_name="apidocs.index", request_method="GET", renderer="string")
+# docs/api/index.md, when there is one, is the introduction on /docs.
+INDEX_PAGE = "index"
+
+
+@view_config(
+    route_name="apidocs.index",
+    request_method="GET",
+    renderer="stethoscope:apidocs/templates/index.jinja2",
+)
 def index(request):
-    return "API documentation"
+    library = request.find_service(DocsLibrary)
+    return {
+        "intro": library.page(INDEX_PAGE),
+        "pages": [page for page in library.pages() if page.name != INDEX_PAGE],
+    }
+
+
+@view_config(
+    route_name="apidocs.page",
+    request_method="GET",
+    renderer="stethoscope:apidocs/templates/page.jinja2",
+)
+def page(request):
+    name = request.matchdict["page"]
+    if name == INDEX_PAGE:
+        return HTTPFound(request.route_url("apidocs.index"))
+    found = request.find_service(DocsLibrary).page(name)
+    if found is None:
+        raise HTTPNotFound(f"no documentation page {name!r}")
+    return {"page": found}
+
+
+@view_config(route_name="apidocs.openapi", request_method="GET")
+def openapi(request):
+    # Serialised once at start-up (see includeme).
+    return Response(
+        body=request.registry["stethoscope.apidocs.openapi"],
+        content_type="application/json",
+    )

@@ -121,7 +121,7 @@ class MemoryDeduplicator:
 # key may have expired and been claimed by someone else.
 _CONFIRM = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 return false
 """
@@ -143,6 +143,11 @@ class RedisDeduplicator:
       returns the value it found, so any process that meets a committed claim
       caches it until it expires. Pending claims are never cached, because a
       pending claim may yet be released.
+    * A pending claim lives ``pending_ms`` (2 s), not the whole window, and is
+      extended to the window when confirmed. If the process holding it dies
+      before committing, the badge's next repeat of the same advertisement
+      (it repeats it every second for ~5 s) is stored instead of being
+      refused as a duplicate of a reading that was never stored.
     * Redis trouble must not stop ingest: any Redis error falls back to the
       in-process deduplicator for ``retry_interval_ms`` (a stray duplicate
       stored is cheap, a lost reading is not), counted and logged once per
@@ -157,10 +162,12 @@ class RedisDeduplicator:
         window_ms: int,
         fallback: MemoryDeduplicator,
         retry_interval_ms: int = 1000,
+        pending_ms: int = 2000,
         clock=time.monotonic,
         wall_clock=time.time,
     ):
         self.window_ms = window_ms
+        self.pending_ms = min(pending_ms, window_ms)
         self.client = client
         self.fallback = fallback
         self.retry_interval_s = retry_interval_ms / 1000
@@ -185,7 +192,7 @@ class RedisDeduplicator:
         token = _new_token()
         expires_at = self._wall_clock() + self.window_ms / 1000
         try:
-            found = self.client.set(key, token, nx=True, px=self.window_ms, get=True)
+            found = self.client.set(key, token, nx=True, px=self.pending_ms, get=True)
         except Exception as exc:  # any redis or socket error: see the class doc
             self._failed(exc)
             return self._fall_back(fingerprint)
@@ -211,8 +218,12 @@ class RedisDeduplicator:
             return
         self._cache_committed(claim.key, claim.expires_at)
         expires_ms = int(claim.expires_at * 1000)
+        remaining_ms = max(1, expires_ms - int(self._wall_clock() * 1000))
         try:
-            self._confirm(keys=[claim.key], args=[claim.token, f"c:{expires_ms}"])
+            self._confirm(
+                keys=[claim.key],
+                args=[claim.token, f"c:{expires_ms}", remaining_ms],
+            )
         except Exception as exc:
             # The claim stays pending in Redis until it expires: others still
             # answer 409, they just cannot cache it.
@@ -303,4 +314,5 @@ def make_deduplicator(settings) -> IDeduplicator:
         settings["stethoscope.dedup.window_ms"],
         fallback=memory,
         retry_interval_ms=settings["stethoscope.redis.retry_interval_ms"],
+        pending_ms=settings["stethoscope.dedup.pending_ms"],
     )

@@ -62,7 +62,11 @@ class ReadingIn(BaseModel):
     badge_id: Identifier = Field(description="The badge that was heard.")
     pi_id: Identifier = Field(description="The gateway posting the reading.")
     beacons: dict[Identifier, Rssi] = Field(
-        description="RSSI in dBm per beacon id; -128 means not heard and is dropped."
+        description="RSSI in dBm per beacon id; -128 means not heard and is "
+        "dropped. May be empty: the badge heard no beacon.",
+        json_schema_extra={
+            "propertyNames": {"pattern": "^[!-~]{1,64}$"},
+        },
     )
     badge_strength: Annotated[StrictInt, Field(ge=-128, le=127)] | None = Field(
         None, description="The badge's signal strength at the gateway, dBm."

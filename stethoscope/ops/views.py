@@ -8,5 +8,6 @@ def health(request):
     report = request.find_service(HealthService).check()
     if report["status"] != "ok":
         request.response.status = 503
-        request.response.headers["Retry-After"] = "5"
+        retry_after = request.registry.settings["stethoscope.db.retry_after_s"]
+        request.response.headers["Retry-After"] = str(retry_after)
     return report

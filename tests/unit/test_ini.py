@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("name", ["development.ini", "production.ini"])
 def test_ini_parses_and_caps_bodies(name):
     app = get_settings(str(ROOT / name), "app:main")
-    server = get_settings(str(ROOT / name), "server:main")
+    server = get_settings(
+        str(ROOT / name), "server:main", defaults={"http_port": "6543"}
+    )
     settings = parse_settings(
         app, environ={"DATABASE_URL": "sqlite://", "REDIS_URL": "redis://x"}
     )

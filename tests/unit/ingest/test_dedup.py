@@ -11,6 +11,7 @@ from stethoscope.ingest.dedup import (
     make_deduplicator,
     redis_client,
 )
+from tests.support.waiting import wait_for
 
 
 class FakeClock:
@@ -121,7 +122,8 @@ class TestRedisDeduplicator:
         assert second.claim("fp") is None
         key = RedisDeduplicator.prefix + "fp"
         assert client.get(key) == claim.token.encode()
-        assert 5000 < client.pttl(key) <= 5500
+        # Pending: a short life, in case this process dies before commit.
+        assert 1500 < client.pttl(key) <= 2000
 
     def test_release_lets_another_process_claim(self, client):
         first, second = redis_dedup(client), redis_dedup(client)
@@ -141,12 +143,20 @@ class TestRedisDeduplicator:
         first.confirm(first.claim("fp"))
         key = RedisDeduplicator.prefix + "fp"
         assert client.get(key).startswith(b"c:")
-        assert client.pttl(key) > 5000  # KEEPTTL kept the window
+        assert 5000 < client.pttl(key) <= 5500  # extended to the whole window
         assert second.claim("fp") is None  # learns it is committed
         client.delete(key)
         # Now answered from the cache: Redis no longer has the key.
         assert second.claim("fp") is None
         assert second.cache_hits == 1
+
+    def test_claim_of_a_process_that_died_expires_soon(self, client):
+        dying = redis_dedup(client, pending_ms=100)
+        dying.claim("fp")  # and never confirms nor releases
+        other = redis_dedup(client)
+        assert other.claim("fp") is None
+        wait_for(lambda: not other.claimed("fp"), "the pending claim to expire")
+        assert other.claim("fp") is not None
 
     def test_pending_claim_is_not_cached(self, client):
         first, second = redis_dedup(client), redis_dedup(client)
@@ -213,6 +223,7 @@ def test_make_deduplicator_chooses_the_backend(redis_url):
         "stethoscope.redis_url": None,
         "stethoscope.redis.timeout_ms": 250,
         "stethoscope.redis.retry_interval_ms": 1000,
+        "stethoscope.dedup.pending_ms": 2000,
     }
     assert isinstance(make_deduplicator(settings), MemoryDeduplicator)
     settings.update(
