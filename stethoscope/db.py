@@ -18,6 +18,7 @@ import datetime
 import logging
 import sqlite3
 
+import transaction
 import zope.sqlalchemy
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
@@ -136,33 +137,44 @@ def _make_sqlite_engine(url, settings) -> Engine:
 
 
 class Database:
-    """The engine and the two session factories (read and write)."""
+    """The engine and its session factories: read or write, joined to the
+    thread's transaction manager (requests, scripts) or on their own."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.read_sessions = sessionmaker(bind=engine, expire_on_commit=False)
-        self.write_sessions = sessionmaker(
-            bind=engine.execution_options(sqlite_begin="IMMEDIATE"),
-            expire_on_commit=False,
-        )
+        engines = {
+            False: engine,
+            True: engine.execution_options(sqlite_begin="IMMEDIATE"),
+        }
+        self._plain = {
+            write: sessionmaker(bind=bound, expire_on_commit=False)
+            for write, bound in engines.items()
+        }
+        # Registered once per factory: zope.sqlalchemy.register on each new
+        # session attaches its event listeners anew, which cost a stored
+        # reading about 6 % of the server's CPU (docs/benchmarks.md).
+        self._joined = {}
+        for write, bound in engines.items():
+            factory = sessionmaker(bind=bound, expire_on_commit=False)
+            zope.sqlalchemy.register(factory, transaction_manager=transaction.manager)
+            self._joined[write] = factory
 
     def session(self, *, write: bool) -> Session:
-        """A new session outside any request (scripts, background flushes)."""
-        return (self.write_sessions if write else self.read_sessions)()
+        """A new session outside any request (background flushes)."""
+        return self._plain[write]()
 
-
-def get_tm_session(database: Database, transaction_manager, *, write: bool) -> Session:
-    """A session joined to ``transaction_manager`` (pyramid_tm's request.tm)."""
-    session = database.session(write=write)
-    zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
-    return session
+    def tm_session(self, transaction_manager, *, write: bool) -> Session:
+        """A session joined to ``transaction_manager`` (pyramid_tm's request.tm)."""
+        if transaction_manager is transaction.manager:
+            return self._joined[write]()
+        session = self._plain[write]()
+        zope.sqlalchemy.register(session, transaction_manager=transaction_manager)
+        return session
 
 
 def _request_db(request) -> Session:
     database = request.registry["stethoscope.database"]
-    session = get_tm_session(
-        database, request.tm, write=request.method in UNSAFE_METHODS
-    )
+    session = database.tm_session(request.tm, write=request.method in UNSAFE_METHODS)
     request.add_finished_callback(lambda request: session.close())
     return session
 

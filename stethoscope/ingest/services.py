@@ -247,7 +247,10 @@ class IngestService:
             }
             for p in originals
         ]
-        statement = insert(Reading).returning(Reading.id, sort_by_parameter_order=True)
+        # The table, not the mapped class: an ORM-enabled insert goes through
+        # the ORM's bulk machinery, which we do not need for plain rows.
+        table = Reading.__table__
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         if len(rows) == 1:
             ids = [session.execute(statement.values(rows[0])).scalar_one()]
         else:
