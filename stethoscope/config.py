@@ -7,6 +7,7 @@ stops the application with a message naming the key. Nothing reads raw
 settings per request.
 """
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ def boolean(value: str | bool) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("must be true or false")
+
+
+def secret(value: str) -> str:
+    value = value.strip()
+    if len(value) < 32:
+        raise ValueError(
+            "must be at least 32 characters (make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+def networks(value: str) -> tuple:
+    """Addresses or CIDRs separated by spaces, commas or newlines."""
+    items = value.replace(",", " ").split()
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+    except ValueError as exc:
+        raise ValueError(f"not an address or network: {exc}") from None
 
 
 def integer(minimum: int, maximum: int) -> Callable[[Any], int]:
@@ -104,7 +124,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.activity.flush_seconds", integer(0, 3600), 10),
     Setting("stethoscope.activity.online_seconds", integer(1, 86_400), 120),
     Setting("stethoscope.readings.page_limit", integer(1, 10_000), 500),
-    Setting("stethoscope.secret", string, env="STETHOSCOPE_SECRET"),
+    Setting("stethoscope.secret", secret, env="STETHOSCOPE_SECRET", required=True),
+    Setting("stethoscope.session.secure", boolean, False),
+    Setting("stethoscope.session.idle_minutes", integer(1, 24 * 60), 30),
+    Setting("stethoscope.session.lifetime_hours", integer(1, 24 * 31), 12),
+    Setting(
+        "stethoscope.accounts.password_profile",
+        choice("default", "cheapest"),
+        "default",
+    ),
+    Setting("stethoscope.login.max_failures_per_user", integer(1, 1000), 5),
+    Setting("stethoscope.login.max_failures_per_ip", integer(1, 100_000), 20),
+    Setting("stethoscope.login.window_seconds", integer(1, 86_400), 900),
+    # Gateways already in the field send no token: development.ini says false.
+    Setting("stethoscope.ingest.require_token", boolean, True),
+    Setting("stethoscope.ingest.allow_ips", networks, ()),
+    Setting("stethoscope.ingest.token_cache_seconds", integer(0, 3600), 30),
+    Setting("stethoscope.trusted_proxies", networks, ()),
     Setting("stethoscope.model_dir", string, "var/models", env="STETHOSCOPE_MODEL_DIR"),
     Setting("stethoscope.docs_dir", string),
     Setting("retry.attempts", integer(1, 10), 3),
@@ -161,11 +197,15 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include("pyramid_services")
     config.include("pyramid_jinja2")
     config.include(".db")
+    config.include(".security")
     config.include(".ops")
+    config.include(".audit")
+    config.include(".accounts")
     config.include(".registry")
     config.include(".ingest")
     config.include(".dashboard")
     config.include(".apidocs")
+    config.include(".admin")
     config.scan("stethoscope", ignore=["stethoscope.scripts", "stethoscope.migrations"])
     config.commit()
     _bake_request_extensions(config)

@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from stethoscope import main
+from stethoscope.accounts.passwords import Passwords
+from stethoscope.accounts.services import UserService
 from stethoscope.migrations import upgrade_engine
 from tests.support.services import PostgresServer, RedisServer, private_directory
 
@@ -111,6 +113,11 @@ def app_settings(db_url, tmp_path):
         # Activity is flushed explicitly by the tests that look at it.
         "stethoscope.activity.flush_seconds": "0",
         "stethoscope.model_dir": str(tmp_path / "models"),
+        "stethoscope.secret": "test-secret-of-at-least-thirty-two-characters",
+        # Hashing with production parameters takes ~0.2 s a login.
+        "stethoscope.accounts.password_profile": "cheapest",
+        # The embedded default: gateways in the field send no token.
+        "stethoscope.ingest.require_token": "false",
     }
 
 
@@ -143,6 +150,37 @@ def make_app(app_settings):
     factory.close()
 
 
+PASSWORD = "correct horse battery staple"
+
+
 @pytest.fixture
-def testapp(make_app):
+def create_user(engine):
+    """Add a user straight to the database; returns (username, password)."""
+
+    def create(username="viewer", role="viewer", password=PASSWORD):
+        with Session(engine) as session, session.begin():
+            UserService(session, Passwords("cheapest")).create(username, password, role)
+        return username, password
+
+    return create
+
+
+def login(app, username, password, status=303):
+    """Log ``app`` (a TestApp, which keeps cookies) in through the login form."""
+    form = app.get("/login").forms["login"]
+    form["username"] = username
+    form["password"] = password
+    return form.submit(status=status)
+
+
+@pytest.fixture
+def testapp(make_app, create_user):
+    """The app, logged in as a viewer (who may read readings and pages)."""
+    app = make_app()
+    login(app, *create_user("viewer", "viewer"))
+    return app
+
+
+@pytest.fixture
+def anonymous(make_app):
     return make_app()

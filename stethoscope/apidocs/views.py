@@ -4,9 +4,12 @@ from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..security import PUBLIC
 from .services import DocsLibrary
 
 # docs/api/index.md, when there is one, is the introduction on /docs.
+# The API documentation is public: gateway authors need it, and it holds no
+# data about anyone.
 INDEX_PAGE = "index"
 
 
@@ -14,6 +17,7 @@ INDEX_PAGE = "index"
     route_name="apidocs.index",
     request_method="GET",
     renderer="stethoscope:apidocs/templates/index.jinja2",
+    permission=PUBLIC,
 )
 def index(request):
     library = request.find_service(DocsLibrary)
@@ -27,6 +31,7 @@ def index(request):
     route_name="apidocs.page",
     request_method="GET",
     renderer="stethoscope:apidocs/templates/page.jinja2",
+    permission=PUBLIC,
 )
 def page(request):
     name = request.matchdict["page"]
@@ -38,7 +43,7 @@ def page(request):
     return {"page": found}
 
 
-@view_config(route_name="apidocs.openapi", request_method="GET")
+@view_config(route_name="apidocs.openapi", request_method="GET", permission=PUBLIC)
 def openapi(request):
     # Serialised once at start-up (see includeme).
     return Response(

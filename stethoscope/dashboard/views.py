@@ -5,6 +5,7 @@ import datetime
 from pyramid.view import view_config
 
 from ..ingest.services import ReadingQueryService
+from ..security import VIEW
 
 # Rows on the recent-readings page, both as rendered and as kept by the
 # live script, which drops the oldest as new ones arrive.
@@ -34,7 +35,12 @@ def strongest_first(beacons: dict[str, int]) -> list[tuple[str, int]]:
     return sorted(beacons.items(), key=lambda item: (-item[1], item[0]))
 
 
-@view_config(route_name="dashboard.home", request_method="GET", renderer="home.jinja2")
+@view_config(
+    route_name="dashboard.home",
+    request_method="GET",
+    renderer="home.jinja2",
+    permission=VIEW,
+)
 def home(request):
     readings = request.find_service(ReadingQueryService).page(
         badge_id=None, after=None, limit=RECENT_ROWS

@@ -7,7 +7,7 @@ from .services import IngestLimits, IngestService, ReadingQueryService
 def includeme(config):
     settings = config.registry.settings
     database = config.registry["stethoscope.database"]
-    deduplicator = make_deduplicator(settings)
+    deduplicator = make_deduplicator(settings, config.registry["stethoscope.redis"])
     tracker = ActivityTracker(database, settings["stethoscope.activity.flush_seconds"])
     limits = IngestLimits.from_settings(settings)
     config.registry["stethoscope.ingest.limits"] = limits

@@ -13,11 +13,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from zope.interface import implementer
 
+from ..ops.redis import redis_client
 from .interfaces import IDeduplicator
 
 log = logging.getLogger(__name__)
@@ -285,32 +283,17 @@ class RedisDeduplicator:
                     )
 
 
-def redis_client(url: str, timeout_ms: int) -> redis.Redis:
-    """A client that gives up quickly: one try, bounded connect and read.
-
-    redis-py retries with backoff by default, which would hold a request for
-    seconds while Redis is away; we fall back to memory instead.
-    """
-    timeout = timeout_ms / 1000
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        retry_on_timeout=False,
-        health_check_interval=0,
-    )
-
-
-def make_deduplicator(settings) -> IDeduplicator:
+def make_deduplicator(settings, client=None) -> IDeduplicator:
     """The deduplicator chosen by ``stethoscope.dedup.backend``."""
     memory = MemoryDeduplicator(settings["stethoscope.dedup.window_ms"])
     if settings["stethoscope.dedup.backend"] == "memory":
         return memory
-    return RedisDeduplicator(
-        redis_client(
+    if client is None:
+        client = redis_client(
             settings["stethoscope.redis_url"], settings["stethoscope.redis.timeout_ms"]
-        ),
+        )
+    return RedisDeduplicator(
+        client,
         settings["stethoscope.dedup.window_ms"],
         fallback=memory,
         retry_interval_ms=settings["stethoscope.redis.retry_interval_ms"],

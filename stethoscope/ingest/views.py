@@ -2,16 +2,19 @@
 
 import orjson
 from pyramid.httpexceptions import (
+    HTTPForbidden,
     HTTPRequestEntityTooLarge,
     HTTPUnsupportedMediaType,
 )
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..security import INGEST, VIEW, GatewayIdentity
 from .schemas import (
     IDENTIFIER,
     FieldError,
     InvalidPayload,
+    ReadingIn,
     parse_json,
     validate_reading,
 )
@@ -35,7 +38,9 @@ def _read_json_body(request, limit: int):
     return body
 
 
-@view_config(route_name="ingest.readings", renderer="json")
+@view_config(
+    route_name="ingest.readings", renderer="json", permission=INGEST, require_csrf=False
+)
 def post_readings(request):
     limits = request.registry["stethoscope.ingest.limits"]
     body = _read_json_body(request, limits.max_batch_bytes)
@@ -48,7 +53,8 @@ def post_readings(request):
             f"a single reading may be at most {limits.max_body_bytes} bytes"
         )
     item = validate_reading(data, max_beacons=limits.max_beacons)
-    result = service.ingest_one(item, request.client_addr)
+    _check_gateway(request, [item])
+    result = service.ingest_one(item, request.client_ip)
     if result.status == "duplicate":
         # Nineteen POSTs in twenty end here: answer without the renderer.
         return Response(
@@ -56,6 +62,19 @@ def post_readings(request):
         )
     request.response.status = 201
     return result.reading
+
+
+def _check_gateway(request, items) -> None:
+    """A gateway's token is good for its own readings only."""
+    identity = request.identity
+    if not isinstance(identity, GatewayIdentity):
+        return
+    for item in items:
+        if item.pi_id != identity.gateway_id:
+            raise HTTPForbidden(
+                f"this token belongs to gateway {identity.gateway_id!r}, "
+                f"not {item.pi_id!r} (pi_id)"
+            )
 
 
 def _post_batch(request, service, data: list, limits):
@@ -77,7 +96,8 @@ def _post_batch(request, service, data: list, limits):
             items.append(item)
         except InvalidPayload as exc:
             items.append(exc)
-    results = service.ingest_many(items, request.client_addr)
+    _check_gateway(request, [item for item in items if isinstance(item, ReadingIn)])
+    results = service.ingest_many(items, request.client_ip)
     counts = {"created": 0, "duplicate": 0, "rejected": 0}
     for result in results:
         counts[result.status] += 1
@@ -87,7 +107,7 @@ def _post_batch(request, service, data: list, limits):
     }
 
 
-@view_config(route_name="ingest.readings.page", renderer="json")
+@view_config(route_name="ingest.readings.page", renderer="json", permission=VIEW)
 def get_readings(request):
     page_limit = request.registry.settings["stethoscope.readings.page_limit"]
     badge_id = request.GET.get("badge_id") or None

@@ -1,10 +1,18 @@
 from ..ingest.interfaces import IDeduplicator
+from .redis import redis_client
 from .renderers import OrjsonRendererFactory
 from .services import HealthService
 
 
 def includeme(config):
+    settings = config.registry.settings
     config.add_renderer("json", OrjsonRendererFactory)
+    config.add_tween("stethoscope.ops.headers.security_headers_tween_factory")
+    # One client (and connection pool) per process for every Redis user.
+    url = settings["stethoscope.redis_url"]
+    config.registry["stethoscope.redis"] = (
+        redis_client(url, settings["stethoscope.redis.timeout_ms"]) if url else None
+    )
 
     def health_service(context, request):
         return HealthService(request.db, request.find_service(IDeduplicator))

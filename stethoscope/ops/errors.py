@@ -8,21 +8,27 @@ here), and only a bug is a 500.
 
 import logging
 
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.httpexceptions import (
     HTTPException,
+    HTTPForbidden,
     HTTPInternalServerError,
     HTTPMethodNotAllowed,
     HTTPNotFound,
+    HTTPSeeOther,
     HTTPServiceUnavailable,
+    HTTPUnauthorized,
 )
 from pyramid.interfaces import IRoutesMapper
 from pyramid.predicates import RequestMethodPredicate
 from pyramid.renderers import render_to_response
-from pyramid.view import exception_view_config
+from pyramid.view import exception_view_config, forbidden_view_config
 from pyramid_retry import is_last_attempt
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from transaction.interfaces import TransientError
+
+from ..security import INGEST
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,39 @@ def error_response(request, http_error: HTTPException, message: str | None = Non
 @exception_view_config(HTTPException)
 def http_error(exc, request):
     return error_response(request, exc)
+
+
+@forbidden_view_config()
+def forbidden(exc, request):
+    """401 for whoever is not logged in (a login page for a browser), else 403."""
+    if getattr(exc, "result", None) is None:
+        # Raised by a view with its own reason, not a permission check.
+        return error_response(request, exc)
+    if request.authenticated_userid is None:
+        if wants_html(request) and request.method == "GET":
+            login = request.route_url(
+                "accounts.login", _query={"next": request.path_qs}
+            )
+            return HTTPSeeOther(location=login)
+        error = HTTPUnauthorized("log in, or send a valid gateway token")
+        error.headers["WWW-Authenticate"] = 'Bearer realm="stethoscope"'
+        return error_response(request, error)
+    if exc.result.permission == INGEST:
+        message = "posting readings needs a gateway token"
+    else:
+        message = "your role does not allow this"
+    return error_response(request, HTTPForbidden(message))
+
+
+@exception_view_config(BadCSRFToken)
+@exception_view_config(BadCSRFOrigin)
+def bad_csrf(exc, request):
+    # Nothing was done; a form older than the login (or from another site)
+    # gets a clear refusal, never a silent success.
+    message = "missing or invalid CSRF token; reload the page and try again"
+    if isinstance(exc, BadCSRFOrigin):
+        message = "the request came from another site"
+    return error_response(request, HTTPForbidden(message))
 
 
 @exception_view_config(HTTPNotFound)

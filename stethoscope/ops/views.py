@@ -1,9 +1,12 @@
 from pyramid.view import view_config
 
+from ..security import PUBLIC
 from .services import HealthService
 
 
-@view_config(route_name="ops.health", request_method="GET", renderer="json")
+@view_config(
+    route_name="ops.health", request_method="GET", renderer="json", permission=PUBLIC
+)
 def health(request):
     report = request.find_service(HealthService).check()
     if report["status"] != "ok":

@@ -9,8 +9,8 @@ from stethoscope.ingest.dedup import (
     MemoryDeduplicator,
     RedisDeduplicator,
     make_deduplicator,
-    redis_client,
 )
+from stethoscope.ops.redis import redis_client
 from tests.support.waiting import wait_for
 
 

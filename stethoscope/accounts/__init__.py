@@ -1,0 +1,29 @@
+from ..ops.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from .passwords import Passwords
+from .services import LoginThrottle, ThrottleLimits, UserService
+
+
+def includeme(config):
+    settings = config.registry.settings
+    passwords = Passwords(settings["stethoscope.accounts.password_profile"])
+    config.registry["stethoscope.passwords"] = passwords
+    limiter = MemoryRateLimiter()
+    redis = config.registry.get("stethoscope.redis")
+    if redis is not None:
+        limiter = RedisRateLimiter(
+            redis, limiter, settings["stethoscope.redis.retry_interval_ms"]
+        )
+    throttle = LoginThrottle(
+        limiter,
+        ThrottleLimits(
+            per_user=settings["stethoscope.login.max_failures_per_user"],
+            per_ip=settings["stethoscope.login.max_failures_per_ip"],
+            window_s=settings["stethoscope.login.window_seconds"],
+        ),
+    )
+    config.registry["stethoscope.login_throttle"] = throttle
+    config.register_service_factory(
+        lambda context, request: UserService(request.db, passwords), UserService
+    )
+    config.add_route("accounts.login", "/login")
+    config.add_route("accounts.logout", "/logout")

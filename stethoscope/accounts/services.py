@@ -1,0 +1,246 @@
+"""Staff accounts, login sessions and login throttling."""
+
+import datetime
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from .models import AuthSession, Role, User
+from .passwords import Passwords
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+
+class AccountError(ValueError):
+    """A change to an account that cannot be made; ``field`` says which input."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UserService:
+    """Creates and changes staff accounts. Each change ends the user's sessions
+    where it should (password, role, disabling), so it takes effect at once."""
+
+    def __init__(self, session: Session, passwords: Passwords):
+        self.session = session
+        self.passwords = passwords
+
+    def get(self, username: str) -> User | None:
+        return self.session.scalar(select(User).where(User.username == username))
+
+    def require(self, username: str) -> User:
+        user = self.get(username)
+        if user is None:
+            raise AccountError("username", f"no user {username!r}")
+        return user
+
+    def list(self) -> list[User]:
+        return list(self.session.scalars(select(User).order_by(User.username)))
+
+    def count_admins(self) -> int:
+        return self.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN, User.disabled.is_(False))
+        )
+
+    def create(self, username: str, password: str, role: Role | str) -> User:
+        """Add a user; raises AccountError for a taken or bad name or password."""
+        username = username.strip().lower()
+        if not USERNAME.fullmatch(username):
+            raise AccountError(
+                "username",
+                "2 to 64 characters: lower-case letters, digits, '.', '_', '-'",
+            )
+        if self.get(username) is not None:
+            raise AccountError("username", f"{username!r} is taken")
+        role = self._role(role)
+        self._check_password(password)
+        user = User(
+            username=username, password_hash=self.passwords.hash(password), role=role
+        )
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def set_password(self, user: User, password: str) -> None:
+        self._check_password(password)
+        user.password_hash = self.passwords.hash(password)
+        user.password_changed_at = utcnow()
+        self._end_sessions(user)
+
+    def set_role(self, user: User, role: Role | str) -> None:
+        role = self._role(role)
+        if user.role == Role.ADMIN and role != Role.ADMIN:
+            self._keep_an_admin(user)
+        user.role = role
+        self._end_sessions(user)
+
+    def set_disabled(self, user: User, disabled: bool) -> None:
+        if disabled and user.role == Role.ADMIN:
+            self._keep_an_admin(user)
+        user.disabled = disabled
+        if disabled:
+            self._end_sessions(user)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user with this password, if enabled; takes as long either way."""
+        user = self.get(username.strip().lower())
+        valid = self.passwords.verify(user.password_hash if user else None, password)
+        if not valid or user is None or user.disabled:
+            return None
+        if self.passwords.needs_rehash(user.password_hash):
+            user.password_hash = self.passwords.hash(password)
+        user.last_login_at = utcnow()
+        return user
+
+    def _keep_an_admin(self, user: User) -> None:
+        if not user.disabled and self.count_admins() <= 1:
+            raise AccountError("role", "the last enabled admin cannot be removed")
+
+    def _end_sessions(self, user: User) -> None:
+        self.session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+
+    def _check_password(self, password: str) -> None:
+        problem = Passwords.problem(password)
+        if problem:
+            raise AccountError("password", problem)
+
+    @staticmethod
+    def _role(role: Role | str) -> Role:
+        try:
+            return Role(role)
+        except ValueError:
+            names = ", ".join(r.value for r in Role)
+            raise AccountError("role", f"must be one of {names}") from None
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle: datetime.timedelta
+    lifetime: datetime.timedelta
+    # How stale last_seen_at may get before we write it again.
+    touch_every: datetime.timedelta = datetime.timedelta(minutes=1)
+
+
+class SessionService:
+    """Server-side login sessions; the cookie carries only a random token."""
+
+    def __init__(self, database, limits: SessionLimits, clock=utcnow):
+        self.database = database
+        self.limits = limits
+        self._clock = clock
+
+    def start(
+        self, session: Session, user: User, ip: str | None, user_agent: str | None
+    ) -> str:
+        """Open a session for ``user`` (in ``session``'s transaction): its token."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        session.add(
+            AuthSession(
+                id=_hash_token(token),
+                user_id=user.id,
+                created_at=now,
+                last_seen_at=now,
+                ip=ip,
+                user_agent=(user_agent or "")[:200] or None,
+            )
+        )
+        return token
+
+    def end(self, session: Session, token: str) -> None:
+        session.execute(delete(AuthSession).where(AuthSession.id == _hash_token(token)))
+
+    def lookup(self, session: Session, token: str) -> User | None:
+        """The enabled user of a live session, refreshing its idle timer."""
+        now = self._clock()
+        row = session.execute(
+            select(AuthSession, User)
+            .join(User, AuthSession.user_id == User.id)
+            .where(AuthSession.id == _hash_token(token))
+        ).first()
+        if row is None:
+            return None
+        auth, user = row
+        if (
+            user.disabled
+            or now - auth.last_seen_at > self.limits.idle
+            or now - auth.created_at > self.limits.lifetime
+        ):
+            return None
+        if now - auth.last_seen_at > self.limits.touch_every:
+            # Written in a short transaction of its own: a page view's own
+            # transaction is read-only (and SQLite's deferred reads must not
+            # turn into writes; see stethoscope.db).
+            with self.database.session(write=True) as own, own.begin():
+                own.execute(
+                    update(AuthSession)
+                    .where(AuthSession.id == auth.id)
+                    .values(last_seen_at=now)
+                )
+        return user
+
+    def purge_expired(self, session: Session) -> int:
+        now = self._clock()
+        result = session.execute(
+            delete(AuthSession).where(
+                (AuthSession.last_seen_at < now - self.limits.idle)
+                | (AuthSession.created_at < now - self.limits.lifetime)
+            )
+        )
+        return result.rowcount
+
+
+@dataclass(frozen=True)
+class ThrottleLimits:
+    per_user: int
+    per_ip: int
+    window_s: int
+
+
+class LoginThrottle:
+    """Refuses logins after repeated failures, per username and per address."""
+
+    def __init__(self, limiter, limits: ThrottleLimits):
+        self.limiter = limiter
+        self.limits = limits
+
+    def retry_after(self, username: str, ip: str | None) -> int:
+        """Seconds to wait before trying again, or 0 when allowed."""
+        waits = []
+        count, ttl = self.limiter.count(self._user_key(username))
+        if count >= self.limits.per_user:
+            waits.append(ttl)
+        if ip:
+            count, ttl = self.limiter.count(f"login-ip:{ip}")
+            if count >= self.limits.per_ip:
+                waits.append(ttl)
+        return max(waits, default=0)
+
+    def failed(self, username: str, ip: str | None) -> None:
+        self.limiter.hit(self._user_key(username), self.limits.window_s)
+        if ip:
+            self.limiter.hit(f"login-ip:{ip}", self.limits.window_s)
+
+    def succeeded(self, username: str) -> None:
+        self.limiter.clear(self._user_key(username))
+
+    @staticmethod
+    def _user_key(username: str) -> str:
+        return (
+            "login-user:"
+            + hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        )

@@ -1,0 +1,89 @@
+"""Recording and reading the audit log."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent
+
+
+class AuditService:
+    """Appends audit events in the caller's transaction, and lists them."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def record(
+        self,
+        action: str,
+        *,
+        actor: str,
+        actor_type: str,
+        target: str | None = None,
+        ip: str | None = None,
+        details: dict | None = None,
+    ) -> AuditEvent:
+        """Append one event; it commits or aborts with the change it records."""
+        event = AuditEvent(
+            action=action,
+            actor=actor[:64],
+            actor_type=actor_type,
+            target=target[:200] if target else None,
+            ip=ip,
+            details=details,
+        )
+        self.session.add(event)
+        self.session.flush()
+        return event
+
+    def page(
+        self,
+        *,
+        before: int | None = None,
+        limit: int = 100,
+        action: str | None = None,
+        actor: str | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first; ``before`` is the id to continue below."""
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(AuditEvent.id < before)
+        if action:
+            query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+        if actor:
+            query = query.where(AuditEvent.actor == actor)
+        return list(self.session.scalars(query))
+
+    def actions(self) -> list[str]:
+        return list(
+            self.session.scalars(
+                select(AuditEvent.action).distinct().order_by(AuditEvent.action)
+            )
+        )
+
+
+def record(
+    request,
+    action: str,
+    *,
+    target: str | None = None,
+    details: dict | None = None,
+    actor: str | None = None,
+    actor_type: str | None = None,
+):
+    """Record ``action`` by whoever made ``request``, from its address."""
+    identity = request.identity
+    if actor is None:
+        actor = identity.actor if identity is not None else "-"
+    if actor_type is None:
+        if identity is None:
+            actor_type = "anonymous"
+        else:
+            actor_type = "gateway" if hasattr(identity, "gateway_id") else "user"
+    return request.find_service(AuditService).record(
+        action,
+        actor=actor,
+        actor_type=actor_type,
+        target=target,
+        ip=request.client_ip,
+        details=details,
+    )

@@ -1,0 +1,116 @@
+"""Gateway bearer tokens: created and revoked by admins, checked on ingest."""
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..ingest.schemas import IDENTIFIER
+from .models import GatewayToken
+
+TOKEN_PREFIX = "stg_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class GatewayTokenService:
+    """Creates, lists and revokes tokens. A token is shown once, when created."""
+
+    def __init__(self, session: Session, cache: "TokenCache"):
+        self.session = session
+        self.cache = cache
+
+    def create(self, gateway_id: str, actor: str) -> tuple[str, GatewayToken]:
+        if not IDENTIFIER.fullmatch(gateway_id or ""):
+            raise TokenError("gateway_id", "1 to 64 printable characters, no spaces")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = GatewayToken(
+            gateway_id=gateway_id,
+            token_hash=hash_token(token),
+            prefix=token[: len(TOKEN_PREFIX) + 6],
+            created_at=utcnow(),
+            created_by=actor,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return token, row
+
+    def revoke(self, token_id: int, actor: str) -> GatewayToken:
+        row = self.session.get(GatewayToken, token_id)
+        if row is None:
+            raise TokenError("token_id", f"no token {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            row.revoked_by = actor
+            self.cache.forget(row.token_hash)
+        return row
+
+    def list(
+        self, gateway_id: str | None = None, include_revoked=True
+    ) -> list[GatewayToken]:
+        query = select(GatewayToken).order_by(GatewayToken.gateway_id, GatewayToken.id)
+        if gateway_id is not None:
+            query = query.where(GatewayToken.gateway_id == gateway_id)
+        if not include_revoked:
+            query = query.where(GatewayToken.revoked_at.is_(None))
+        return list(self.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    token_id: int
+    gateway_id: str
+
+
+class TokenCache:
+    """Verified tokens, kept ``ttl_s`` so that ingest does not query per POST.
+
+    A revocation made in this process takes effect at once; one made in
+    another process within ``ttl_s`` seconds (stethoscope.ingest.token_cache_seconds).
+    """
+
+    def __init__(self, ttl_s: int, clock=time.monotonic):
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._grants: dict[str, tuple[float, TokenGrant]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, session_factory, token: str) -> TokenGrant | None:
+        """The grant of a live token; ``session_factory()`` is used on a miss."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            return None
+        digest = hash_token(token)
+        cached = self._grants.get(digest)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        row = session_factory().scalar(
+            select(GatewayToken).where(
+                GatewayToken.token_hash == digest, GatewayToken.revoked_at.is_(None)
+            )
+        )
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            return None
+        grant = TokenGrant(row.id, row.gateway_id)
+        if self.ttl_s:
+            with self._lock:
+                self._grants[digest] = (self._clock() + self.ttl_s, grant)
+        return grant
+
+    def forget(self, digest: str) -> None:
+        with self._lock:
+            self._grants.pop(digest, None)

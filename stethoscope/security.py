@@ -1,0 +1,230 @@
+"""Who may do what: one security policy for staff sessions and gateway tokens.
+
+Every view names one of the permissions below; the root ACL says which
+principals hold each. Staff are principals ``role:<role>`` (an admin is also
+staff and viewer); a gateway with a valid bearer token is ``gateway`` and
+``gateway:<id>``. When ``stethoscope.ingest.require_token`` is false (the
+embedded default, for gateways already in the field that send no token), a
+request from an allowed address is ``ingest:open``.
+
+Views with no permission of their own get ``ADMIN`` (the default permission),
+so a page added without thought is closed, not open.
+"""
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+
+from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
+from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.interfaces import ISecurityPolicy
+from pyramid.request import RequestLocalCache
+from pyramid.security import NO_PERMISSION_REQUIRED
+from pyramid.session import SignedCookieSessionFactory
+from zope.interface import implementer
+
+from .accounts.models import Role
+from .accounts.services import SessionLimits, SessionService
+from .registry.tokens import TokenCache
+
+# Permissions. NO_PERMISSION_REQUIRED marks the deliberately public views.
+PUBLIC = NO_PERMISSION_REQUIRED
+VIEW = "view"  # dashboard, current locations, live readings
+VIEW_HISTORY = "view_history"  # where a badge was over a day
+ADMIN = "admin"  # registry, training runs, models, users, tokens, audit
+INGEST = "ingest"  # post readings
+LOGGED_IN = "logged_in"  # log out, own account
+
+SESSION_TOKEN_KEY = "auth"
+
+
+class Root:
+    __acl__ = [
+        (Allow, "role:viewer", VIEW),
+        (Allow, "role:staff", VIEW_HISTORY),
+        (Allow, "role:admin", ADMIN),
+        (Allow, "gateway", INGEST),
+        (Allow, "ingest:open", INGEST),
+        (Allow, "user", LOGGED_IN),
+    ]
+
+    def __init__(self, request):
+        self.request = request
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    user_id: int
+    username: str
+    role: Role
+
+    @property
+    def principals(self) -> list[str]:
+        roles = [f"role:{role.value}" for role in Role if self.role.includes(role)]
+        return ["user", f"user:{self.user_id}", *roles]
+
+    @property
+    def actor(self) -> str:
+        return self.username
+
+
+@dataclass(frozen=True)
+class GatewayIdentity:
+    gateway_id: str
+    token_id: int
+
+    @property
+    def principals(self) -> list[str]:
+        return ["gateway", f"gateway:{self.gateway_id}"]
+
+    @property
+    def actor(self) -> str:
+        return self.gateway_id
+
+
+def _address(text: str | None):
+    try:
+        return ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+
+
+def in_networks(address, networks) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+def client_ip(request) -> str | None:
+    """The client's address: X-Forwarded-For is believed only from a trusted proxy.
+
+    Walking the header from the right, the first address that is not one of
+    our proxies is the client; anything further left was written by the
+    client itself and proves nothing.
+    """
+    proxies = request.registry["stethoscope.trusted_proxies"]
+    remote = request.remote_addr
+    if not proxies or not in_networks(_address(remote), proxies):
+        return remote
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    for item in reversed(
+        [part.strip() for part in forwarded.split(",") if part.strip()]
+    ):
+        address = _address(item)
+        if address is None:
+            return remote
+        if not in_networks(address, proxies):
+            return str(address)
+    return remote
+
+
+@implementer(ISecurityPolicy)
+class SecurityPolicy:
+    def __init__(self, *, require_token: bool, allow_ips: tuple, sessions, tokens):
+        self.require_token = require_token
+        self.allow_ips = allow_ips
+        self.sessions = sessions
+        self.tokens = tokens
+        self.acl = ACLHelper()
+        self._identity = RequestLocalCache(self._load_identity)
+
+    def identity(self, request):
+        return self._identity.get_or_create(request)
+
+    def _load_identity(self, request):
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            # A token that does not verify is refused outright, also where
+            # ingest is open: a revoked token must mean something.
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return None
+            grant = self.tokens.verify(lambda: request.db, token.strip())
+            return GatewayIdentity(grant.gateway_id, grant.token_id) if grant else None
+        # Only look at the session when a cookie came with the request: a
+        # gateway's POST must not create or touch one.
+        if not request.cookies:
+            return None
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if not token:
+            return None
+        user = self.sessions.lookup(request.db, token)
+        if user is None:
+            request.session.invalidate()
+            return None
+        return StaffIdentity(user.id, user.username, user.role)
+
+    def authenticated_userid(self, request):
+        identity = self.identity(request)
+        return identity.actor if identity is not None else None
+
+    def principals(self, request) -> list[str]:
+        principals = [Everyone]
+        identity = self.identity(request)
+        if identity is not None:
+            principals.append(Authenticated)
+            principals.extend(identity.principals)
+        return principals
+
+    def permits(self, request, context, permission):
+        principals = self.principals(request)
+        if (
+            permission == INGEST
+            and not self.require_token
+            and "Authorization" not in request.headers
+        ):
+            address = _address(request.client_ip)
+            if not self.allow_ips or in_networks(address, self.allow_ips):
+                principals.append("ingest:open")
+        return self.acl.permits(context, principals, permission)
+
+    def remember(self, request, userid, **kw):
+        return []
+
+    def forget(self, request, **kw):
+        return []
+
+
+def includeme(config):
+    settings = config.registry.settings
+    config.registry["stethoscope.trusted_proxies"] = settings[
+        "stethoscope.trusted_proxies"
+    ]
+    config.add_request_method(client_ip, "client_ip", reify=True)
+
+    idle_s = settings["stethoscope.session.idle_minutes"] * 60
+    config.set_session_factory(
+        SignedCookieSessionFactory(
+            settings["stethoscope.secret"],
+            cookie_name="stethoscope_session",
+            secure=settings["stethoscope.session.secure"],
+            httponly=True,
+            samesite="Lax",
+            timeout=idle_s,
+            reissue_time=60,
+            set_on_exception=False,
+        )
+    )
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=True)
+
+    sessions = SessionService(
+        config.registry["stethoscope.database"],
+        SessionLimits(
+            idle=datetime.timedelta(seconds=idle_s),
+            lifetime=datetime.timedelta(
+                hours=settings["stethoscope.session.lifetime_hours"]
+            ),
+        ),
+    )
+    tokens = TokenCache(settings["stethoscope.ingest.token_cache_seconds"])
+    config.registry["stethoscope.sessions"] = sessions
+    config.registry["stethoscope.token_cache"] = tokens
+    config.set_security_policy(
+        SecurityPolicy(
+            require_token=settings["stethoscope.ingest.require_token"],
+            allow_ips=settings["stethoscope.ingest.allow_ips"],
+            sessions=sessions,
+            tokens=tokens,
+        )
+    )
+    config.set_root_factory(Root)
+    config.set_default_permission(ADMIN)
