@@ -118,8 +118,8 @@ def upgrade():
     )
     op.create_index("ix_audit_events_at", "audit_events", ["at"])
     op.create_index("ix_audit_events_action_at", "audit_events", ["action", "at"])
-    guards = POSTGRES_GUARD if op.get_bind().dialect.name == "postgresql" else SQLITE_GUARDS
-    for statement in guards:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRES_GUARD if postgres else SQLITE_GUARDS:
         op.execute(statement)
 
 
