@@ -1,4 +1,4 @@
-from .activity import ActivityTracker
+from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
 from .interfaces import IDeduplicator
 from .services import IngestLimits, IngestService, ReadingQueryService

@@ -1,6 +1,6 @@
 """Gateways and badges as we have seen them.
 
-Rows are created and updated by stethoscope.ingest.activity from aggregated
+Rows are created and updated by stethoscope.registry.activity from aggregated
 counts, never once per POST. Later features add names, sites and wearers.
 """
 

@@ -6,11 +6,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from .activity import Tally
 from .models import Badge, Gateway
 
 
 class SeenService:
-    """Lists gateways and badges with their traffic and health."""
+    """Lists gateways and badges with their traffic and health.
+
+    What this process counted since its last flush is added to the stored
+    rows, so a page never lags behind this process; other processes' counts
+    appear within their flush interval. Reading never writes.
+    """
 
     def __init__(self, session: Session, tracker, online_seconds: int, clock=utcnow):
         self.session = session
@@ -20,37 +26,59 @@ class SeenService:
 
     def gateways(self) -> list[dict]:
         """Every gateway that has posted, most recently seen first."""
-        self.tracker.flush()
+        pending, _ = self.tracker.pending()
+        tallies = self._merge(Gateway, "last_ip", pending)
         now = self._clock()
-        rows = self.session.scalars(select(Gateway).order_by(Gateway.last_seen.desc()))
         return [
             {
-                "id": g.id,
-                "first_seen": g.first_seen.isoformat(),
-                "last_seen": g.last_seen.isoformat(),
-                "seconds_since_seen": round((now - g.last_seen).total_seconds(), 1),
-                "online": now - g.last_seen <= self.online,
-                "last_ip": g.last_ip,
-                "posts": g.posts,
-                "duplicates": g.duplicates,
+                "id": key,
+                **self._times(t, now),
+                "online": now - t.last_seen <= self.online,
+                "last_ip": t.last_source,
+                "posts": t.posts,
+                "duplicates": t.duplicates,
             }
-            for g in rows
+            for key, t in tallies
         ]
 
     def badges(self) -> list[dict]:
         """Every badge that has been heard, most recently seen first."""
-        self.tracker.flush()
+        _, pending = self.tracker.pending()
+        tallies = self._merge(Badge, "last_gateway_id", pending)
         now = self._clock()
-        rows = self.session.scalars(select(Badge).order_by(Badge.last_seen.desc()))
         return [
             {
-                "id": b.id,
-                "first_seen": b.first_seen.isoformat(),
-                "last_seen": b.last_seen.isoformat(),
-                "seconds_since_seen": round((now - b.last_seen).total_seconds(), 1),
-                "last_gateway_id": b.last_gateway_id,
-                "posts": b.posts,
-                "duplicates": b.duplicates,
+                "id": key,
+                **self._times(t, now),
+                "last_gateway_id": t.last_source,
+                "posts": t.posts,
+                "duplicates": t.duplicates,
             }
-            for b in rows
+            for key, t in tallies
         ]
+
+    def _merge(self, model, source: str, pending: dict[str, Tally]):
+        tallies = {
+            row.id: Tally(
+                row.first_seen,
+                row.last_seen,
+                getattr(row, source),
+                row.posts,
+                row.duplicates,
+            )
+            for row in self.session.scalars(select(model))
+        }
+        for key, tally in pending.items():
+            if key in tallies:
+                tallies[key].add(tally)
+            else:
+                tallies[key] = tally
+        return sorted(tallies.items(), key=lambda item: item[1].last_seen, reverse=True)
+
+    @staticmethod
+    def _times(tally: Tally, now) -> dict:
+        return {
+            "first_seen": tally.first_seen.isoformat(),
+            "last_seen": tally.last_seen.isoformat(),
+            "seconds_since_seen": round((now - tally.last_seen).total_seconds(), 1),
+        }

@@ -5,7 +5,8 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_csp_violations_are_reported(page, console_errors):
+def test_csp_violations_are_reported(viewer_page, console_errors):
+    page = viewer_page
     page.goto("/")
     with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
         page.evaluate(
@@ -20,7 +21,8 @@ def test_csp_violations_are_reported(page, console_errors):
     console_errors.messages.clear()  # seen; do not fail the test for it
 
 
-def test_failed_loads_are_reported(page, console_errors):
+def test_failed_loads_are_reported(viewer_page, console_errors):
+    page = viewer_page
     page.goto("/")
     with page.expect_console_message(lambda m: m.type == "error"):
         page.evaluate(

@@ -12,7 +12,10 @@ HOSTILE_BADGE = "<img/src=x/onerror=alert(1)>"
 ANY_TEXT = re.compile(r".+")
 
 
-def test_new_readings_appear_without_reloading(live_server, page, console_errors):
+def test_new_readings_appear_without_reloading(
+    live_server, viewer_page, console_errors
+):
+    page = viewer_page
     first = live_server.post_reading(badge_id="b-1", pi_id="gw-1", beacons={"a": -41})
 
     page.goto("/")
@@ -62,8 +65,9 @@ def test_new_readings_appear_without_reloading(live_server, page, console_errors
 
 
 def test_empty_page_fills_in_when_the_first_reading_arrives(
-    live_server, page, console_errors
+    live_server, viewer_page, console_errors
 ):
+    page = viewer_page
     page.goto("/")
     expect(page.locator("#readings tbody tr.empty")).to_contain_text("No readings yet")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")

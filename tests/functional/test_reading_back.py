@@ -79,13 +79,21 @@ class TestSeen:
         assert (badges["B1"]["posts"], badges["B1"]["duplicates"]) == (2, 1)
         assert badges["B2"]["last_gateway_id"] == "G2"
 
+        # Written counts and counts still in memory add up.
+        testapp.app.registry["stethoscope.activity"].flush()
+        db.rollback()
+        assert db.get(Gateway, "G2").posts == 2
+        post(testapp, "B3", -42, gateway="G2")
+        gateways = {g["id"]: g for g in testapp.get("/gateways").json["gateways"]}
+        assert gateways["G2"]["posts"] == 3
+
     def test_counts_from_several_processes_add_up(self, make_app, db):
         first, second = make_app(), make_app()
         post(first, "B1", -40, gateway="G1")
         post(second, "B2", -40, gateway="G1")
         post(second, "B3", -40, gateway="G1")
-        first.get("/gateways")
-        second.get("/gateways")
+        for app in (first, second):
+            app.app.registry["stethoscope.activity"].flush()
         db.rollback()
         assert db.get(Gateway, "G1").posts == 3
         assert set(db.scalars(select(Badge.id))) == {"B1", "B2", "B3"}

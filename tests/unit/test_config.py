@@ -2,7 +2,10 @@ import pytest
 
 from stethoscope.config import ConfigurationError, parse_settings
 
-BASE = {"sqlalchemy.url": "sqlite:///x.sqlite"}
+BASE = {
+    "sqlalchemy.url": "sqlite:///x.sqlite",
+    "stethoscope.secret": "a-test-secret-of-at-least-32-characters",
+}
 
 
 class TestParseSettings:
@@ -27,7 +30,28 @@ class TestParseSettings:
 
     def test_missing_required_setting_names_key_and_variable(self):
         with pytest.raises(ConfigurationError, match="sqlalchemy.url.*DATABASE_URL"):
-            parse_settings({"sqlalchemy.url": " "}, environ={})
+            parse_settings({**BASE, "sqlalchemy.url": " "}, environ={})
+
+    def test_short_secret_is_refused(self):
+        with pytest.raises(ConfigurationError, match="STETHOSCOPE_SECRET.*32"):
+            parse_settings(BASE, environ={"STETHOSCOPE_SECRET": "too short"})
+
+    def test_networks_are_parsed(self):
+        settings = parse_settings(
+            {**BASE, "stethoscope.trusted_proxies": "127.0.0.1, 10.0.0.0/8 ::1"},
+            environ={},
+        )
+        assert [str(n) for n in settings["stethoscope.trusted_proxies"]] == [
+            "127.0.0.1/32",
+            "10.0.0.0/8",
+            "::1/128",
+        ]
+
+    def test_bad_network_names_the_setting(self):
+        with pytest.raises(ConfigurationError, match="allow_ips.*not an address"):
+            parse_settings(
+                {**BASE, "stethoscope.ingest.allow_ips": "10.0.0.300"}, environ={}
+            )
 
     @pytest.mark.parametrize(
         ("key", "value", "message"),

@@ -6,6 +6,7 @@ several processes sharing a database add up correctly). A failed flush puts
 its counts back to be written next time.
 """
 
+import dataclasses
 import datetime
 import logging
 import threading
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..registry.models import Badge, Gateway
+from .models import Badge, Gateway
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,13 @@ class ActivityTracker:
                 target=self.flush, name="activity-flush", daemon=True
             ).start()
 
-    def pending(self) -> int:
-        return len(self._gateways) + len(self._badges)
+    def pending(self) -> tuple[dict[str, Tally], dict[str, Tally]]:
+        """Copies of the counts not yet written: (gateways, badges)."""
+        with self._lock:
+            return (
+                {key: dataclasses.replace(t) for key, t in self._gateways.items()},
+                {key: dataclasses.replace(t) for key, t in self._badges.items()},
+            )
 
     def flush(self) -> None:
         """Write the counts gathered so far; on failure keep them for later."""
