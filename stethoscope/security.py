@@ -185,6 +185,9 @@ class SecurityPolicy:
 
 def includeme(config):
     settings = config.registry.settings
+    # pyramid_tm would ask for the identity (a database query) above the
+    # exception views: with the database down, that was a 500, not a 503.
+    settings["tm.annotate_user"] = False
     config.registry["stethoscope.trusted_proxies"] = settings[
         "stethoscope.trusted_proxies"
     ]
