@@ -2,6 +2,7 @@ from setuptools import find_namespace_packages, setup
 
 requires = [
     "alembic>=1.13",
+    "argon2-cffi>=23.1",
     "markdown>=3.5",
     "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
@@ -46,6 +47,8 @@ setup(
         "paste.app_factory": ["main = stethoscope:main"],
         "console_scripts": [
             "initialize_stethoscope_db = stethoscope.scripts.initialize_db:main",
+            "stethoscope-user = stethoscope.scripts.users:main",
+            "stethoscope-gateway = stethoscope.scripts.gateways:main",
         ],
     },
 )

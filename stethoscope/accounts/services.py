@@ -102,8 +102,20 @@ class UserService:
         user.last_login_at = utcnow()
         return user
 
+    def end_sessions(self, user: User) -> None:
+        """Log ``user`` out everywhere."""
+        self._end_sessions(user)
+
     def _keep_an_admin(self, user: User) -> None:
-        if not user.disabled and self.count_admins() <= 1:
+        # Lock the enabled admins' rows: two admins demoting each other at
+        # once must not both see the other one still there (PostgreSQL;
+        # SQLite's writers are serialised already).
+        admins = self.session.scalars(
+            select(User.id)
+            .where(User.role == Role.ADMIN, User.disabled.is_(False))
+            .with_for_update()
+        ).all()
+        if not user.disabled and len(admins) <= 1:
             raise AccountError("role", "the last enabled admin cannot be removed")
 
     def _end_sessions(self, user: User) -> None:

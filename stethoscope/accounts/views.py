@@ -6,6 +6,7 @@ from pyramid.httpexceptions import HTTPSeeOther, HTTPTooManyRequests
 from pyramid.view import view_config
 
 from ..audit.services import record
+from ..ops.errors import error_response
 from ..security import LOGGED_IN, PUBLIC, SESSION_TOKEN_KEY
 from .services import UserService
 
@@ -55,7 +56,9 @@ def login(request):
             f"too many failed logins; try again in {retry_after} s"
         )
         error.headers["Retry-After"] = str(retry_after)
-        raise error
+        # Returned, not raised: a raised error would abort the transaction
+        # and, with it, the audit row just written.
+        return error_response(request, error)
 
     user = request.find_service(UserService).authenticate(username, password)
     if user is None:

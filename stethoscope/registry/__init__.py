@@ -1,4 +1,5 @@
 from .services import SeenService
+from .tokens import GatewayTokenService
 
 
 def includeme(config):
@@ -10,5 +11,11 @@ def includeme(config):
         )
 
     config.register_service_factory(seen_service, SeenService)
+    config.register_service_factory(
+        lambda context, request: GatewayTokenService(
+            request.db, request.registry["stethoscope.token_cache"]
+        ),
+        GatewayTokenService,
+    )
     config.add_route("registry.gateways", "/gateways")
     config.add_route("registry.badges", "/badges")

@@ -50,15 +50,17 @@ class GatewayTokenService:
         self.session.flush()
         return token, row
 
-    def revoke(self, token_id: int, actor: str) -> GatewayToken:
+    def revoke(self, token_id: int, actor: str) -> tuple[GatewayToken, bool]:
+        """Revoke a token; also say whether it was live until now."""
         row = self.session.get(GatewayToken, token_id)
         if row is None:
             raise TokenError("token_id", f"no token {token_id}")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            row.revoked_by = actor
-            self.cache.forget(row.token_hash)
-        return row
+        if row.revoked_at is not None:
+            return row, False
+        row.revoked_at = utcnow()
+        row.revoked_by = actor
+        self.cache.forget(row.token_hash)
+        return row, True
 
     def list(
         self, gateway_id: str | None = None, include_revoked=True

@@ -89,7 +89,12 @@ def invalid_readings(draw):
     return reading, field
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No deadline: each example is a real request, slow when the machine is busy.
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(case=invalid_readings())
 def test_one_bad_field_is_400_naming_it(testapp, case):
     reading, field = case
@@ -103,7 +108,12 @@ def test_one_bad_field_is_400_naming_it(testapp, case):
     assert any(name == field or name.startswith(field + ".") for name in named), named
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# No deadline: each example is a real request, slow when the machine is busy.
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_arbitrary_bytes_are_4xx(testapp, db, body):
     response = testapp.post(
