@@ -1,0 +1,362 @@
+"""Admin pages: staff accounts, gateway tokens and the audit log.
+
+Every change is an HTML form POSTed with the session's CSRF token (Pyramid
+checks it on every unsafe method), answered by a redirect back to the page
+with a flash message (POST-redirect-GET), and recorded in the audit log in
+the same transaction as the change itself. A change the services refuse
+re-renders the form with the reason next to the field, status 400, and
+nothing written.
+
+The one exception to POST-redirect-GET is a new gateway token: its plaintext
+is rendered straight into the POST's response, the only place it ever
+exists outside the gateway. A redirect would have to carry it in the URL or
+the session cookie, and then it would be stored.
+"""
+
+import datetime
+import json
+import re
+
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
+
+from ..accounts.models import Role, User
+from ..accounts.services import AccountError, UserService
+from ..audit.services import AuditService, record
+from ..registry.tokens import GatewayTokenService, TokenError
+from ..security import ADMIN
+
+# Rows per page of the audit log.
+AUDIT_PAGE_ROWS = 50
+# The audit filters are matched against stored values of at most 64
+# characters; actions are dotted lower-case words (login.success, user.role).
+AUDIT_ACTION = re.compile(r"[a-z0-9._-]{1,64}")
+AUDIT_ACTOR = re.compile(r"[!-~]{1,64}")
+# audit_events.id is a BIGINT on PostgreSQL.
+MAX_EVENT_ID = 2**63 - 1
+
+
+def when(moment: datetime.datetime | None) -> str:
+    """``2024-05-01 12:34:56 UTC``, or an empty string for no time at all."""
+    if moment is None:
+        return ""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def compact_json(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _page(request, **values) -> dict:
+    """What every admin page's template gets besides its own values."""
+    return {"flashes": request.session.pop_flash(), "when": when, **values}
+
+
+def _refuse(request, status: int = 400) -> None:
+    # The services check before they change anything; dooming the
+    # transaction makes "nothing written" hold whatever a service did first.
+    request.tm.doom()
+    request.response.status = status
+
+
+# ---- users -------------------------------------------------------------------
+
+
+def _users_page(request, *, form=None, errors=None) -> dict:
+    return _page(
+        request,
+        users=request.find_service(UserService).list(),
+        roles=list(Role),
+        form=form or {"username": "", "role": Role.VIEWER.value},
+        errors=errors or {},
+    )
+
+
+@view_config(
+    route_name="admin.users",
+    request_method="GET",
+    renderer="stethoscope:admin/templates/users.jinja2",
+    permission=ADMIN,
+)
+def users_page(request):
+    return _users_page(request)
+
+
+@view_config(
+    route_name="admin.users",
+    request_method="POST",
+    renderer="stethoscope:admin/templates/users.jinja2",
+    permission=ADMIN,
+)
+def create_user(request):
+    username = request.POST.get("username", "")[:200].strip().lower()
+    role = request.POST.get("role", "")
+    password = request.POST.get("password", "")
+    confirm = request.POST.get("confirm", "")
+    form = {"username": username, "role": role}
+    try:
+        if password != confirm:
+            raise AccountError("confirm", "the two passwords differ")
+        user = request.find_service(UserService).create(username, password, role)
+    except AccountError as exc:
+        _refuse(request)
+        return _users_page(request, form=form, errors={exc.field: exc.message})
+    record(
+        request,
+        "user.create",
+        target=user.username,
+        details={"role": user.role.value},
+    )
+    request.session.flash(f"Added {user.username} ({user.role.value}).")
+    return HTTPSeeOther(location=request.route_url("admin.users"))
+
+
+def _user_or_404(request) -> User:
+    user = request.find_service(UserService).get(request.matchdict["username"])
+    if user is None:
+        raise HTTPNotFound(f"no user {request.matchdict['username']!r}")
+    return user
+
+
+def _user_page(request, user: User, *, errors=None) -> dict:
+    return _page(request, user=user, roles=list(Role), errors=errors or {})
+
+
+@view_config(
+    route_name="admin.user",
+    request_method="GET",
+    renderer="stethoscope:admin/templates/user.jinja2",
+    permission=ADMIN,
+)
+def user_page(request):
+    return _user_page(request, _user_or_404(request))
+
+
+def _change_role(request, service: UserService, user: User):
+    old, new = user.role.value, request.POST.get("role", "")
+    if new == old:
+        return None
+    service.set_role(user, new)
+    record(request, "user.role", target=user.username, details={"from": old, "to": new})
+    return f"{user.username} is now {new}; their sessions have ended."
+
+
+def _change_password(request, service: UserService, user: User):
+    password = request.POST.get("password", "")
+    if password != request.POST.get("confirm", ""):
+        raise AccountError("confirm", "the two passwords differ")
+    service.set_password(user, password)
+    # The password itself, or any hash of it, never goes in the log.
+    record(request, "user.password", target=user.username)
+    return f"Set a new password for {user.username}; their sessions have ended."
+
+
+def _change_enabled(request, service: UserService, user: User):
+    disable = request.POST.get("enabled") == "false"
+    if disable == user.disabled:
+        return None
+    service.set_disabled(user, disable)
+    if disable:
+        record(request, "user.disable", target=user.username)
+        return f"Disabled {user.username}; their sessions have ended."
+    record(request, "user.enable", target=user.username)
+    return f"Enabled {user.username}."
+
+
+def _end_sessions(request, service: UserService, user: User):
+    service.end_sessions(user)
+    record(request, "user.sessions_end", target=user.username)
+    return f"Ended every session of {user.username}."
+
+
+USER_CHANGES = {
+    "role": _change_role,
+    "password": _change_password,
+    "enabled": _change_enabled,
+    "sessions": _end_sessions,
+}
+
+
+@view_config(
+    route_name="admin.user",
+    request_method="POST",
+    renderer="stethoscope:admin/templates/user.jinja2",
+    permission=ADMIN,
+)
+def change_user(request):
+    user = _user_or_404(request)
+    change = USER_CHANGES.get(request.POST.get("change", ""))
+    if change is None:
+        raise HTTPBadRequest("unknown change; use the forms on the user's page")
+    service = request.find_service(UserService)
+    try:
+        message = change(request, service, user)
+    except AccountError as exc:
+        _refuse(request)
+        errors = {request.POST["change"]: {exc.field: exc.message}}
+        return _user_page(request, user, errors=errors)
+    request.session.flash(message or "Nothing to change.")
+    # A change to one's own account may have ended this very session: the
+    # redirect then lands on the login page, as it should.
+    return HTTPSeeOther(
+        location=request.route_url("admin.user", username=user.username)
+    )
+
+
+# ---- gateway tokens ----------------------------------------------------------
+
+
+def _tokens_page(request, *, gateway_id="", errors=None) -> dict:
+    tokens = request.find_service(GatewayTokenService).list()
+    live = [token for token in tokens if token.revoked_at is None]
+    revoked = sorted(
+        (token for token in tokens if token.revoked_at is not None),
+        key=lambda token: token.revoked_at,
+        reverse=True,
+    )
+    return _page(
+        request,
+        live=live,
+        revoked=revoked,
+        gateway_id=gateway_id,
+        errors=errors or {},
+    )
+
+
+@view_config(
+    route_name="admin.tokens",
+    request_method="GET",
+    renderer="stethoscope:admin/templates/tokens.jinja2",
+    permission=ADMIN,
+)
+def tokens_page(request):
+    return _tokens_page(request)
+
+
+@view_config(
+    route_name="admin.tokens",
+    request_method="POST",
+    renderer="stethoscope:admin/templates/tokens.jinja2",
+    permission=ADMIN,
+)
+def create_token(request):
+    gateway_id = request.POST.get("gateway_id", "")[:200].strip()
+    service = request.find_service(GatewayTokenService)
+    try:
+        token, row = service.create(gateway_id, request.authenticated_userid)
+    except TokenError as exc:
+        _refuse(request)
+        return _tokens_page(
+            request, gateway_id=gateway_id, errors={exc.field: exc.message}
+        )
+    record(
+        request,
+        "token.create",
+        target=row.gateway_id,
+        details={"token_id": row.id, "prefix": row.prefix},
+    )
+    # Rendered here and nowhere else: see the module docstring. The headers
+    # tween marks every page Cache-Control: no-store.
+    request.override_renderer = "stethoscope:admin/templates/token_created.jinja2"
+    request.response.status = 201
+    others = [
+        other
+        for other in service.list(row.gateway_id, include_revoked=False)
+        if other.id != row.id
+    ]
+    return _page(request, token=token, row=row, others=others)
+
+
+@view_config(
+    route_name="admin.token",
+    request_method="POST",
+    permission=ADMIN,
+)
+def revoke_token(request):
+    service = request.find_service(GatewayTokenService)
+    try:
+        row, revoked = service.revoke(
+            int(request.matchdict["token_id"]), request.authenticated_userid
+        )
+    except TokenError:
+        raise HTTPNotFound(
+            f"no gateway token {request.matchdict['token_id']}"
+        ) from None
+    if revoked:
+        record(
+            request,
+            "token.revoke",
+            target=row.gateway_id,
+            details={"token_id": row.id, "prefix": row.prefix},
+        )
+        request.session.flash(
+            f"Revoked token {row.prefix}… of gateway {row.gateway_id}."
+        )
+    else:
+        request.session.flash(f"Token {row.prefix}… was already revoked.")
+    return HTTPSeeOther(location=request.route_url("admin.tokens"))
+
+
+# ---- audit log ---------------------------------------------------------------
+
+
+def _audit_filters(request) -> dict:
+    """The page's GET parameters, checked; 400 with the reason otherwise."""
+    action = request.GET.get("action", "").strip()
+    actor = request.GET.get("actor", "").strip()
+    before = request.GET.get("before", "").strip()
+    if action and not AUDIT_ACTION.fullmatch(action):
+        raise HTTPBadRequest(
+            "action: up to 64 lower-case letters, digits, '.', '_' or '-'"
+        )
+    if actor and not AUDIT_ACTOR.fullmatch(actor):
+        raise HTTPBadRequest("actor: up to 64 printable characters, no spaces")
+    if before and not (
+        before.isascii() and before.isdigit() and int(before) <= MAX_EVENT_ID
+    ):
+        raise HTTPBadRequest("before: must be an event id (a whole number)")
+    return {
+        "action": action or None,
+        "actor": actor or None,
+        "before": int(before) if before else None,
+    }
+
+
+@view_config(
+    route_name="admin.audit",
+    request_method="GET",
+    renderer="stethoscope:admin/templates/audit.jinja2",
+    permission=ADMIN,
+)
+def audit_page(request):
+    # Reading the log is not itself an audited event: nothing is recorded.
+    filters = _audit_filters(request)
+    service = request.find_service(AuditService)
+    # One row more than shown, to know whether there is an older page.
+    events = service.page(limit=AUDIT_PAGE_ROWS + 1, **filters)
+    older = None
+    if len(events) > AUDIT_PAGE_ROWS:
+        events = events[:AUDIT_PAGE_ROWS]
+        query = {
+            key: value
+            for key, value in (
+                ("action", filters["action"]),
+                ("actor", filters["actor"]),
+            )
+            if value
+        }
+        older = request.route_url(
+            "admin.audit", _query={**query, "before": events[-1].id}
+        )
+    return _page(
+        request,
+        events=events,
+        actions=service.actions(),
+        action=filters["action"] or "",
+        actor=filters["actor"] or "",
+        paged=filters["before"] is not None,
+        older=older,
+        compact_json=compact_json,
+    )
