@@ -1,7 +1,8 @@
 # Stethoscope developer commands. On a fresh Debian/Ubuntu machine (as root,
 # or with sudo):
 #
-#   make run    install what is missing, migrate var/stethoscope.sqlite and
+#   make run    install what is missing, migrate var/stethoscope.sqlite,
+#               create the first admin (its password is printed once) and
 #               serve development.ini on http://localhost:6543
 #   make test   ruff format --check, ruff check, pytest with coverage
 #
@@ -58,8 +59,11 @@ $(TEST_STAMP): setup.py $(VENV)/pyvenv.cfg
 	$(PIP) install --progress-bar off -e '.[testing]'
 	touch $@
 
+# stethoscope-user bootstrap creates the first admin when there is no user
+# and prints its password, once; later runs print how to reset a password.
 run: $(RUN_STAMP)
 	$(BIN)/initialize_stethoscope_db development.ini
+	$(BIN)/stethoscope-user development.ini bootstrap
 	exec $(BIN)/pserve development.ini
 
 # All three run even when one fails, so one run shows every problem; the

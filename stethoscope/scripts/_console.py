@@ -1,0 +1,126 @@
+"""What the admin console scripts share: the app, the actor, errors, tables."""
+
+import configparser
+import datetime
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from pyramid.paster import bootstrap
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..accounts.services import AccountError
+from ..audit.services import AuditService
+from ..config import ConfigurationError
+from ..registry.tokens import TokenError
+
+# argparse exits with 2 on a usage error; the scripts use it for every error.
+EXIT_ERROR = 2
+
+
+class ConsoleError(Exception):
+    """A command that cannot be carried out; the message is for the operator."""
+
+
+def actor() -> str:
+    """Who is making a change from the console, as the audit log names them."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry
+        name = f"uid{os.getuid()}"
+    return f"console:{name}"
+
+
+@contextmanager
+def application(config_uri: str, *, write: bool) -> Iterator:
+    """The app built from ``config_uri`` and a request to work in.
+
+    ``bootstrap`` builds the whole app, so settings come from the ini file
+    with the same environment overrides as the server. Its request is a GET;
+    ``write`` makes it a POST so that ``request.db`` is a write session,
+    which on SQLite begins IMMEDIATE: a read-then-write transaction that
+    began deferred would fail at once if the server wrote in between. (A
+    request given to ``bootstrap`` would need to be of the app's own request
+    class, which carries ``request.db``; it is only known once the app is.)
+    """
+    try:
+        env = bootstrap(config_uri)
+    except (
+        OSError,
+        LookupError,
+        ValueError,
+        configparser.Error,
+        ConfigurationError,
+    ) as exc:
+        raise ConsoleError(f"cannot load {config_uri}: {exc}") from None
+    if write:
+        env["request"].method = "POST"
+    try:
+        yield env
+    finally:
+        env["closer"]()
+        env["registry"]["stethoscope.database"].engine.dispose()
+
+
+def audit(request, action: str, *, target: str, details: dict | None = None):
+    """Record ``action`` by the console user, in the request's transaction."""
+    return request.find_service(AuditService).record(
+        action,
+        actor=actor(),
+        actor_type="console",
+        target=target,
+        ip=None,
+        details=details,
+    )
+
+
+def run(config_uri: str, command: Callable, args, *, write: bool) -> int:
+    """Run ``command(request, args)``: 0, or 2 with a message on stderr.
+
+    A command makes its changes inside ``with request.tm:``, so an error
+    leaves nothing written, the audit event included.
+    """
+    try:
+        with application(config_uri, write=write) as env:
+            command(env["request"], args)
+    except (ConsoleError, AccountError, TokenError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        print(
+            f"error: database: {cause}\n"
+            f"(is the database up, and migrated with "
+            f"initialize_stethoscope_db {config_uri}?)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return 0
+
+
+def invoked_as(name: str) -> str:
+    """How the operator ran this script (e.g. .venv/bin/stethoscope-user),
+    so that a hint they are given can be pasted as it is."""
+    if os.path.basename(sys.argv[0] or "") == name:
+        return sys.argv[0]
+    return name
+
+
+def when(moment: datetime.datetime | None, never: str = "-") -> str:
+    if moment is None:
+        return never
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Left-aligned columns, two spaces apart, under their headers."""
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in cells
+    )
