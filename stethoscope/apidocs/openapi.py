@@ -6,6 +6,10 @@ drift from the validation; the limits that come from settings (beacons per
 reading, batch size, page size) are filled in from the settings in force.
 Responses are plain dicts in the code and are described here by hand; the
 functional tests check that every JSON route appears in ``paths``.
+
+Who may call what is stethoscope.security's business; here each operation
+says which credentials it takes (``security``) and that it may answer 401
+(none, or bad ones) and 403 (valid ones that do not allow this).
 """
 
 import copy
@@ -33,6 +37,12 @@ _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'Bearer realm="stethoscope"',
+        "schema": {"type": "string"},
     }
 }
 _TIMESTAMP = {"type": "string", "format": "date-time"}
@@ -264,8 +274,64 @@ _RESPONSES = {
         "Error",
         headers=_RETRY_AFTER,
     ),
+    "Unauthorized": _response(
+        "No credentials, or credentials that are not valid (an unknown or "
+        "revoked token, an expired session): log in, or send a valid "
+        "gateway token.",
+        "Error",
+        headers=_WWW_AUTHENTICATE,
+    ),
+    "Forbidden": _response(
+        "The credentials are valid but do not allow this: a role below the "
+        "one needed, a gateway token on a staff route, or a missing or "
+        "invalid CSRF token on a form.",
+        "Error",
+    ),
     "Error": _response("Any other error.", "Error"),
 }
+
+_SECURITY_SCHEMES = {
+    "gatewayToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A gateway's token (stg_…), made by an admin on "
+        "/admin/gateway_tokens and good for that gateway's readings only. "
+        "See /docs/authentication.",
+    },
+    "staffSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "stethoscope_session",
+        "description": "The session cookie a member of staff gets by logging "
+        "in at /login; a viewer role or above. See /docs/authentication.",
+    },
+}
+_STAFF = [{"staffSession": []}]
+_UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
+_FORBIDDEN = {"$ref": "#/components/responses/Forbidden"}
+
+
+def _ingest_security(settings) -> list[dict]:
+    if settings["stethoscope.ingest.require_token"]:
+        return [{"gatewayToken": []}]
+    # {} : no credentials at all, from an allowed address.
+    return [{"gatewayToken": []}, {}]
+
+
+def _ingest_auth(settings) -> str:
+    if settings["stethoscope.ingest.require_token"]:
+        return "Needs the posting gateway's token."
+    allowed = settings["stethoscope.ingest.allow_ips"]
+    where = (
+        "from " + ", ".join(str(network) for network in allowed)
+        if allowed
+        else "from any address"
+    )
+    return (
+        "A gateway token is optional on this server "
+        f"(stethoscope.ingest.require_token = false): without one, {where}. "
+        "A token that is sent must be valid."
+    )
 
 
 def _paths(settings) -> dict[str, Any]:
@@ -279,8 +345,10 @@ def _paths(settings) -> dict[str, Any]:
                 "summary": "Post one reading, or a batch of readings",
                 "description": "One reading object, answered 201 or 409; or a "
                 "JSON array of readings (each with observed_at), answered 200 "
-                "with a result per item. See /docs/rssi_readings.",
+                "with a result per item. See /docs/rssi_readings. "
+                + _ingest_auth(settings),
                 "tags": ["ingest"],
+                "security": _ingest_security(settings),
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -327,6 +395,13 @@ def _paths(settings) -> dict[str, Any]:
                     ),
                     "201": _response("The reading is stored (committed).", "Reading"),
                     "400": {"$ref": "#/components/responses/Invalid"},
+                    "401": _UNAUTHORIZED,
+                    "403": _response(
+                        "The token belongs to another gateway than a "
+                        "reading's pi_id (nothing of the request is stored), "
+                        "or a staff session was sent instead of a token.",
+                        "Error",
+                    ),
                     "409": {"$ref": "#/components/responses/Duplicate"},
                     "413": {"$ref": "#/components/responses/TooLarge"},
                     "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
@@ -338,6 +413,7 @@ def _paths(settings) -> dict[str, Any]:
                 "operationId": "listReadings",
                 "summary": "Stored readings in id order, paged by id",
                 "tags": ["ingest"],
+                "security": _STAFF,
                 "parameters": [
                     {
                         "name": "badge_id",
@@ -375,6 +451,8 @@ def _paths(settings) -> dict[str, Any]:
                 "responses": {
                     "200": _response("A page of readings.", "ReadingsPage"),
                     "400": {"$ref": "#/components/responses/Invalid"},
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
                     "503": unavailable,
                     "default": error,
                 },
@@ -385,8 +463,11 @@ def _paths(settings) -> dict[str, Any]:
                 "operationId": "listGateways",
                 "summary": "Every gateway that has posted, most recently seen first",
                 "tags": ["registry"],
+                "security": _STAFF,
                 "responses": {
                     "200": _response("The gateways.", "GatewayList"),
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
                     "503": unavailable,
                     "default": error,
                 },
@@ -397,8 +478,11 @@ def _paths(settings) -> dict[str, Any]:
                 "operationId": "listBadges",
                 "summary": "Every badge that has been heard, most recently seen first",
                 "tags": ["registry"],
+                "security": _STAFF,
                 "responses": {
                     "200": _response("The badges.", "BadgeList"),
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
                     "503": unavailable,
                     "default": error,
                 },
@@ -409,6 +493,7 @@ def _paths(settings) -> dict[str, Any]:
                 "operationId": "health",
                 "summary": "Whether the database and the deduplicator answer",
                 "tags": ["ops"],
+                "security": [],
                 "responses": {
                     "200": _response("Everything answers.", "Health"),
                     "503": _response(
@@ -436,7 +521,9 @@ def build_openapi(settings) -> dict[str, Any]:
             "title": "Stethoscope API",
             "version": _version(),
             "description": "Badge readings from gateways, and what we have seen "
-            "of gateways and badges. Human-readable documentation: /docs.",
+            "of gateways and badges. Gateways authenticate with a bearer token, "
+            "staff with the session cookie of a login; see "
+            "/docs/authentication. Human-readable documentation: /docs.",
         },
         "tags": [
             {"name": "ingest", "description": "Badge readings"},
@@ -450,5 +537,6 @@ def build_openapi(settings) -> dict[str, Any]:
                 **_output_schemas(settings),
             },
             "responses": copy.deepcopy(_RESPONSES),
+            "securitySchemes": copy.deepcopy(_SECURITY_SCHEMES),
         },
     }

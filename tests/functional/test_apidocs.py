@@ -10,12 +10,14 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 import stethoscope
+from tests.conftest import login
 
 DOCS_DIR = Path(stethoscope.__file__).parent.parent / "docs" / "api"
 PAGES = sorted(path.stem for path in DOCS_DIR.glob("*.md"))
-# HTML pages and the documentation itself; every other route is JSON API.
+# HTML pages (the dashboard, logging in and out, the admin pages) and the
+# documentation itself; every other route is JSON API.
 NOT_API_ROUTES = {"dashboard.home"}
-NOT_API_PREFIXES = ("apidocs.", "__static")
+NOT_API_PREFIXES = ("apidocs.", "__static", "accounts.", "admin.")
 
 
 def first_heading(name: str) -> str:
@@ -212,9 +214,14 @@ class TestOpenAPI:
         ]
         assert [b["id"] for b in bodies[1]["badges"]] == ["badge-17"]
 
-    def test_error_responses_match_the_document(self, make_app, tmp_path):
+    def test_error_responses_match_the_document(self, testapp, make_app, tmp_path):
         unavailable = make_app(
             **{"sqlalchemy.url": f"sqlite:///{tmp_path}/missing/directory.sqlite"}
+        )
+        # A viewer's session (same secret) on an app whose database is gone:
+        # looking the session up is what fails, with 503 as for the rest.
+        unavailable.set_cookie(
+            "stethoscope_session", testapp.cookies["stethoscope_session"]
         )
         document = unavailable.get("/openapi.json").json
         for url in ("/gateways", "/badges", "/health", "/rssi_readings"):
@@ -223,6 +230,7 @@ class TestOpenAPI:
             operation = document["paths"][url]["get"]
             _validate_body(document, operation, 503, response.json)
 
+        unavailable.reset()  # a gateway without a token: no lookup needed
         for status, kwargs in [
             (415, {"params": "{}", "content_type": "text/plain"}),
             (413, {"params": "[" + "0," * 1000 + "0]"}),
@@ -231,6 +239,46 @@ class TestOpenAPI:
             response = unavailable.post("/rssi_readings", status=status, **kwargs)
             operation = document["paths"]["/rssi_readings"]["post"]
             _validate_body(document, operation, status, response.json)
+
+    def test_refusals_match_the_document(self, make_app, create_user, engine):
+        from sqlalchemy.orm import Session
+
+        from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+
+        app = make_app(**{"stethoscope.ingest.require_token": "true"})
+        document = app.get("/openapi.json").json
+        with Session(engine) as session, session.begin():
+            token, _ = GatewayTokenService(session, TokenCache(0)).create(
+                "pi-kitchen", "test"
+            )
+        gateway = {"Authorization": f"Bearer {token}"}
+        reading = {"badge_id": "badge-17", "pi_id": "pi-hall", "beacons": {}}
+        exchanges = [
+            ("get", "/rssi_readings", {}, 401),
+            ("get", "/gateways", {}, 401),
+            ("get", "/badges", {}, 401),
+            ("get", "/gateways", gateway, 403),
+            ("get", "/badges", gateway, 403),
+            ("get", "/rssi_readings", gateway, 403),
+            ("post", "/rssi_readings", {}, 401),
+            ("post", "/rssi_readings", {"Authorization": "Bearer stg_x"}, 401),
+            ("post", "/rssi_readings", gateway, 403),  # pi-hall, not pi-kitchen
+        ]
+        for method, url, headers, status in exchanges:
+            if method == "post":
+                response = app.post_json(url, reading, headers=headers, status=status)
+            else:
+                response = app.get(url, headers=headers, status=status)
+            operation = document["paths"][url][method]
+            assert operation["security"], url
+            _validate_body(document, operation, status, response.json)
+            if status == 401:
+                assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+
+        login(app, *create_user())
+        response = app.post_json("/rssi_readings", reading, status=403)
+        operation = document["paths"]["/rssi_readings"]["post"]
+        _validate_body(document, operation, 403, response.json)
 
 
 def test_reading_schema_is_generated_from_the_model(testapp):

@@ -6,7 +6,20 @@ from stethoscope.ingest.schemas import ReadingIn
 
 
 def settings(**overrides):
-    return parse_settings({"sqlalchemy.url": "sqlite://", **overrides}, environ={})
+    return parse_settings(
+        {
+            "sqlalchemy.url": "sqlite://",
+            "stethoscope.secret": "a-test-secret-of-at-least-32-characters",
+            **overrides,
+        },
+        environ={},
+    )
+
+
+def operations(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
 
 
 def test_is_valid_with_the_default_settings():
@@ -39,3 +52,64 @@ def test_documents_are_independent():
     assert second["components"]["responses"]["Error"]["description"] == (
         "Any other error."
     )
+
+
+def test_security_schemes():
+    schemes = build_openapi(settings())["components"]["securitySchemes"]
+
+    assert schemes["gatewayToken"] == {
+        **schemes["gatewayToken"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+    assert schemes["staffSession"] == {
+        **schemes["staffSession"],
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "stethoscope_session",
+    }
+
+
+def test_every_operation_says_who_may_call_it():
+    document = build_openapi(settings())
+
+    security = {
+        (path, method): operation["security"]
+        for path, method, operation in operations(document)
+    }
+    assert security == {
+        ("/rssi_readings", "post"): [{"gatewayToken": []}],
+        ("/rssi_readings", "get"): [{"staffSession": []}],
+        ("/gateways", "get"): [{"staffSession": []}],
+        ("/badges", "get"): [{"staffSession": []}],
+        ("/health", "get"): [],
+    }
+
+
+def test_protected_operations_answer_401_and_403():
+    for path, method, operation in operations(build_openapi(settings())):
+        responses = operation["responses"]
+        if operation["security"]:
+            assert {"401", "403"} <= set(responses), (path, method)
+        else:
+            assert not {"401", "403"} & set(responses), (path, method)
+    unauthorized = build_openapi(settings())["components"]["responses"]["Unauthorized"]
+    assert "WWW-Authenticate" in unauthorized["headers"]
+
+
+def test_ingest_token_is_optional_where_ingest_is_open():
+    document = build_openapi(
+        settings(
+            **{
+                "stethoscope.ingest.require_token": "false",
+                "stethoscope.ingest.allow_ips": "10.0.0.0/8",
+            }
+        )
+    )
+    validate(document)
+
+    post = document["paths"]["/rssi_readings"]["post"]
+    assert post["security"] == [{"gatewayToken": []}, {}]
+    assert "from 10.0.0.0/8" in post["description"]
+    closed = build_openapi(settings())["paths"]["/rssi_readings"]["post"]
+    assert "Needs the posting gateway's token." in closed["description"]

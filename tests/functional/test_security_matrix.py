@@ -1,0 +1,465 @@
+"""Who may call what: every route × method × principal, by real requests.
+
+The table below is the whole access policy, read as one page. The tests
+fail when the app serves a (route, method) the table does not mention, so a
+new route cannot be added without deciding who may use it; and when a view
+bound to a route has no explicit permission (the default, ADMIN, would close
+it, but closed by accident is still a decision nobody made).
+"""
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import webtest
+from pyramid.interfaces import IException, IRoutesMapper
+from pyramid.predicates import RequestMethodPredicate
+from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
+from sqlalchemy.orm import Session
+
+from stethoscope.config import configure
+from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+from tests.conftest import PASSWORD, login
+
+ANONYMOUS, VIEWER, STAFF, ADMIN, GATEWAY = (
+    "anonymous",
+    "viewer",
+    "staff",
+    "admin",
+    "gateway",
+)
+PRINCIPALS = (ANONYMOUS, VIEWER, STAFF, ADMIN, GATEWAY)
+GATEWAY_ID = "pi-kitchen"
+# A view that accepts any method (the static view) is listed under ANY and
+# requested with GET.
+ANY = "ANY"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+# A browser that is not logged in asks for a page: 303 to the login form,
+# which sends it back after.
+TO_LOGIN = "303 to /login?next=..."
+
+
+@dataclass(frozen=True)
+class Call:
+    """How to exercise one (route, method): the URL, the body, the Accept."""
+
+    url: str
+    html: bool = False  # ask for text/html, as a browser does
+    json: Any = None  # a JSON body (else a form body, when unsafe)
+    form: dict | None = None
+
+
+def reading(badge_id: str) -> dict:
+    return {
+        "badge_id": badge_id,
+        "pi_id": GATEWAY_ID,
+        "beacons": {"b-kitchen": -58},
+        "badge_strength": -62,
+    }
+
+
+# Which routes take which permission (stethoscope.security):
+#   public: health, login, docs, static
+#   VIEW (viewer and up): dashboard, readings, gateways, badges
+#   VIEW_HISTORY (staff and up): none yet (location history is to come)
+#   ADMIN: admin.*;  LOGGED_IN: logout;  INGEST: POST /rssi_readings
+# With stethoscope.ingest.require_token = true, as in production.ini.
+MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
+    ("ops.health", "GET"): (
+        Call("/health"),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    ("__static/", ANY): (
+        Call("/static/stethoscope.css"),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    ("apidocs.index", "GET"): (
+        Call("/docs", html=True),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    ("apidocs.page", "GET"): (
+        Call("/docs/health", html=True),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    ("apidocs.openapi", "GET"): (
+        Call("/openapi.json"),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    ("accounts.login", "GET"): (
+        Call("/login", html=True),
+        {ANONYMOUS: 200, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 200},
+    ),
+    # A wrong password: 401 and the form again. A gateway has no session,
+    # so no CSRF token: refused before the password is looked at.
+    ("accounts.login", "POST"): (
+        Call(
+            "/login",
+            html=True,
+            # A name per principal: the table must not lock anyone out.
+            form={"username": "nobody-{principal}", "password": "wrong"},
+        ),
+        {ANONYMOUS: 401, VIEWER: 401, STAFF: 401, ADMIN: 401, GATEWAY: 403},
+    ),
+    ("dashboard.home", "GET"): (
+        Call("/", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("ingest.readings.page", "GET"): (
+        Call("/rssi_readings"),
+        {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("registry.gateways", "GET"): (
+        Call("/gateways"),
+        {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("registry.badges", "GET"): (
+        Call("/badges"),
+        {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    # Staff cookies are refused: only a gateway token may post readings.
+    ("ingest.readings", "POST"): (
+        Call("/rssi_readings", json=reading("badge-17")),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 403, GATEWAY: 201},
+    ),
+    ("admin.users", "GET"): (
+        Call("/admin/users", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("admin.users", "POST"): (
+        Call(
+            "/admin/users",
+            html=True,
+            form={
+                "username": "added-{principal}",
+                "role": "viewer",
+                "password": PASSWORD,
+                "confirm": PASSWORD,
+            },
+        ),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
+    ),
+    ("admin.user", "GET"): (
+        Call("/admin/users/viewer", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("admin.user", "POST"): (
+        Call("/admin/users/viewer", html=True, form={"change": "sessions"}),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
+    ),
+    ("admin.tokens", "GET"): (
+        Call("/admin/gateway_tokens", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("admin.tokens", "POST"): (
+        Call("/admin/gateway_tokens", html=True, form={"gateway_id": "pi-new"}),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 201, GATEWAY: 403},
+    ),
+    ("admin.token", "POST"): (
+        Call("/admin/gateway_tokens/{token_id}", html=True, form={}),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
+    ),
+    ("admin.audit", "GET"): (
+        Call("/admin/audit", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
+    ),
+    # Logging out ends the principal's session: the table runs it last.
+    ("accounts.logout", "POST"): (
+        Call("/logout", html=True, form={}),
+        {ANONYMOUS: 401, VIEWER: 303, STAFF: 303, ADMIN: 303, GATEWAY: 403},
+    ),
+}
+
+# The views anyone may use, logged in or not. Anything else names a permission.
+PUBLIC = {
+    ("ops.health", "GET"),
+    ("__static/", ANY),
+    ("apidocs.index", "GET"),
+    ("apidocs.page", "GET"),
+    ("apidocs.openapi", "GET"),
+    ("accounts.login", "GET"),
+    ("accounts.login", "POST"),
+}
+
+
+def _methods(values) -> list[str]:
+    if not values:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    # HEAD comes with GET; it is not a separate decision.
+    return [method for method in values if method != "HEAD"]
+
+
+def _view_permission(item) -> Any:
+    """The permission given explicitly to a view, or None."""
+    for related in item["related"]:
+        if related.category_name == "permissions":
+            return related["value"]
+    return None
+
+
+def _is_exception_view(intr) -> bool:
+    if intr.get("exception_only"):
+        return True
+    context = intr.get("context")
+    if isinstance(context, type):
+        return issubclass(context, BaseException)
+    return context is not None and context.isOrExtends(IException)
+
+
+def route_views(registry) -> dict[tuple[str, str], list]:
+    """(route name, method) → the introspected views that serve it.
+
+    Every route the IRoutesMapper knows appears: a route with no view at all
+    as (name, "NO VIEW"), so that it shows up in a comparison with the table.
+    """
+    mapper = registry.getUtility(IRoutesMapper)
+    route_methods = {
+        route.name: [
+            method
+            for predicate in route.predicates
+            if isinstance(predicate, RequestMethodPredicate)
+            for method in _methods(predicate.val)
+        ]
+        for route in mapper.get_routes()
+    }
+    found: dict[tuple[str, str], list] = {}
+    for item in registry.introspector.get_category("views"):
+        intr = item["introspectable"]
+        name = intr.get("route_name")
+        if name is None:
+            continue
+        methods = (
+            _methods(intr.get("request_methods")) or route_methods.get(name) or [ANY]
+        )
+        for method in methods:
+            found.setdefault((name, method), []).append(item)
+    for name in route_methods:
+        if not any(route == name for route, _ in found):
+            found[(name, "NO VIEW")] = []
+    return found
+
+
+def unpermitted_views(registry) -> list[str]:
+    """Views reachable by URL (or by context) that name no permission."""
+    problems = []
+    for item in registry.introspector.get_category("views"):
+        intr = item["introspectable"]
+        if intr.get("route_name") is None and _is_exception_view(intr):
+            continue
+        if intr.get("route_name") is None and intr.get("context") is None:
+            # Pyramid's own default exception-response view.
+            continue
+        if _view_permission(item) is None:
+            problems.append(f"{intr.get('route_name')}: {intr.title}")
+    return sorted(problems)
+
+
+def public_views(registry) -> set[tuple[str, str]]:
+    return {
+        key
+        for key, items in route_views(registry).items()
+        if any(_view_permission(item) == NO_PERMISSION_REQUIRED for item in items)
+    }
+
+
+# --- The table against the app ------------------------------------------------
+
+
+def test_every_route_and_method_is_in_the_table(make_app):
+    registered = set(route_views(make_app().app.registry))
+    tabled = set(MATRIX)
+
+    assert not registered - tabled, (
+        "routes the app serves that the access table does not decide: "
+        f"{sorted(registered - tabled)}"
+    )
+    assert not tabled - registered, (
+        f"routes in the access table the app does not serve: "
+        f"{sorted(tabled - registered)}"
+    )
+
+
+def test_every_view_names_a_permission(make_app):
+    registry = make_app().app.registry
+
+    assert unpermitted_views(registry) == []
+
+
+def test_public_views_are_exactly_the_public_list(make_app):
+    assert public_views(make_app().app.registry) == PUBLIC
+
+
+def test_the_table_knows_every_principal():
+    for key, (_call, expected) in MATRIX.items():
+        assert set(expected) == set(PRINCIPALS), key
+
+
+def test_a_new_route_without_a_permission_is_caught(app_settings):
+    """The guard itself: a route added without thought fails the checks."""
+    config = configure(app_settings)
+    config.add_route("test.careless", "/careless")
+    config.add_view(lambda request: Response("open?"), route_name="test.careless")
+    config.commit()
+    try:
+        assert ("test.careless", ANY) in set(route_views(config.registry)) - set(MATRIX)
+        assert any(
+            p.startswith("test.careless:") for p in unpermitted_views(config.registry)
+        )
+        # And it is closed meanwhile: the default permission is ADMIN.
+        app = webtest.TestApp(config.make_wsgi_app())
+        app.get("/careless", status=401)
+    finally:
+        config.registry["stethoscope.database"].engine.dispose()
+
+
+def test_a_route_without_a_view_is_caught(app_settings):
+    config = configure(app_settings)
+    config.add_route("test.viewless", "/viewless")
+    config.commit()
+    try:
+        assert ("test.viewless", "NO VIEW") in route_views(config.registry)
+    finally:
+        config.registry["stethoscope.database"].engine.dispose()
+
+
+# --- Real requests ---------------------------------------------------------------
+
+
+@pytest.fixture
+def matrix_app(make_app, create_user, engine):
+    """The production-like app, every kind of user, and a gateway token."""
+    app = make_app(**{"stethoscope.ingest.require_token": "true"})
+    users = {role: create_user(role, role) for role in (VIEWER, STAFF, ADMIN)}
+    with Session(engine) as session, session.begin():
+        token, row = GatewayTokenService(session, TokenCache(0)).create(
+            GATEWAY_ID, "test"
+        )
+        token_id = row.id
+    return app, users, token, token_id
+
+
+def csrf_token(app) -> str:
+    """The CSRF token of ``app``'s session (creating one if it has none)."""
+    form = app.get("/login", headers={"Accept": "text/html"}).forms["login"]
+    return form["csrf_token"].value
+
+
+def principal_app(matrix_app, principal):
+    """A TestApp acting as ``principal``, and the headers it sends."""
+    app, users, token, _ = matrix_app
+    if principal == GATEWAY:
+        return app, {"Authorization": f"Bearer {token}"}
+    if principal == ANONYMOUS:
+        return app, {}
+    login(app, *users[principal])
+    return app, {}
+
+
+def request(app, headers, principal, method, call: Call, token_id: int):
+    url = call.url.format(token_id=token_id)
+    headers = dict(headers)
+    form = {
+        name: value.format(principal=principal)
+        for name, value in (call.form or {}).items()
+    }
+    if call.html:
+        headers["Accept"] = "text/html"
+    if principal == GATEWAY:
+        app.reset()  # a gateway never keeps a cookie
+    method = "GET" if method == ANY else method
+    if method in SAFE_METHODS:
+        return app.request(url, method=method, headers=headers, expect_errors=True)
+    if principal != GATEWAY:
+        # Every cookie user sends its CSRF token: the table is about roles;
+        # test_csrf_is_required_for_every_unsafe_route is about the token.
+        headers["X-CSRF-Token"] = csrf_token(app)
+    if call.json is not None:
+        body = call.json
+        if principal != GATEWAY:
+            # Each principal its own badge: a 409 would hide a 201.
+            body = {**body, "badge_id": f"badge-{principal}"}
+        return app.post_json(url, body, headers=headers, expect_errors=True)
+    return app.post(url, form, headers=headers, expect_errors=True)
+
+
+def _matches(expected, response) -> bool:
+    if expected == TO_LOGIN:
+        return response.status_int == 303 and response.location.startswith(
+            "http://localhost/login?next="
+        )
+    return response.status_int == expected
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_route_matrix(make_app, matrix_app, principal):
+    app, headers = principal_app(matrix_app, principal)
+    token_id = matrix_app[3]
+    wrong = []
+    # Logout last: it ends the session the other rows need.
+    for key in sorted(MATRIX, key=lambda k: k[0] == "accounts.logout"):
+        call, expected = MATRIX[key]
+        response = request(app, headers, principal, key[1], call, token_id)
+        want = expected[principal]
+        if not _matches(want, response):
+            wrong.append(
+                f"{key[1]} {call.url} ({key[0]}): {response.status_int}, "
+                f"expected {want}: {response.body[:120]!r}"
+            )
+    assert not wrong, f"as {principal}:\n" + "\n".join(wrong)
+
+
+def test_wrong_methods_are_405_for_everyone(make_app, matrix_app):
+    """A method no view of the path takes is 405, before any permission check."""
+    token = matrix_app[2]
+    served: dict[str, set[str]] = {}
+    for (_route, method), (call, _) in MATRIX.items():
+        if method != ANY:
+            served.setdefault(call.url, set()).add(method)
+    for url, methods in served.items():
+        url = url.format(token_id=matrix_app[3])
+        wrong_method = "DELETE" if "DELETE" not in methods else "PUT"
+        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+            response = matrix_app[0].request(
+                url, method=wrong_method, headers=headers, expect_errors=True
+            )
+            assert response.status_int == 405, (url, headers, response.body)
+            allowed = set(response.headers["Allow"].split(", ")) - {"HEAD"}
+            assert allowed == methods, url
+
+
+def test_csrf_is_required_for_every_unsafe_route(make_app, matrix_app):
+    """Every unsafe method but the token-authenticated ingest needs the token."""
+    app, users, _, token_id = matrix_app
+    login(app, *users[ADMIN])
+    for (route, method), (call, _) in MATRIX.items():
+        if method in SAFE_METHODS | {ANY} or route == "ingest.readings":
+            continue
+        url = call.url.format(token_id=token_id)
+        response = app.post(url, call.form or {}, expect_errors=True)
+        assert response.status_int == 403, (route, response.body)
+        assert "CSRF" in response.json["message"], route
+        response = app.post(
+            url, call.form or {}, headers={"X-CSRF-Token": "forged"}, expect_errors=True
+        )
+        assert response.status_int == 403, (route, response.body)
+    # Still logged in: the refused logout did nothing.
+    app.get("/gateways", status=200)
+
+
+def test_ingest_needs_no_csrf_token(make_app, matrix_app):
+    app, _, token, _ = matrix_app
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    response = app.post_json(
+        "/rssi_readings",
+        {**reading("badge-1"), "observed_at": now},
+        headers={"Authorization": f"Bearer {token}", "Origin": "https://evil.example"},
+        extra_environ={"wsgi.url_scheme": "https"},
+        status=201,
+    )
+    # Nor does a gateway get a session it would have to carry.
+    assert "Set-Cookie" not in response.headers
