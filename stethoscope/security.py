@@ -141,7 +141,7 @@ class SecurityPolicy:
             return GatewayIdentity(grant.gateway_id, grant.token_id) if grant else None
         # Only look at the session when a cookie came with the request: a
         # gateway's POST must not create or touch one.
-        if not request.cookies:
+        if "HTTP_COOKIE" not in request.environ:
             return None
         token = request.session.get(SESSION_TOKEN_KEY)
         if not token:
@@ -166,15 +166,17 @@ class SecurityPolicy:
 
     def permits(self, request, context, permission):
         principals = self.principals(request)
-        if (
-            permission == INGEST
-            and not self.require_token
-            and "Authorization" not in request.headers
-        ):
-            address = _address(request.client_ip)
-            if not self.allow_ips or in_networks(address, self.allow_ips):
-                principals.append("ingest:open")
+        if permission == INGEST and self._open_ingest(request):
+            principals.append("ingest:open")
         return self.acl.permits(context, principals, permission)
+
+    def _open_ingest(self, request) -> bool:
+        """Tokens not required, none offered, and the address allowed."""
+        if self.require_token or "Authorization" in request.headers:
+            return False
+        if not self.allow_ips:
+            return True
+        return in_networks(_address(request.client_ip), self.allow_ips)
 
     def remember(self, request, userid, **kw):
         return []

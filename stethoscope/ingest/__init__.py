@@ -33,5 +33,9 @@ def includeme(config):
     )
     # One route per method: a view predicate that fails costs an exception
     # per request, and most requests here are POSTs.
+    config.add_tween(
+        "stethoscope.ingest.fastpath.known_duplicate_tween_factory",
+        over="pyramid_tm.tm_tween_factory",
+    )
     config.add_route("ingest.readings", "/rssi_readings", request_method="POST")
     config.add_route("ingest.readings.page", "/rssi_readings", request_method="GET")

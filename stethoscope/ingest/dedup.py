@@ -105,6 +105,8 @@ class MemoryDeduplicator:
     def claimed(self, fingerprint: str) -> bool:
         return self._claims.get(fingerprint) is not None
 
+    known_duplicate = claimed
+
     def confirm(self, claim: Claim) -> None:
         pass
 
@@ -200,6 +202,12 @@ class RedisDeduplicator:
         if found.startswith(b"c:"):
             self._cache_committed(key, int(found[2:]) / 1000)
         return None
+
+    def known_duplicate(self, fingerprint: str) -> bool:
+        if self._committed.get(self.prefix + fingerprint) is not None:
+            self.cache_hits += 1
+            return True
+        return False
 
     def claimed(self, fingerprint: str) -> bool:
         key = self.prefix + fingerprint

@@ -18,6 +18,11 @@ class IDeduplicator(Interface):
     def claimed(fingerprint):
         """Whether ``fingerprint`` is claimed now (diagnostics and tests)."""
 
+    def known_duplicate(fingerprint):
+        """True when ``claim`` would refuse ``fingerprint`` without asking
+        anyone: this process knows a live claim (memory) or a committed one
+        (Redis). False means "ask claim", not "new"."""
+
     def confirm(claim):
         """The reading of ``claim`` is committed."""
 

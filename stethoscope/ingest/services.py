@@ -30,6 +30,15 @@ from .interfaces import IDeduplicator
 from .models import Reading, reading_json
 from .schemas import FieldError, InvalidPayload, ReadingIn, fingerprint
 
+# Built once: the table, not the mapped class (an ORM-enabled insert goes
+# through the ORM's bulk machinery, which plain rows do not need), and the
+# same statement object each time, so SQLAlchemy neither rebuilds nor
+# re-keys it per reading; it is compiled once and cached.
+INSERT_ONE = insert(Reading.__table__).returning(Reading.__table__.c.id)
+INSERT_MANY = insert(Reading.__table__).returning(
+    Reading.__table__.c.id, sort_by_parameter_order=True
+)
+
 
 @dataclass(frozen=True)
 class IngestLimits:
@@ -104,6 +113,24 @@ class IngestService:
         self.limits = limits
         self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
         self._clock = clock
+
+    def answer_known_duplicate(self, item: ReadingIn, client_ip: str | None) -> bool:
+        """True (and counted) when ``item`` is, for certain, a live duplicate.
+
+        Certain means: no ``observed_at`` (a live post, so no time bounds to
+        check) and the deduplicator knows the answer locally. Anything else
+        is False and goes the whole way through ``ingest_one``.
+        """
+        if item.observed_at is not None:
+            return False
+        if not self.deduplicator.known_duplicate(
+            fingerprint(item.badge_id, item.beacons)
+        ):
+            return False
+        self.tracker.record(
+            item.pi_id, item.badge_id, client_ip, self._clock(), duplicate=True
+        )
+        return True
 
     def ingest_one(self, item: ReadingIn, client_ip: str | None) -> ItemResult:
         """Store one reading unless it is a duplicate.
@@ -247,14 +274,10 @@ class IngestService:
             }
             for p in originals
         ]
-        # The table, not the mapped class: an ORM-enabled insert goes through
-        # the ORM's bulk machinery, which we do not need for plain rows.
-        table = Reading.__table__
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         if len(rows) == 1:
-            ids = [session.execute(statement.values(rows[0])).scalar_one()]
+            ids = [session.execute(INSERT_ONE, rows[0]).scalar_one()]
         else:
-            ids = list(session.scalars(statement, rows))
+            ids = list(session.scalars(INSERT_MANY, rows))
         # A Core insert does not tell zope.sqlalchemy that the session
         # changed; without this the transaction would not be committed.
         mark_changed(session)

@@ -38,28 +38,37 @@ def _read_json_body(request, limit: int):
     return body
 
 
-@view_config(
-    route_name="ingest.readings", renderer="json", permission=INGEST, require_csrf=False
-)
-def post_readings(request):
-    limits = request.registry["stethoscope.ingest.limits"]
+def duplicate_response() -> Response:
+    return Response(body=DUPLICATE_BODY, status=409, content_type="application/json")
+
+
+def read_post(request, limits):
+    """The posted JSON: a single reading (validated and allowed for this
+    gateway) or a batch (a list, validated later item by item)."""
     body = _read_json_body(request, limits.max_batch_bytes)
     data = parse_json(body)
-    service = request.ingest
     if isinstance(data, list):
-        return _post_batch(request, service, data, limits)
+        return data
     if len(body) > limits.max_body_bytes:
         raise HTTPRequestEntityTooLarge(
             f"a single reading may be at most {limits.max_body_bytes} bytes"
         )
     item = validate_reading(data, max_beacons=limits.max_beacons)
     _check_gateway(request, [item])
-    result = service.ingest_one(item, request.client_ip)
+    return item
+
+
+@view_config(
+    route_name="ingest.readings", renderer="json", permission=INGEST, require_csrf=False
+)
+def post_readings(request):
+    limits = request.registry["stethoscope.ingest.limits"]
+    posted = read_post(request, limits)
+    if isinstance(posted, list):
+        return _post_batch(request, request.ingest, posted, limits)
+    result = request.ingest.ingest_one(posted, request.client_ip)
     if result.status == "duplicate":
-        # Nineteen POSTs in twenty end here: answer without the renderer.
-        return Response(
-            body=DUPLICATE_BODY, status=409, content_type="application/json"
-        )
+        return duplicate_response()
     request.response.status = 201
     return result.reading
 

@@ -149,9 +149,8 @@ def request_as(who=None, *, authorization=None, ip="192.0.2.1"):
     request.db = object()
     request.client_ip = ip
     request.session = Session()
-    request.cookies = {}
     if who is not None:
-        request.cookies = {"stethoscope_session": "signed"}
+        request.environ["HTTP_COOKIE"] = "stethoscope_session=signed"
         request.session[SESSION_TOKEN_KEY] = who
     return request
 

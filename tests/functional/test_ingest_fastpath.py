@@ -1,0 +1,160 @@
+"""Repeats answered before the transaction machinery: same answers, less work.
+
+A request that reaches Pyramid's router (the bottom of the tween chain)
+fires NewRequest; one answered by the known-duplicate tween does not. That
+is how these tests tell which way a request went.
+"""
+
+import datetime
+
+import pytest
+import webtest
+from pyramid.events import NewRequest
+from sqlalchemy.orm import Session
+
+from stethoscope.config import configure
+from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+
+READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30, "b": -35}}
+
+
+class CountingApp:
+    """The app, counting the requests that went the whole way."""
+
+    def __init__(self, settings):
+        self.full_path = 0
+        config = configure(settings)
+        config.add_subscriber(self._count, NewRequest)
+        self.wsgi = config.make_wsgi_app()
+        self.app = webtest.TestApp(self.wsgi)
+
+    def _count(self, event):
+        self.full_path += 1
+
+    def close(self):
+        self.wsgi.registry["stethoscope.database"].engine.dispose()
+
+
+@pytest.fixture
+def counting(app_settings):
+    apps = []
+
+    def make(**overrides):
+        app = CountingApp({**app_settings, **overrides})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def test_a_repeat_skips_the_transaction_and_answers_like_the_view(counting):
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    slow = counted.app.post_json(
+        "/rssi_readings", {**READING, "observed_at": _now()}, status=409
+    )
+    assert counted.full_path == 2  # observed_at: never the fast path
+    fast = counted.app.post_json(
+        "/rssi_readings", {**READING, "pi_id": "G2"}, status=409
+    )
+    assert counted.full_path == 2
+    assert fast.body == slow.body
+    assert _headers(fast) == _headers(slow)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"badge_strength": 999},  # invalid, though its fingerprint is known
+        {"pi_id": "has space"},
+        {"beacons": {"a": -30, "b": -35}, "badge_id": ""},
+    ],
+)
+def test_an_invalid_repeat_gets_the_views_400(counting, change):
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    response = counted.app.post_json(
+        "/rssi_readings", {**READING, **change}, status=400
+    )
+    assert response.json["error"] == "invalid"
+    assert counted.full_path == 2
+
+
+def test_a_batch_goes_the_whole_way(counting):
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    counted.app.post_json("/rssi_readings", [{**READING, "observed_at": _now()}])
+    assert counted.full_path == 2
+
+
+def test_the_callers_rights_are_checked_first(counting, engine):
+    counted = counting(**{"stethoscope.ingest.require_token": "true"})
+    with Session(engine) as session, session.begin():
+        service = GatewayTokenService(session, TokenCache(0))
+        token_g1, _ = service.create("G1", "test")
+        token_g2, _ = service.create("G2", "test")
+    counted.app.post_json(
+        "/rssi_readings", READING, headers=_bearer(token_g1), status=201
+    )
+    counted.app.post_json("/rssi_readings", READING, status=401)
+    counted.app.post_json(
+        "/rssi_readings", READING, headers=_bearer("stg_not-a-token"), status=401
+    )
+    # G2's token, but the reading says G1: refused, not "duplicate".
+    counted.app.post_json(
+        "/rssi_readings", READING, headers=_bearer(token_g2), status=403
+    )
+    assert counted.full_path == 4
+    counted.app.post_json(
+        "/rssi_readings",
+        {**READING, "pi_id": "G2"},
+        headers=_bearer(token_g2),
+        status=409,
+    )
+    assert counted.full_path == 4
+
+
+def test_fast_repeats_are_counted_for_the_gateway(counting):
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    for gateway in ("G2", "G3", "G2"):
+        counted.app.post_json(
+            "/rssi_readings", {**READING, "pi_id": gateway}, status=409
+        )
+    assert counted.full_path == 1
+    counted.wsgi.registry["stethoscope.activity"].flush()
+    from stethoscope.registry.models import Gateway
+
+    with Session(counted.wsgi.registry["stethoscope.database"].engine) as session:
+        assert session.get(Gateway, "G2").duplicates == 2
+        assert session.get(Gateway, "G3").posts == 1
+
+
+def test_with_redis_only_committed_claims_are_answered_early(counting, redis_url):
+    settings = {
+        "stethoscope.dedup.backend": "redis",
+        "stethoscope.redis_url": redis_url,
+    }
+    first, second = counting(**settings), counting(**settings)
+    first.app.post_json("/rssi_readings", READING, status=201)
+    # The second process has not met this claim: it asks Redis (whole way),
+    # learns that the claim is committed, and answers later repeats early.
+    second.app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+    assert second.full_path == 1
+    second.app.post_json("/rssi_readings", {**READING, "pi_id": "G3"}, status=409)
+    assert second.full_path == 1
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _headers(response) -> dict:
+    skip = {"Date", "Content-Length"}
+    return {k: v for k, v in response.headers.items() if k not in skip}
