@@ -182,5 +182,13 @@ def testapp(make_app, create_user):
 
 
 @pytest.fixture
+def admin(make_app, create_user):
+    """The app, logged in as the admin "boss" (which records login.success)."""
+    app = make_app()
+    login(app, *create_user("boss", "admin"))
+    return app
+
+
+@pytest.fixture
 def anonymous(make_app):
     return make_app()

@@ -20,14 +20,6 @@ def event_count(db) -> int:
 
 
 @pytest.fixture
-def admin(make_app, create_user):
-    """The app, logged in as the admin "boss" (which records login.success)."""
-    app = make_app()
-    login(app, *create_user("boss", "admin"))
-    return app
-
-
-@pytest.fixture
 def add_events(engine):
     """Append events straight to the log: ``add_events(n, action=..., ...)``."""
 

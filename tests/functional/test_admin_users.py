@@ -45,14 +45,6 @@ def sessions_of(db, username) -> int:
 
 
 @pytest.fixture
-def admin(make_app, create_user):
-    """The app, logged in as the admin "boss"."""
-    app = make_app()
-    login(app, *create_user("boss", "admin"))
-    return app
-
-
-@pytest.fixture
 def nurse(make_app, create_user):
     """A staff member "nurse", logged in in a browser of their own."""
     app = make_app()

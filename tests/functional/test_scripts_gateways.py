@@ -11,34 +11,6 @@ from stethoscope.registry.tokens import TokenCache
 from stethoscope.scripts import gateways
 from tests.conftest import count
 
-INI = """\
-[app:main]
-use = egg:stethoscope
-sqlalchemy.url = {url}
-stethoscope.secret = test-secret-of-at-least-thirty-two-characters
-stethoscope.accounts.password_profile = cheapest
-stethoscope.dedup.backend = memory
-stethoscope.activity.flush_seconds = 0
-stethoscope.model_dir = {models}
-stethoscope.ingest.require_token = true
-"""
-
-
-@pytest.fixture
-def ini(db_url, tmp_path, monkeypatch):
-    """An ini file for the test's database; the environment cannot override it."""
-    for name in ("DATABASE_URL", "REDIS_URL", "STETHOSCOPE_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("getpass.getuser", lambda: "matron")
-    path = tmp_path / "console.ini"
-    path.write_text(
-        INI.format(
-            url=db_url.replace("%", "%%"),
-            models=str(tmp_path / "models").replace("%", "%%"),
-        )
-    )
-    return str(path)
-
 
 def create(ini, capsys, gateway_id="G1") -> str:
     """Create a token with the script; the token it printed."""

@@ -11,33 +11,7 @@ from stethoscope.audit.models import AuditEvent
 from stethoscope.scripts import users
 from stethoscope.scripts._console import application
 from tests.conftest import PASSWORD, count, login
-
-INI = """\
-[app:main]
-use = egg:stethoscope
-sqlalchemy.url = {url}
-stethoscope.secret = test-secret-of-at-least-thirty-two-characters
-stethoscope.accounts.password_profile = cheapest
-stethoscope.dedup.backend = memory
-stethoscope.activity.flush_seconds = 0
-stethoscope.model_dir = {models}
-"""
-
-
-@pytest.fixture
-def ini(db_url, tmp_path, monkeypatch):
-    """An ini file for the test's database; the environment cannot override it."""
-    for name in ("DATABASE_URL", "REDIS_URL", "STETHOSCOPE_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("getpass.getuser", lambda: "matron")
-    path = tmp_path / "console.ini"
-    path.write_text(
-        INI.format(
-            url=db_url.replace("%", "%%"),
-            models=str(tmp_path / "models").replace("%", "%%"),
-        )
-    )
-    return str(path)
+from tests.functional.conftest import CONSOLE_INI
 
 
 def stdin(monkeypatch, text):
@@ -318,7 +292,7 @@ def test_an_unmigrated_database_exits_2(tmp_path, monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "empty.ini"
     path.write_text(
-        INI.format(url=f"sqlite:///{tmp_path}/empty.sqlite", models=tmp_path)
+        CONSOLE_INI.format(url=f"sqlite:///{tmp_path}/empty.sqlite", models=tmp_path)
     )
     assert users.main([str(path), "list"]) == 2
     assert "initialize_stethoscope_db" in capsys.readouterr().err
@@ -326,7 +300,9 @@ def test_an_unmigrated_database_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_the_environment_overrides_the_ini(ini, db_url, tmp_path, monkeypatch, capsys):
     other = tmp_path / "other.ini"
-    other.write_text(INI.format(url="sqlite:///nowhere/at/all", models=tmp_path))
+    other.write_text(
+        CONSOLE_INI.format(url="sqlite:///nowhere/at/all", models=tmp_path)
+    )
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert users.main([str(other), "bootstrap"]) == 0
     assert "Created the first account" in capsys.readouterr().out
