@@ -152,6 +152,18 @@ class SecurityPolicy:
             return None
         return StaffIdentity(user.id, user.username, user.role)
 
+    def decidable_without_database(self, request) -> bool:
+        """Whether the identity is known without a query: no cookie, and no
+        token or one this process has checked recently. The known-duplicate
+        fast path works outside any transaction and asks this first."""
+        if "HTTP_COOKIE" in request.environ:
+            return False
+        authorization = request.headers.get("Authorization")
+        if authorization is None:
+            return True
+        scheme, _, token = authorization.partition(" ")
+        return scheme.lower() == "bearer" and self.tokens.cached(token.strip())
+
     def authenticated_userid(self, request):
         identity = self.identity(request)
         return identity.actor if identity is not None else None

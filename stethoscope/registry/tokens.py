@@ -113,6 +113,11 @@ class TokenCache:
                 self._grants[digest] = (self._clock() + self.ttl_s, grant)
         return grant
 
+    def cached(self, token: str) -> bool:
+        """Whether ``token`` is a live token this process checked recently."""
+        cached = self._grants.get(hash_token(token))
+        return cached is not None and cached[0] > self._clock()
+
     def forget(self, digest: str) -> None:
         with self._lock:
             self._grants.pop(digest, None)

@@ -158,3 +158,20 @@ def _bearer(token: str) -> dict:
 def _headers(response) -> dict:
     skip = {"Date", "Content-Length"}
     return {k: v for k, v in response.headers.items() if k not in skip}
+
+
+def test_only_callers_known_without_a_query_take_the_fast_path(counting, engine):
+    counted = counting(**{"stethoscope.ingest.token_cache_seconds": "0"})
+    with Session(engine) as session, session.begin():
+        token, _ = GatewayTokenService(session, TokenCache(0)).create("G1", "test")
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    # A token this process cannot vouch for without the database, and a
+    # cookie (a session to look up): both go the whole way, and still 409.
+    counted.app.post_json("/rssi_readings", READING, headers=_bearer(token), status=409)
+    counted.app.post_json(
+        "/rssi_readings",
+        READING,
+        headers={"Cookie": "stethoscope_session=x"},
+        status=409,
+    )
+    assert counted.full_path == 3
