@@ -25,6 +25,7 @@ from zope.interface import implementer
 
 from .accounts.models import Role
 from .accounts.services import SessionLimits, SessionService
+from .db import UNSAFE_METHODS
 from .registry.tokens import TokenCache
 
 # Permissions. NO_PERMISSION_REQUIRED marks the deliberately public views.
@@ -146,7 +147,9 @@ class SecurityPolicy:
         token = request.session.get(SESSION_TOKEN_KEY)
         if not token:
             return None
-        user = self.sessions.lookup(request.db, token)
+        user = self.sessions.lookup(
+            request.db, token, writing=request.method in UNSAFE_METHODS
+        )
         if user is None:
             request.session.invalidate()
             return None

@@ -176,8 +176,15 @@ class SessionService:
     def end(self, session: Session, token: str) -> None:
         session.execute(delete(AuthSession).where(AuthSession.id == _hash_token(token)))
 
-    def lookup(self, session: Session, token: str) -> User | None:
-        """The enabled user of a live session, refreshing its idle timer."""
+    def lookup(self, session: Session, token: str, *, writing: bool) -> User | None:
+        """The enabled user of a live session, refreshing its idle timer.
+
+        ``writing`` says that ``session`` is a write transaction (an unsafe
+        request): the timer is refreshed in it. A read transaction must not
+        write (SQLite, see stethoscope.db), so a reading request refreshes
+        it in a short transaction of its own; a writing one must not, as it
+        already holds SQLite's write lock and would wait for itself.
+        """
         now = self._clock()
         row = session.execute(
             select(AuthSession, User)
@@ -194,15 +201,16 @@ class SessionService:
         ):
             return None
         if now - auth.last_seen_at > self.limits.touch_every:
-            # Written in a short transaction of its own: a page view's own
-            # transaction is read-only (and SQLite's deferred reads must not
-            # turn into writes; see stethoscope.db).
-            with self.database.session(write=True) as own, own.begin():
-                own.execute(
-                    update(AuthSession)
-                    .where(AuthSession.id == auth.id)
-                    .values(last_seen_at=now)
-                )
+            touch = (
+                update(AuthSession)
+                .where(AuthSession.id == auth.id)
+                .values(last_seen_at=now)
+            )
+            if writing:
+                session.execute(touch)
+            else:
+                with self.database.session(write=True) as own, own.begin():
+                    own.execute(touch)
         return user
 
     def purge_expired(self, session: Session) -> int:

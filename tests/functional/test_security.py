@@ -219,6 +219,31 @@ class TestSessions:
         response = app.get("/", headers={"Accept": "text/html"}, status=303)
         assert response.location == "http://localhost/login?next=%2F"
 
+    def test_an_unsafe_request_refreshes_the_idle_timer_in_its_own_transaction(
+        self, make_app, create_user, engine
+    ):
+        # A POST already holds SQLite's write lock when the session is looked
+        # up: refreshing the timer in a second transaction would wait for
+        # itself until busy_timeout, then 503.
+        app = make_app(**{"stethoscope.sqlite.busy_timeout_ms": "200"})
+        login(app, *create_user("boss", "admin"))
+        token = csrf_token(app)  # a GET: it refreshes the timer itself
+        age_sessions(engine, last_seen_at=utcnow() - datetime.timedelta(seconds=90))
+        app.post(
+            "/admin/users",
+            {
+                "csrf_token": token,
+                "username": "newcomer",
+                "role": "viewer",
+                "password": PASSWORD,
+                "confirm": PASSWORD,
+            },
+            status=303,
+        )
+        with Session(engine) as session:
+            seen = session.scalar(select(AuthSession.last_seen_at))
+        assert utcnow() - seen < datetime.timedelta(seconds=30)
+
     def test_session_ends_after_its_lifetime_however_active(
         self, make_app, create_user, engine
     ):
