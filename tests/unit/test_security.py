@@ -109,7 +109,7 @@ class FakeSessions:
     def __init__(self, users):
         self.users = users
 
-    def lookup(self, session, token):
+    def lookup(self, session, token, *, writing):
         return self.users.get(token)
 
 
