@@ -4,15 +4,20 @@ from .accounts.models import AuthSession, User
 from .audit.models import AuditEvent
 from .db import Base
 from .ingest.models import Reading
-from .registry.models import Badge, Gateway, GatewayToken
+from .labels.models import TrainingRun
+from .registry.models import Badge, Beacon, Gateway, GatewayToken, Room, Site
 
 __all__ = [
     "AuditEvent",
     "AuthSession",
     "Badge",
     "Base",
+    "Beacon",
     "Gateway",
     "GatewayToken",
     "Reading",
+    "Room",
+    "Site",
+    "TrainingRun",
     "User",
 ]

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import case
+from sqlalchemy import case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .models import Badge, Gateway
@@ -121,20 +121,27 @@ def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> No
     statement = insert(model)
     new = statement.excluded
     table = model.__table__.c
+    newer = or_(table.last_seen.is_(None), new.last_seen > table.last_seen)
     statement = statement.on_conflict_do_update(
         index_elements=[table.id],
         set_={
             "posts": table.posts + new.posts,
             "duplicates": table.duplicates + new.duplicates,
+            # A row an admin created before the device was heard has no
+            # times yet (NULL): the new ones then win.
             "first_seen": case(
-                (new.first_seen < table.first_seen, new.first_seen),
+                (
+                    or_(table.first_seen.is_(None), new.first_seen < table.first_seen),
+                    new.first_seen,
+                ),
                 else_=table.first_seen,
             ),
             "last_seen": case(
-                (new.last_seen > table.last_seen, new.last_seen), else_=table.last_seen
+                (newer, new.last_seen),
+                else_=table.last_seen,
             ),
             source_column: case(
-                (new.last_seen > table.last_seen, getattr(new, source_column)),
+                (newer, getattr(new, source_column)),
                 else_=table[source_column],
             ),
         },

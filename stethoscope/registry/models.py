@@ -1,23 +1,93 @@
-"""Gateways and badges as we have seen them.
+"""The house: sites, rooms, beacons, gateways and badges.
 
-Rows are created and updated by stethoscope.registry.activity from aggregated
-counts, never once per POST. Later features add names, sites and wearers.
+Ids are chosen by admins (or by the devices themselves: beacon, gateway and
+badge ids are what readings carry), up to 64 printable characters; room ids
+may be UUIDs from an external system. Readings refer to badges, gateways and
+beacons by id without foreign keys: ingest must never refuse a reading
+because the registry does not know a device yet. Devices seen in readings but
+not yet placed are listed for an admin to place.
+
+Traffic columns (first/last seen, posts, duplicates, last IP or gateway,
+first/last heard) are written by stethoscope.registry.activity from
+aggregated counts, never once per POST; the descriptive columns by admins.
 """
 
 import datetime
 
-from sqlalchemy import BigInteger, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    SmallInteger,
+    String,
+    Table,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import Base
+from ..db import Base, utcnow
+
+room_adjacency = Table(
+    "room_adjacency",
+    Base.metadata,
+    Column("room_id", ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    Column("adjacent_id", ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Site(Base):
+    """A house. Its IANA timezone is used for display and for "a day"."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+    rooms: Mapped[list["Room"]] = relationship(back_populates="site")
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    floor: Mapped[int | None] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship(back_populates="rooms")
+    # Stored both ways round (a is next to b and b to a); see RegistryService.
+    adjacent: Mapped[list["Room"]] = relationship(
+        secondary=room_adjacency,
+        primaryjoin=lambda: Room.id == room_adjacency.c.room_id,
+        secondaryjoin=lambda: Room.id == room_adjacency.c.adjacent_id,
+        order_by=lambda: Room.id,
+    )
+
+
+class Beacon(Base):
+    __tablename__ = "beacons"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    room_id: Mapped[str | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
+    label: Mapped[str | None] = mapped_column(String(200))
+    first_heard: Mapped[datetime.datetime | None]
+    last_heard: Mapped[datetime.datetime | None]
+
+    room: Mapped[Room | None] = relationship()
 
 
 class Gateway(Base):
     __tablename__ = "gateways"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_seen: Mapped[datetime.datetime]
-    last_seen: Mapped[datetime.datetime]
+    name: Mapped[str | None] = mapped_column(String(200))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    first_seen: Mapped[datetime.datetime | None]
+    last_seen: Mapped[datetime.datetime | None]
     last_ip: Mapped[str | None] = mapped_column(String(64))
     posts: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -27,8 +97,12 @@ class Badge(Base):
     __tablename__ = "badges"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_seen: Mapped[datetime.datetime]
-    last_seen: Mapped[datetime.datetime]
+    # Who wears it, as staff know them (e.g. "Room 4, Mrs B."): sensitive.
+    wearer: Mapped[str | None] = mapped_column(String(200))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    first_seen: Mapped[datetime.datetime | None]
+    last_seen: Mapped[datetime.datetime | None]
     last_gateway_id: Mapped[str | None] = mapped_column(String(64))
     posts: Mapped[int] = mapped_column(BigInteger, default=0)
     duplicates: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -66,7 +66,11 @@ class SeenService:
                 row.posts,
                 row.duplicates,
             )
-            for row in self.session.scalars(select(model))
+            # Rows an admin described before the device was ever heard
+            # are the registry's business, not traffic.
+            for row in self.session.scalars(
+                select(model).where(model.last_seen.is_not(None))
+            )
         }
         for key, tally in pending.items():
             if key in tallies:
