@@ -13,6 +13,7 @@ says which credentials it takes (``security``) and that it may answer 401
 """
 
 import copy
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -513,8 +514,35 @@ def _version() -> str:
         return "0"
 
 
+# Features that document their own JSON routes: each module has
+# ``paths(settings) -> dict`` and ``schemas(settings) -> dict`` (components),
+# and may use the helpers below (ref, response, STAFF, UNAUTHORIZED, …).
+FEATURE_DOCUMENTS: tuple[str, ...] = ()
+
+# Public names for the feature modules.
+ref = _ref
+response = _response
+STAFF = _STAFF
+UNAUTHORIZED = _UNAUTHORIZED
+FORBIDDEN = _FORBIDDEN
+TIMESTAMP = _TIMESTAMP
+IDENTIFIER = _IDENTIFIER
+
+
+def _features():
+    return [importlib.import_module(name) for name in FEATURE_DOCUMENTS]
+
+
 def build_openapi(settings) -> dict[str, Any]:
     """The OpenAPI document for the parsed ``settings``."""
+    document = _build_core(settings)
+    for feature in _features():
+        document["paths"].update(feature.paths(settings))
+        document["components"]["schemas"].update(feature.schemas(settings))
+    return document
+
+
+def _build_core(settings) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
