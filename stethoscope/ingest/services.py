@@ -189,6 +189,7 @@ class IngestService:
                 originals, self._insert(originals, now), strict=True
             ):
                 results[pending.index] = ItemResult("created", reading=reading)
+                self.tracker.record_beacons(pending.item.beacons, pending.observed_at)
 
         for result, item in zip(results, items, strict=True):
             if isinstance(item, ReadingIn):

@@ -1,5 +1,8 @@
-from .services import SeenService
+from .services import RegistryService, SeenService
 from .tokens import GatewayTokenService
+
+# Ids may hold any printable character but a space, "/" included (UUIDs and
+# external ids): the last placeholder of a path takes the rest of it.
 
 
 def includeme(config):
@@ -12,10 +15,45 @@ def includeme(config):
 
     config.register_service_factory(seen_service, SeenService)
     config.register_service_factory(
+        lambda context, request: RegistryService(request.db), RegistryService
+    )
+    config.register_service_factory(
         lambda context, request: GatewayTokenService(
             request.db, request.registry["stethoscope.token_cache"]
         ),
         GatewayTokenService,
     )
+    # Gateways and badges as seen (traffic), kept where they were.
     config.add_route("registry.gateways", "/gateways")
     config.add_route("registry.badges", "/badges")
+
+    # JSON API. Fixed paths before the {id} routes they would otherwise match.
+    config.add_route("registry.sites", "/sites")
+    config.add_route("registry.site", "/sites/{site_id:.+}")
+    config.add_route("registry.rooms.export", "/rooms/export")
+    config.add_route("registry.rooms.import", "/rooms/import")
+    config.add_route("registry.rooms", "/rooms")
+    config.add_route("registry.room", "/rooms/{room_id:.+}")
+    config.add_route("registry.beacons.export", "/beacons/export")
+    config.add_route("registry.beacons.import", "/beacons/import")
+    config.add_route("registry.beacons", "/beacons")
+    config.add_route("registry.beacon", "/beacons/{beacon_id:.+}")
+    config.add_route("registry.gateway_list", "/registry/gateways")
+    config.add_route("registry.gateway", "/registry/gateways/{gateway_id:.+}")
+    config.add_route("registry.badge_list", "/registry/badges")
+    config.add_route("registry.badge", "/registry/badges/{badge_id:.+}")
+    config.add_route("registry.unplaced", "/registry/unplaced")
+
+    # Admin pages.
+    config.add_route("admin.house", "/admin/house")
+    config.add_route("admin.house.import", "/admin/house/import")
+    config.add_route("admin.house.sites", "/admin/house/sites")
+    config.add_route("admin.house.site", "/admin/house/sites/{site_id:.+}")
+    config.add_route("admin.house.rooms", "/admin/house/rooms")
+    config.add_route("admin.house.room", "/admin/house/rooms/{room_id:.+}")
+    config.add_route("admin.house.beacons", "/admin/house/beacons")
+    config.add_route("admin.house.beacon", "/admin/house/beacons/{beacon_id:.+}")
+    config.add_route("admin.house.devices", "/admin/house/devices")
+    config.add_route("admin.house.gateway", "/admin/house/gateways/{gateway_id:.+}")
+    config.add_route("admin.house.badge", "/admin/house/badges/{badge_id:.+}")
+    config.add_route("admin.house.unplaced", "/admin/house/unplaced")

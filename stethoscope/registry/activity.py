@@ -1,4 +1,5 @@
-"""Last-seen and traffic counters of gateways and badges, without a write per POST.
+"""Last-seen and traffic counters of gateways and badges, and when each beacon
+was first and last heard, without a write per POST.
 
 Each process adds up what it sees in memory and writes the sums every
 ``flush_seconds`` in one short transaction (an upsert adding its counts, so
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .models import Badge, Gateway
+from .models import Badge, Beacon, Gateway
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class ActivityTracker:
         self._flush_lock = threading.Lock()
         self._gateways: dict[str, Tally] = {}
         self._badges: dict[str, Tally] = {}
+        # beacon id -> (first heard, last heard)
+        self._beacons: dict[str, tuple[datetime.datetime, datetime.datetime]] = {}
         self._next_flush = clock() + flush_seconds
 
     def record(
@@ -68,6 +71,26 @@ class ActivityTracker:
                 target=self.flush, name="activity-flush", daemon=True
             ).start()
 
+    def record_beacons(self, beacon_ids, at: datetime.datetime) -> None:
+        """Note that the beacons ``beacon_ids`` were heard at ``at``.
+
+        Ingest calls this for original readings only: a duplicate adds no
+        news about a beacon. An unknown beacon gets a row (in no room) at
+        the next flush, which is how it reaches the admins' unplaced list.
+        """
+        with self._lock:
+            for beacon_id in beacon_ids:
+                heard = self._beacons.get(beacon_id)
+                if heard is None:
+                    self._beacons[beacon_id] = (at, at)
+                else:
+                    self._beacons[beacon_id] = (min(heard[0], at), max(heard[1], at))
+
+    def pending_beacons(self) -> dict[str, tuple]:
+        """Copy of the beacon times not yet written: id -> (first, last)."""
+        with self._lock:
+            return dict(self._beacons)
+
     def pending(self) -> tuple[dict[str, Tally], dict[str, Tally]]:
         """Copies of the counts not yet written: (gateways, badges)."""
         with self._lock:
@@ -82,17 +105,25 @@ class ActivityTracker:
             with self._lock:
                 gateways, self._gateways = self._gateways, {}
                 badges, self._badges = self._badges, {}
-            if not gateways and not badges:
+                beacons, self._beacons = self._beacons, {}
+            if not gateways and not badges and not beacons:
                 return
             try:
                 with self.database.session(write=True) as session, session.begin():
                     _upsert(session, Gateway, "last_ip", gateways)
                     _upsert(session, Badge, "last_gateway_id", badges)
+                    _upsert_beacons(session, beacons)
             except Exception:
                 log.exception("could not write gateway and badge activity; will retry")
                 with self._lock:
                     _merge(self._gateways, gateways)
                     _merge(self._badges, badges)
+                    for beacon_id, (first, last) in beacons.items():
+                        heard = self._beacons.get(beacon_id, (first, last))
+                        self._beacons[beacon_id] = (
+                            min(heard[0], first),
+                            max(heard[1], last),
+                        )
 
 
 def _count(tallies, key, at, source, duplicate) -> None:
@@ -156,5 +187,44 @@ def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> No
             "duplicates": t.duplicates,
         }
         for key, t in sorted(tallies.items())
+    ]
+    session.execute(statement, rows)
+
+
+def _upsert_beacons(session, beacons: dict[str, tuple]) -> None:
+    if not beacons:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Beacon)
+    new = statement.excluded
+    table = Beacon.__table__.c
+    # A beacon an admin described before it was heard has NULL times: the
+    # new ones win; otherwise the earlier first and the later last.
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.id],
+        set_={
+            "first_heard": case(
+                (
+                    or_(
+                        table.first_heard.is_(None),
+                        new.first_heard < table.first_heard,
+                    ),
+                    new.first_heard,
+                ),
+                else_=table.first_heard,
+            ),
+            "last_heard": case(
+                (
+                    or_(table.last_heard.is_(None), new.last_heard > table.last_heard),
+                    new.last_heard,
+                ),
+                else_=table.last_heard,
+            ),
+        },
+    )
+    rows = [
+        {"id": key, "first_heard": first, "last_heard": last}
+        for key, (first, last) in sorted(beacons.items())
     ]
     session.execute(statement, rows)

@@ -1,0 +1,357 @@
+"""The registry's JSON API: sites, rooms, beacons, gateways, badges, unplaced."""
+
+import uuid
+
+import pytest
+import webtest
+from sqlalchemy import select
+
+from stethoscope.audit.models import AuditEvent
+from stethoscope.labels.models import TrainingRun
+from stethoscope.registry.models import Beacon, room_adjacency
+from tests.conftest import login
+
+HTML = {"Accept": "text/html"}
+
+
+def csrf(app) -> dict:
+    """The X-CSRF-Token header of ``app``'s session."""
+    token = app.get("/login", headers=HTML).forms["login"]["csrf_token"].value
+    return {"X-CSRF-Token": token}
+
+
+class Api:
+    """An admin TestApp that sends its CSRF token with every write."""
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = csrf(app)
+
+    def get(self, url, status=200, **kw):
+        return self.app.get(url, status=status, **kw)
+
+    def post(self, url, body, status=201):
+        return self.app.post_json(url, body, headers=self.headers, status=status)
+
+    def put(self, url, body, status=200):
+        return self.app.put_json(url, body, headers=self.headers, status=status)
+
+    def delete(self, url, status=204):
+        return self.app.delete(url, headers=self.headers, status=status)
+
+    def raw(self, url, body: bytes, content_type, status=200):
+        return self.app.post(
+            url,
+            body,
+            headers={**self.headers, "Content-Type": content_type},
+            status=status,
+        )
+
+
+@pytest.fixture
+def api(admin):
+    return Api(admin)
+
+
+def house(api):
+    api.post("/sites", {"id": "oak", "name": "Oak House", "timezone": "Europe/London"})
+    api.post("/sites", {"id": "elm", "name": "Elm", "timezone": "America/New_York"})
+    api.post("/rooms", {"id": "lounge", "name": "Lounge", "site": "oak", "floor": 0})
+    api.post(
+        "/rooms",
+        {"id": "hall", "name": "Hall", "site": "oak", "adjacent": ["lounge"]},
+    )
+
+
+def events(db, prefix=""):
+    db.rollback()
+    return [
+        (e.action, e.target, e.details)
+        for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        if e.action.startswith(prefix) and not e.action.startswith("login")
+    ]
+
+
+def errors(response):
+    return [(e["field"], e["message"]) for e in response.json["errors"]]
+
+
+class TestSites:
+    def test_create_list_update_delete(self, api, db):
+        created = api.post(
+            "/sites", {"id": "oak", "name": " Oak ", "timezone": "Europe/London"}
+        ).json
+        assert created["name"] == "Oak" and created["timezone"] == "Europe/London"
+        assert [s["id"] for s in api.get("/sites").json["sites"]] == ["oak"]
+        updated = api.put("/sites/oak", {"timezone": "Europe/Paris"}).json
+        assert updated == {**created, "timezone": "Europe/Paris"}
+        api.delete("/sites/oak")
+        api.get("/sites/oak", status=404)
+        assert events(db, "site") == [
+            ("site.create", "oak", {"name": "Oak", "timezone": "Europe/London"}),
+            (
+                "site.update",
+                "oak",
+                {"timezone": {"from": "Europe/London", "to": "Europe/Paris"}},
+            ),
+            ("site.delete", "oak", None),
+        ]
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"id": "x", "name": "X", "timezone": "Mars/Olympus"}, "timezone"),
+            ({"id": "x", "name": "X", "timezone": "../../etc/passwd"}, "timezone"),
+            ({"id": "has space", "name": "X", "timezone": "UTC"}, "id"),
+            ({"id": "x" * 65, "name": "X", "timezone": "UTC"}, "id"),
+            ({"id": "x", "name": "", "timezone": "UTC"}, "name"),
+            ({"id": "x", "name": 5, "timezone": "UTC"}, "name"),
+        ],
+    )
+    def test_invalid_values_name_the_field(self, api, db, body, field):
+        response = api.post("/sites", body, status=400)
+        assert response.json["error"] == "invalid"
+        assert errors(response)[0][0] == field
+        assert events(db, "site") == []
+
+    def test_duplicate_id_is_a_conflict(self, api):
+        api.post("/sites", {"id": "oak", "name": "Oak", "timezone": "UTC"})
+        response = api.post(
+            "/sites", {"id": "oak", "name": "Oak", "timezone": "UTC"}, status=409
+        )
+        assert response.json["error"] == "conflict"
+
+    def test_a_site_with_rooms_is_not_deleted(self, api):
+        house(api)
+        response = api.delete("/sites/oak", status=409)
+        assert "2 rooms" in response.json["message"]
+
+    def test_a_body_that_is_not_json(self, api):
+        api.raw("/sites", b"{nope", "application/json", status=400)
+        api.raw("/sites", b"id=x", "application/x-www-form-urlencoded", status=415)
+        api.raw("/sites", b"[]", "application/json", status=400)
+
+    def test_a_body_too_large(self, api):
+        body = b'{"name": "' + b"x" * (70 << 10) + b'"}'
+        api.raw("/sites", body, "application/json", status=413)
+
+
+class TestRooms:
+    def test_uuid_ids_and_symmetric_adjacency(self, api, db):
+        house(api)
+        room_id = str(uuid.uuid4())
+        api.post(
+            "/rooms",
+            {"id": room_id, "name": "Kitchen", "site": "oak", "adjacent": ["hall"]},
+        )
+        assert api.get(f"/rooms/{room_id}").json["adjacent"] == ["hall"]
+        assert api.get("/rooms/hall").json["adjacent"] == sorted(["lounge", room_id])
+        assert api.get("/rooms/lounge").json["adjacent"] == ["hall"]
+
+        api.put("/rooms/hall", {"adjacent": [room_id]})
+        assert api.get("/rooms/lounge").json["adjacent"] == []
+        db.rollback()
+        pairs = set(db.execute(select(room_adjacency)).all())
+        assert pairs == {("hall", room_id), (room_id, "hall")}
+
+    def test_an_id_with_a_slash(self, api):
+        house(api)
+        api.post("/rooms", {"id": "wing/a", "name": "A", "site": "oak"})
+        assert api.get("/rooms/wing/a").json["id"] == "wing/a"
+
+    def test_adjacent_rooms_must_be_of_the_same_site(self, api, db):
+        house(api)
+        response = api.post(
+            "/rooms",
+            {"id": "porch", "name": "Porch", "site": "elm", "adjacent": ["hall"]},
+            status=400,
+        )
+        assert errors(response)[0][0] == "adjacent"
+        assert "site 'oak'" in errors(response)[0][1]
+        api.get("/rooms/porch", status=404)
+        response = api.put("/rooms/hall", {"adjacent": ["hall"]}, status=400)
+        assert errors(response)[0][0] == "adjacent"
+
+    def test_moving_a_room_to_another_site_drops_its_adjacency(self, api):
+        house(api)
+        api.put("/rooms/hall", {"site": "elm"})
+        assert api.get("/rooms/hall").json["adjacent"] == []
+        assert api.get("/rooms/lounge").json["adjacent"] == []
+
+    def test_list_by_site_and_floor_validation(self, api):
+        house(api)
+        api.post("/rooms", {"id": "porch", "name": "Porch", "site": "elm"})
+        assert [r["id"] for r in api.get("/rooms?site=elm").json["rooms"]] == ["porch"]
+        assert errors(api.get("/rooms?site=nope", status=400))[0][0] == "site"
+        for floor in ("one", 1.5, True, 9999):
+            response = api.put("/rooms/hall", {"floor": floor}, status=400)
+            assert errors(response)[0][0] == "floor"
+        assert api.put("/rooms/hall", {"floor": None}).json["floor"] is None
+        response = api.post("/rooms", {"id": "x", "name": "X", "site": "no"}, 400)
+        assert errors(response)[0][0] == "site"
+
+    def test_delete_unplaces_beacons_and_drops_adjacency(self, api, db):
+        house(api)
+        api.post("/beacons", {"id": "b1", "room": "lounge"})
+        api.delete("/rooms/lounge")
+        assert api.get("/beacons/b1").json["room"] is None
+        assert api.get("/rooms/hall").json["adjacent"] == []
+
+    def test_a_room_with_training_runs_is_not_deleted(self, api, db, engine):
+        house(api)
+        from sqlalchemy.orm import Session
+
+        from stethoscope.db import utcnow
+
+        with Session(engine) as session, session.begin():
+            session.add(
+                TrainingRun(
+                    badge_id="B1",
+                    room_id="lounge",
+                    started_at=utcnow(),
+                    created_by="boss",
+                )
+            )
+        response = api.delete("/rooms/lounge", status=409)
+        assert "training run" in response.json["message"]
+        assert api.get("/rooms/lounge").json["id"] == "lounge"
+
+    def test_audit(self, api, db):
+        house(api)
+        api.put("/rooms/lounge", {"name": "Big lounge", "adjacent": []})
+        assert events(db, "room")[-1] == (
+            "room.update",
+            "lounge",
+            {
+                "name": {"from": "Lounge", "to": "Big lounge"},
+                "adjacent": {"added": [], "removed": ["hall"]},
+            },
+        )
+
+
+class TestBeacons:
+    def test_create_place_relabel_delete(self, api, db):
+        house(api)
+        created = api.post("/beacons", {"id": "b-1", "label": "by the door"}).json
+        assert created["room"] is None and created["first_heard"] is None
+        api.put("/beacons/b-1", {"room": "hall"})
+        api.put("/beacons/b-1", {"label": "shelf"})
+        assert api.get("/beacons/b-1").json["room"] == "hall"
+        assert [b["id"] for b in api.get("/beacons?site=oak").json["beacons"]] == [
+            "b-1"
+        ]
+        response = api.put("/beacons/b-1", {"room": "attic"}, status=400)
+        assert errors(response)[0][0] == "room"
+        api.delete("/beacons/b-1")
+        assert [a for a, _, _ in events(db, "beacon")] == [
+            "beacon.create",
+            "beacon.place",
+            "beacon.update",
+            "beacon.delete",
+        ]
+
+
+class TestGatewaysAndBadges:
+    def test_a_gateway_never_heard_is_created(self, api, db):
+        house(api)
+        response = api.put(
+            "/registry/gateways/pi-1", {"name": "Hall Pi", "site": "oak"}, status=201
+        )
+        assert response.status_int == 201
+        assert response.json["posts"] == 0 and response.json["last_seen"] is None
+        api.put("/registry/gateways/pi-1", {"site": None}, status=200)
+        assert api.get("/registry/gateways/pi-1").json["site"] is None
+        # The "seen" list leaves it out: it has never posted.
+        assert api.get("/gateways").json["gateways"] == []
+        assert [a for a, _, _ in events(db, "gateway")] == [
+            "gateway.create",
+            "gateway.update",
+        ]
+
+    def test_badge_wearer_is_never_logged(self, api, db):
+        house(api)
+        api.put(
+            "/registry/badges/B1", {"wearer": "Mrs Bennet", "site": "oak"}, status=201
+        )
+        api.put("/registry/badges/B1", {"wearer": "Mr Darcy", "active": False})
+        badge = api.get("/registry/badges/B1").json
+        assert badge["wearer"] == "Mr Darcy" and badge["active"] is False
+        response = api.put("/registry/badges/B1", {"active": "no"}, status=400)
+        assert errors(response)[0][0] == "active"
+        db.rollback()
+        for event in db.scalars(select(AuditEvent)):
+            text = repr((event.target, event.details))
+            assert "Bennet" not in text and "Darcy" not in text
+        assert events(db, "badge")[-1][2] == {
+            "wearer": "changed",
+            "active": {"from": True, "to": False},
+        }
+
+
+class TestUnplaced:
+    def test_unknown_beacons_and_badges_from_readings(self, api, db):
+        # A gateway posting to the same app (so the same activity tracker).
+        gateway = webtest.TestApp(
+            api.app.app, extra_environ={"REMOTE_ADDR": "10.0.0.9"}
+        )
+        house(api)
+        api.post("/beacons", {"id": "b-known", "room": "hall"})
+        api.put("/registry/badges/B-placed", {"site": "oak"}, status=201)
+        for badge, beacons in (
+            ("B-new", {"b-known": -50, "b-new": -70}),
+            ("B-placed", {"b-other": -60}),
+        ):
+            gateway.post_json(
+                "/rssi_readings",
+                {"badge_id": badge, "pi_id": "pi-1", "beacons": beacons},
+                status=201,
+            )
+        api.app.app.registry["stethoscope.activity"].flush()
+        unplaced = api.get("/registry/unplaced").json
+        assert {b["id"] for b in unplaced["beacons"]} == {"b-new", "b-other"}
+        assert [b["id"] for b in unplaced["badges"]] == ["B-new"]
+        assert "wearer" not in unplaced["badges"][0]
+        db.rollback()
+        assert db.get(Beacon, "b-known").last_heard is not None
+
+
+class TestAccess:
+    @pytest.mark.parametrize("role", ["viewer", "staff"])
+    def test_lower_roles_read_the_house_but_not_badges(
+        self, make_app, create_user, role, api
+    ):
+        house(api)
+        app = make_app()
+        login(app, *create_user("someone", role))
+        for url in ("/sites", "/sites/oak", "/rooms", "/rooms/hall", "/beacons"):
+            app.get(url, status=200)
+        app.get("/registry/gateways", status=200)
+        app.get("/rooms/export?format=csv", status=200)
+        for url in ("/registry/badges", "/registry/badges/B1", "/registry/unplaced"):
+            app.get(url, status=403)
+        headers = csrf(app)
+        app.post_json(
+            "/sites",
+            {"id": "x", "name": "X", "timezone": "UTC"},
+            headers=headers,
+            status=403,
+        )
+        app.put_json("/rooms/hall", {"name": "X"}, headers=headers, status=403)
+        app.delete("/rooms/hall", headers=headers, status=403)
+        app.put_json("/registry/badges/B1", {}, headers=headers, status=403)
+        app.post(
+            "/rooms/import",
+            b"[]",
+            headers={**headers, "Content-Type": "application/json"},
+            status=403,
+        )
+
+    def test_anonymous_gets_401(self, anonymous):
+        for url in ("/sites", "/rooms", "/beacons", "/registry/unplaced"):
+            anonymous.get(url, status=401)
+        anonymous.post_json("/sites", {}, status=401)
+
+    def test_writes_need_the_csrf_header(self, admin):
+        admin.post_json(
+            "/sites", {"id": "x", "name": "X", "timezone": "UTC"}, status=403
+        )

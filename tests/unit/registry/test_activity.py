@@ -1,0 +1,69 @@
+"""ActivityTracker's beacon tallies, flushed to real SQLite and PostgreSQL."""
+
+import datetime
+
+from sqlalchemy import select
+
+from stethoscope.db import Database
+from stethoscope.registry.activity import ActivityTracker
+from stethoscope.registry.models import Beacon
+
+T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
+
+
+def at(seconds: int) -> datetime.datetime:
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+def heard(db) -> dict:
+    db.rollback()
+    return {
+        b.id: (b.first_heard, b.last_heard, b.room_id, b.label)
+        for b in db.scalars(select(Beacon))
+    }
+
+
+def test_beacons_are_upserted_null_safe_and_keep_the_extremes(engine, db):
+    tracker = ActivityTracker(Database(engine), flush_seconds=0)
+    # Described by an admin before it was ever heard: NULL times.
+    db.add(Beacon(id="b-known", label="door"))
+    db.commit()
+
+    tracker.record_beacons(["b-known", "b-new"], at(10))
+    tracker.record_beacons({"b-new": -60}, at(5))
+    assert tracker.pending_beacons() == {
+        "b-known": (at(10), at(10)),
+        "b-new": (at(5), at(10)),
+    }
+    tracker.flush()
+    assert tracker.pending_beacons() == {}
+    assert heard(db) == {
+        "b-known": (at(10), at(10), None, "door"),
+        "b-new": (at(5), at(10), None, None),
+    }
+
+    # A late upload (older) and a live one: first goes back, last forward,
+    # and nothing an admin wrote is touched.
+    tracker.record_beacons(["b-new"], at(1))
+    tracker.record_beacons(["b-known"], at(20))
+    tracker.flush()
+    assert heard(db) == {
+        "b-known": (at(10), at(20), None, "door"),
+        "b-new": (at(1), at(10), None, None),
+    }
+
+
+def test_a_failed_flush_keeps_the_beacons(engine, db, monkeypatch):
+    tracker = ActivityTracker(Database(engine), flush_seconds=0)
+    tracker.record_beacons(["b1"], at(10))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr("stethoscope.registry.activity._upsert_beacons", broken)
+    tracker.flush()
+    tracker.record_beacons(["b1"], at(3))
+    assert tracker.pending_beacons() == {"b1": (at(3), at(10))}
+    monkeypatch.undo()
+    tracker.flush()
+    assert heard(db) == {"b1": (at(3), at(10), None, None)}
