@@ -1,0 +1,123 @@
+// Live training runs: polls GET /training_runs/bulk_stats for the open runs
+// shown and updates their cells (readings, beacons heard, time since the
+// last reading, silent or receiving), so the person walking the room sees
+// the badges being heard.
+//
+// No inline script or style (strict Content-Security-Policy), and values
+// reach the page only as textContent.
+"use strict";
+
+(() => {
+  const table = document.getElementById("open-runs");
+  if (!table) {
+    return;
+  }
+  const status = document.getElementById("live-status");
+  const statsUrl = new URL(table.dataset.statsUrl, document.baseURI);
+  const pollMs = Number.parseInt(table.dataset.pollMs, 10) || 2000;
+  const requestTimeoutMs = 10000;
+  const maxBackoffMs = 30000;
+  let failures = 0;
+
+  function rows() {
+    return Array.from(table.tBodies[0].querySelectorAll("tr[data-run-id]"));
+  }
+
+  function setStatus(state, text) {
+    if (status.dataset.state !== state) {
+      // Only changes reach the live region, not every poll.
+      status.dataset.state = state;
+      status.textContent = text;
+    }
+  }
+
+  function setCell(row, field, text, title) {
+    const cell = row.querySelector(`[data-field="${field}"]`);
+    if (cell && cell.textContent !== text) {
+      cell.textContent = text;
+    }
+    if (cell && title !== undefined) {
+      cell.title = title;
+    }
+  }
+
+  function sinceText(seconds) {
+    if (seconds === null || seconds === undefined) {
+      return "none yet";
+    }
+    if (seconds < 120) {
+      return `${Math.round(seconds)} s ago`;
+    }
+    return `${Math.round(seconds / 60)} min ago`;
+  }
+
+  function stateText(run) {
+    if (run.status === "completed") {
+      return "Ended";
+    }
+    if (run.status === "cancelled") {
+      return "Cancelled";
+    }
+    return run.silent ? "Silent" : "Receiving";
+  }
+
+  function update(run) {
+    const row = table.querySelector(`tr[data-run-id="${run.id}"]`);
+    if (!row) {
+      return;
+    }
+    setCell(row, "readings", String(run.readings));
+    setCell(row, "beacons", String(run.beacon_count), run.beacons.join(", "));
+    setCell(row, "since", sinceText(run.seconds_since_last));
+    setCell(row, "state", stateText(run));
+    row.classList.toggle("silent", Boolean(run.silent));
+    row.classList.toggle("ended", run.status !== "open");
+    if (run.status !== "open") {
+      for (const button of row.querySelectorAll("button")) {
+        button.disabled = true;
+      }
+    }
+  }
+
+  async function poll(ids) {
+    const url = new URL(statsUrl);
+    url.searchParams.set("run_ids", ids.join(","));
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" },
+      cache: "no-store",
+      credentials: "same-origin",
+      signal: AbortSignal.timeout(requestTimeoutMs),
+    });
+    if (!response.ok) {
+      throw new Error(`HTTP ${response.status}`);
+    }
+    const body = await response.json();
+    if (!Array.isArray(body.runs)) {
+      throw new Error("unexpected response");
+    }
+    for (const run of body.runs) {
+      update(run);
+    }
+  }
+
+  async function tick() {
+    const ids = rows().map((row) => row.dataset.runId);
+    if (ids.length === 0) {
+      setStatus("static", "No open runs.");
+      return;
+    }
+    let delay = pollMs;
+    try {
+      await poll(ids);
+      failures = 0;
+      setStatus("live", "Live: statistics update automatically.");
+    } catch {
+      failures += 1;
+      delay = Math.min(pollMs * 2 ** failures, maxBackoffMs);
+      setStatus("offline", "Cannot reach the server; retrying…");
+    }
+    window.setTimeout(tick, delay);
+  }
+
+  tick();
+})();
