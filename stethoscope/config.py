@@ -203,6 +203,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".accounts")
     config.include(".registry")
     config.include(".ingest")
+    config.include(".labels")
     config.include(".dashboard")
     config.include(".apidocs")
     config.include(".admin")

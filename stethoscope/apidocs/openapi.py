@@ -517,7 +517,10 @@ def _version() -> str:
 # Features that document their own JSON routes: each module has
 # ``paths(settings) -> dict`` and ``schemas(settings) -> dict`` (components),
 # and may use the helpers below (ref, response, STAFF, UNAUTHORIZED, …).
-FEATURE_DOCUMENTS: tuple[str, ...] = ()
+FEATURE_DOCUMENTS: tuple[str, ...] = (
+    "stethoscope.registry.openapi",
+    "stethoscope.labels.openapi",
+)
 
 # Public names for the feature modules.
 ref = _ref

@@ -20,6 +20,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from sqlalchemy.orm import Session
 
 from stethoscope.config import configure
+from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
 from tests.conftest import PASSWORD, login
 
@@ -62,11 +63,36 @@ def reading(badge_id: str) -> dict:
     }
 
 
+def readers(ok=200) -> dict:
+    """VIEW: any member of staff; not a gateway, not anonymous."""
+    return {ANONYMOUS: 401, VIEWER: ok, STAFF: ok, ADMIN: ok, GATEWAY: 403}
+
+
+def admin_json(ok) -> dict:
+    return {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: ok, GATEWAY: 403}
+
+
+def admin_page(ok=200) -> dict:
+    return {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: ok, GATEWAY: 403}
+
+
+def admin_form(ok=303) -> dict:
+    return {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: ok, GATEWAY: 403}
+
+
+# The house the fixture builds (matrix_app): site "house", rooms "kitchen"
+# and "hall", beacon "b-kitchen", gateway GATEWAY_ID, badge "badge-known".
+# Each principal runs against a fresh database, in the table's order, so the
+# admin's creations and deletions follow each other as written.
+
 # Which routes take which permission (stethoscope.security):
 #   public: health, login, docs, static
 #   VIEW (viewer and up): dashboard, readings, gateways, badges
 #   VIEW_HISTORY (staff and up): none yet (location history is to come)
-#   ADMIN: admin.*;  LOGGED_IN: logout;  INGEST: POST /rssi_readings
+#   VIEW also: sites, rooms, beacons, gateways of the registry (no wearers)
+#   ADMIN: admin.*, registry writes, badges (wearers), unplaced devices,
+#          training runs (where residents were);
+#   LOGGED_IN: logout;  INGEST: POST /rssi_readings
 # With stethoscope.ingest.require_token = true, as in production.ini.
 MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
     ("ops.health", "GET"): (
@@ -165,6 +191,206 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
     ("admin.audit", "GET"): (
         Call("/admin/audit", html=True),
         {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
+    ),
+    # The registry (stethoscope/registry/views.py).
+    ("registry.sites", "GET"): (Call("/sites"), readers()),
+    ("registry.sites", "POST"): (
+        Call("/sites", json={"id": "s-{principal}", "name": "S", "timezone": "UTC"}),
+        admin_json(201),
+    ),
+    ("registry.site", "GET"): (Call("/sites/house"), readers()),
+    ("registry.site", "PUT"): (
+        Call("/sites/house", json={"name": "Home"}),
+        admin_json(200),
+    ),
+    ("registry.site", "DELETE"): (Call("/sites/s-{principal}"), admin_json(204)),
+    ("registry.rooms", "GET"): (Call("/rooms?site=house"), readers()),
+    ("registry.rooms", "POST"): (
+        Call("/rooms", json={"id": "r-{principal}", "name": "R", "site": "house"}),
+        admin_json(201),
+    ),
+    ("registry.rooms.export", "GET"): (Call("/rooms/export?format=csv"), readers()),
+    ("registry.rooms.import", "POST"): (
+        Call("/rooms/import", json=[{"id": "hall", "name": "Hall", "site": "house"}]),
+        admin_json(200),
+    ),
+    ("registry.room", "GET"): (Call("/rooms/kitchen"), readers()),
+    ("registry.room", "PUT"): (
+        Call("/rooms/kitchen", json={"floor": 1}),
+        admin_json(200),
+    ),
+    ("registry.room", "DELETE"): (Call("/rooms/r-{principal}"), admin_json(204)),
+    ("registry.beacons", "GET"): (Call("/beacons"), readers()),
+    ("registry.beacons", "POST"): (
+        Call("/beacons", json={"id": "b-{principal}", "room": "hall"}),
+        admin_json(201),
+    ),
+    ("registry.beacons.export", "GET"): (
+        Call("/beacons/export?format=json"),
+        readers(),
+    ),
+    ("registry.beacons.import", "POST"): (
+        Call("/beacons/import", json=[{"id": "b-kitchen", "room": "kitchen"}]),
+        admin_json(200),
+    ),
+    ("registry.beacon", "GET"): (Call("/beacons/b-kitchen"), readers()),
+    ("registry.beacon", "PUT"): (
+        Call("/beacons/b-kitchen", json={"label": "by the door"}),
+        admin_json(200),
+    ),
+    ("registry.beacon", "DELETE"): (Call("/beacons/b-{principal}"), admin_json(204)),
+    ("registry.gateway_list", "GET"): (Call("/registry/gateways"), readers()),
+    ("registry.gateway", "GET"): (Call(f"/registry/gateways/{GATEWAY_ID}"), readers()),
+    ("registry.gateway", "PUT"): (
+        Call(f"/registry/gateways/{GATEWAY_ID}", json={"name": "Kitchen Pi"}),
+        admin_json(200),
+    ),
+    ("registry.badge_list", "GET"): (Call("/registry/badges"), admin_json(200)),
+    ("registry.badge", "GET"): (Call("/registry/badges/badge-known"), admin_json(200)),
+    ("registry.badge", "PUT"): (
+        Call("/registry/badges/badge-known", json={"active": False}),
+        admin_json(200),
+    ),
+    ("registry.unplaced", "GET"): (Call("/registry/unplaced"), admin_json(200)),
+    ("admin.house", "GET"): (Call("/admin/house", html=True), admin_page()),
+    ("admin.house.sites", "POST"): (
+        Call(
+            "/admin/house/sites",
+            html=True,
+            form={"id": "ps-{principal}", "name": "P", "timezone": "UTC"},
+        ),
+        admin_form(),
+    ),
+    ("admin.house.site", "GET"): (
+        Call("/admin/house/sites/house", html=True),
+        admin_page(),
+    ),
+    ("admin.house.site", "POST"): (
+        Call(
+            "/admin/house/sites/house",
+            html=True,
+            form={"name": "Home", "timezone": "Europe/London"},
+        ),
+        admin_form(),
+    ),
+    ("admin.house.rooms", "POST"): (
+        Call(
+            "/admin/house/rooms",
+            html=True,
+            form={"id": "pr-{principal}", "name": "P", "site": "house"},
+        ),
+        admin_form(),
+    ),
+    ("admin.house.room", "GET"): (
+        Call("/admin/house/rooms/kitchen", html=True),
+        admin_page(),
+    ),
+    ("admin.house.room", "POST"): (
+        Call(
+            "/admin/house/rooms/kitchen",
+            html=True,
+            form={"name": "Kitchen", "site": "house", "floor": "0"},
+        ),
+        admin_form(),
+    ),
+    ("admin.house.import", "POST"): (
+        # No file: the admin gets the form back with the error (400).
+        Call("/admin/house/import", html=True, form={"kind": "rooms"}),
+        admin_form(400),
+    ),
+    ("admin.house.beacons", "GET"): (
+        Call("/admin/house/beacons", html=True),
+        admin_page(),
+    ),
+    ("admin.house.beacons", "POST"): (
+        Call(
+            "/admin/house/beacons",
+            html=True,
+            form={"id": "pb-{principal}", "room": "kitchen"},
+        ),
+        admin_form(),
+    ),
+    ("admin.house.beacon", "GET"): (
+        Call("/admin/house/beacons/b-kitchen", html=True),
+        admin_page(),
+    ),
+    ("admin.house.beacon", "POST"): (
+        Call("/admin/house/beacons/b-kitchen", html=True, form={"room": "hall"}),
+        admin_form(),
+    ),
+    ("admin.house.devices", "GET"): (
+        Call("/admin/house/devices", html=True),
+        admin_page(),
+    ),
+    ("admin.house.gateway", "GET"): (
+        Call(f"/admin/house/gateways/{GATEWAY_ID}", html=True),
+        admin_page(),
+    ),
+    ("admin.house.gateway", "POST"): (
+        Call(f"/admin/house/gateways/{GATEWAY_ID}", html=True, form={"site": "house"}),
+        admin_form(),
+    ),
+    ("admin.house.badge", "GET"): (
+        Call("/admin/house/badges/badge-known", html=True),
+        admin_page(),
+    ),
+    ("admin.house.badge", "POST"): (
+        Call("/admin/house/badges/badge-known", html=True, form={"site": "house"}),
+        admin_form(),
+    ),
+    ("admin.house.unplaced", "GET"): (
+        Call("/admin/house/unplaced", html=True),
+        admin_page(),
+    ),
+    # Training runs (stethoscope/labels/views.py): where residents were.
+    ("labels.runs", "GET"): (Call("/training_runs"), admin_json(200)),
+    ("labels.bulk_start", "POST"): (
+        Call(
+            "/training_runs/bulk_start",
+            json={"badge_ids": ["badge-m"], "room_id": "kitchen"},
+        ),
+        admin_json(201),
+    ),
+    ("labels.bulk_stats", "GET"): (Call("/training_runs/bulk_stats"), admin_json(200)),
+    ("labels.bulk_end", "POST"): (
+        Call("/training_runs/bulk_end", json={"badge_ids": ["badge-m"]}),
+        admin_json(200),
+    ),
+    ("labels.coverage", "GET"): (Call("/training_runs/coverage"), admin_json(200)),
+    ("labels.run", "GET"): (Call("/training_runs/999999"), admin_json(404)),
+    ("labels.run", "DELETE"): (Call("/training_runs/999999"), admin_json(404)),
+    ("labels.run.cancel", "POST"): (
+        Call("/training_runs/999999/cancel", json={}),
+        admin_json(404),
+    ),
+    ("labels.run.relabel", "POST"): (
+        Call("/training_runs/999999/relabel", json={"room_id": "kitchen"}),
+        admin_json(404),
+    ),
+    ("admin.training", "GET"): (Call("/admin/training", html=True), admin_page()),
+    ("admin.training.start", "POST"): (
+        Call(
+            "/admin/training/start",
+            html=True,
+            form={"room_id": "hall", "other_badges": "badge-{principal}"},
+        ),
+        admin_form(),
+    ),
+    ("admin.training.end", "POST"): (
+        Call("/admin/training/end", html=True, form={"all": "true"}),
+        admin_form(),
+    ),
+    ("admin.training.history", "GET"): (
+        Call("/admin/training/history", html=True),
+        admin_page(),
+    ),
+    ("admin.training.run", "POST"): (
+        Call("/admin/training/runs/999999", html=True, form={"change": "cancel"}),
+        admin_form(404),
+    ),
+    ("admin.training.coverage", "GET"): (
+        Call("/admin/training/coverage", html=True),
+        admin_page(),
     ),
     # Logging out ends the principal's session: the table runs it last.
     ("accounts.logout", "POST"): (
@@ -340,6 +566,22 @@ def matrix_app(make_app, create_user, engine):
             GATEWAY_ID, "test"
         )
         token_id = row.id
+        session.add(Site(id="house", name="House", timezone="Europe/London"))
+        session.flush()
+        session.add_all(
+            [
+                Room(id="kitchen", site_id="house", name="Kitchen"),
+                Room(id="hall", site_id="house", name="Hall"),
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                Beacon(id="b-kitchen", room_id="kitchen"),
+                Gateway(id=GATEWAY_ID),
+                Badge(id="badge-known"),
+            ]
+        )
     return app, users, token, token_id
 
 
@@ -361,7 +603,7 @@ def principal_app(matrix_app, principal):
 
 
 def request(app, headers, principal, method, call: Call, token_id: int):
-    url = call.url.format(token_id=token_id)
+    url = call.url.format(token_id=token_id, principal=principal)
     headers = dict(headers)
     form = {
         name: value.format(principal=principal)
@@ -379,12 +621,23 @@ def request(app, headers, principal, method, call: Call, token_id: int):
         # test_csrf_is_required_for_every_unsafe_route is about the token.
         headers["X-CSRF-Token"] = csrf_token(app)
     if call.json is not None:
-        body = call.json
-        if principal != GATEWAY:
-            # Each principal its own badge: a 409 would hide a 201.
-            body = {**body, "badge_id": f"badge-{principal}"}
-        return app.post_json(url, body, headers=headers, expect_errors=True)
+        body = _with_principal(call.json, principal)
+        send = {"POST": app.post_json, "PUT": app.put_json, "DELETE": app.delete_json}
+        return send[method](url, body, headers=headers, expect_errors=True)
+    if method == "DELETE":
+        return app.delete(url, headers=headers, expect_errors=True)
     return app.post(url, form, headers=headers, expect_errors=True)
+
+
+def _with_principal(value, principal):
+    """``{principal}`` in the strings of a JSON body, filled in."""
+    if isinstance(value, str):
+        return value.format(principal=principal)
+    if isinstance(value, list):
+        return [_with_principal(item, principal) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_principal(item, principal) for key, item in value.items()}
+    return value
 
 
 def _matches(expected, response) -> bool:
@@ -417,15 +670,28 @@ def test_wrong_methods_are_405_for_everyone(make_app, matrix_app):
     """A method no view of the path takes is 405, before any permission check."""
     token = matrix_app[2]
     served: dict[str, set[str]] = {}
-    for (_route, method), (call, _) in MATRIX.items():
+    urls: dict[str, str] = {}
+    for (route, method), (call, _) in MATRIX.items():
         if method != ANY:
-            served.setdefault(call.url, set()).add(method)
-    for url, methods in served.items():
-        url = url.format(token_id=matrix_app[3])
-        wrong_method = "DELETE" if "DELETE" not in methods else "PUT"
+            served.setdefault(route, set()).add(method)
+            urls.setdefault(route, call.url)
+    mapper = matrix_app[0].app.registry.getUtility(IRoutesMapper)
+    routes = {route.name: route for route in mapper.get_routes()}
+    for route in served:
+        url = urls[route].format(token_id=matrix_app[3], principal=ANONYMOUS)
+        path = url.partition("?")[0]
+        # Allow lists what every route of this path takes (/rssi_readings
+        # has a route for GET and one for POST).
+        methods = set().union(
+            *(
+                taken
+                for name, taken in served.items()
+                if routes[name].match(path) is not None
+            )
+        )
         for headers in ({}, {"Authorization": f"Bearer {token}"}):
             response = matrix_app[0].request(
-                url, method=wrong_method, headers=headers, expect_errors=True
+                url, method="PATCH", headers=headers, expect_errors=True
             )
             assert response.status_int == 405, (url, headers, response.body)
             allowed = set(response.headers["Allow"].split(", ")) - {"HEAD"}
@@ -439,14 +705,17 @@ def test_csrf_is_required_for_every_unsafe_route(make_app, matrix_app):
     for (route, method), (call, _) in MATRIX.items():
         if method in SAFE_METHODS | {ANY} or route == "ingest.readings":
             continue
-        url = call.url.format(token_id=token_id)
-        response = app.post(url, call.form or {}, expect_errors=True)
-        assert response.status_int == 403, (route, response.body)
-        assert "CSRF" in response.json["message"], route
-        response = app.post(
-            url, call.form or {}, headers={"X-CSRF-Token": "forged"}, expect_errors=True
-        )
-        assert response.status_int == 403, (route, response.body)
+        url = call.url.format(token_id=token_id, principal=ADMIN)
+        for headers in ({}, {"X-CSRF-Token": "forged"}):
+            response = app.request(
+                url,
+                method=method,
+                POST=call.form or {} if method == "POST" else None,
+                headers=headers,
+                expect_errors=True,
+            )
+            assert response.status_int == 403, (route, method, response.body)
+            assert "CSRF" in response.json["message"], route
     # Still logged in: the refused logout did nothing.
     app.get("/gateways", status=200)
 
