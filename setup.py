@@ -49,6 +49,8 @@ setup(
             "initialize_stethoscope_db = stethoscope.scripts.initialize_db:main",
             "stethoscope-user = stethoscope.scripts.users:main",
             "stethoscope-gateway = stethoscope.scripts.gateways:main",
+            "stethoscope-import = stethoscope.scripts.labelled_import:main",
+            "stethoscope-export = stethoscope.scripts.labelled_export:main",
         ],
     },
 )

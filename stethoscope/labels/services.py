@@ -134,6 +134,19 @@ def _lock_key(badge_id: str) -> int:
     return key - (1 << 32) if key >= 1 << 31 else key
 
 
+def lock_badges(session: Session, badge_ids) -> None:
+    """Serialise changes to the training runs of these badges (PostgreSQL).
+
+    Sorted, so that two transactions locking overlapping sets of badges take
+    the locks in the same order and cannot deadlock. SQLite's write
+    transactions are serialised already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({_lock_key(badge_id) for badge_id in badge_ids}):
+        session.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_CLASS, key)))
+
+
 def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
     return None
 
@@ -190,7 +203,7 @@ class LabelService:
         badges = self._badge_ids(badge_ids)
         room = self._room(room_id)
         started_at = started_at or self._clock()
-        self._lock(badges)
+        lock_badges(self.session, badges)
         # An open run reaches to "now and on", so anything of the badge's
         # that ends after the new start (or has not ended) overlaps it.
         clashes = self.session.scalars(
@@ -605,16 +618,6 @@ class LabelService:
         if room is None:
             raise LabelError("room_id", f"no room {room_id!r}")
         return room
-
-    def _lock(self, badge_ids: list[str]) -> None:
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
-        # Sorted, so that two requests locking overlapping sets of badges
-        # take the locks in the same order and cannot deadlock.
-        for key in sorted({_lock_key(badge_id) for badge_id in badge_ids}):
-            self.session.execute(
-                select(func.pg_advisory_xact_lock(ADVISORY_LOCK_CLASS, key))
-            )
 
 
 def _unique(items: Iterable) -> list:
