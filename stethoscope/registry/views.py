@@ -1,4 +1,4 @@
-"""The registry: JSON API, and the admin pages of the house.
+"""The registry's JSON API (the admin pages are in stethoscope.registry.pages).
 
 Reads of sites, rooms, beacons and gateways need VIEW: they name places
 and devices, not people, and the dashboard needs them. Badges with their
@@ -19,7 +19,6 @@ import io
 from pyramid.httpexceptions import (
     HTTPNotFound,
     HTTPRequestEntityTooLarge,
-    HTTPSeeOther,
     HTTPUnsupportedMediaType,
 )
 from pyramid.response import Response
@@ -37,8 +36,6 @@ from .services import (
     RegistryError,
     RegistryService,
     SeenService,
-    local_time,
-    timezones,
 )
 
 # One object of the API, and one import file (JSON or CSV). waitress caps
@@ -127,7 +124,7 @@ def audit_details(changes: dict) -> dict:
     return details
 
 
-def _registry(request) -> RegistryService:
+def registry_service(request) -> RegistryService:
     return request.find_service(RegistryService)
 
 
@@ -274,13 +271,13 @@ def _site_filter(request) -> str | None:
     site = request.GET.get("site")
     if site is None or site == "":
         return None
-    service = _registry(request)
+    service = registry_service(request)
     if service.site(site) is None:
         raise RegistryError("site", f"no site {site!r}")
     return site
 
 
-def _record_import(request, kind: str, fmt: str, result: dict) -> dict:
+def record_import(request, kind: str, fmt: str, result: dict) -> dict:
     counts = {key: len(ids) for key, ids in result.items()}
     record(
         request,
@@ -326,7 +323,7 @@ def list_badges(request):
     route_name="registry.sites", request_method="GET", renderer="json", permission=VIEW
 )
 def api_sites(request):
-    return {"sites": [site_json(site) for site in _registry(request).sites()]}
+    return {"sites": [site_json(site) for site in registry_service(request).sites()]}
 
 
 @view_config(
@@ -337,7 +334,7 @@ def api_sites(request):
 )
 def api_create_site(request):
     data = json_object(request)
-    site = _registry(request).create_site(
+    site = registry_service(request).create_site(
         data.get("id"), data.get("name"), data.get("timezone")
     )
     record(
@@ -350,25 +347,25 @@ def api_create_site(request):
     return site_json(site)
 
 
-def _site(request) -> Site:
+def site_or_404(request) -> Site:
     key = request.matchdict["site_id"]
-    return _or_404(_registry(request).site(key), "site", key)
+    return _or_404(registry_service(request).site(key), "site", key)
 
 
 @view_config(
     route_name="registry.site", request_method="GET", renderer="json", permission=VIEW
 )
 def api_site(request):
-    return site_json(_site(request))
+    return site_json(site_or_404(request))
 
 
 @view_config(
     route_name="registry.site", request_method="PUT", renderer="json", permission=ADMIN
 )
 def api_update_site(request):
-    site = _site(request)
+    site = site_or_404(request)
     data = json_object(request)
-    changes = _registry(request).update_site(
+    changes = registry_service(request).update_site(
         site, name=_text(data, "name"), timezone=_text(data, "timezone")
     )
     if changes:
@@ -383,8 +380,8 @@ def api_update_site(request):
     permission=ADMIN,
 )
 def api_delete_site(request):
-    site = _site(request)
-    _registry(request).delete_site(site)
+    site = site_or_404(request)
+    registry_service(request).delete_site(site)
     record(request, "site.delete", target=site.id)
     return Response(status=204)
 
@@ -396,7 +393,7 @@ def api_delete_site(request):
     route_name="registry.rooms", request_method="GET", renderer="json", permission=VIEW
 )
 def api_rooms(request):
-    rooms = _registry(request).rooms(_site_filter(request))
+    rooms = registry_service(request).rooms(_site_filter(request))
     return {"rooms": [room_json(room) for room in rooms]}
 
 
@@ -408,7 +405,7 @@ def api_rooms(request):
 )
 def api_create_room(request):
     data = json_object(request)
-    room = _registry(request).create_room(
+    room = registry_service(request).create_room(
         data.get("id"),
         data.get("name"),
         data.get("site"),
@@ -430,25 +427,25 @@ def api_create_room(request):
     return room_json(room)
 
 
-def _room(request) -> Room:
+def room_or_404(request) -> Room:
     key = request.matchdict["room_id"]
-    return _or_404(_registry(request).room(key), "room", key)
+    return _or_404(registry_service(request).room(key), "room", key)
 
 
 @view_config(
     route_name="registry.room", request_method="GET", renderer="json", permission=VIEW
 )
 def api_room(request):
-    return room_json(_room(request))
+    return room_json(room_or_404(request))
 
 
 @view_config(
     route_name="registry.room", request_method="PUT", renderer="json", permission=ADMIN
 )
 def api_update_room(request):
-    room = _room(request)
+    room = room_or_404(request)
     data = json_object(request)
-    changes = _registry(request).update_room(
+    changes = registry_service(request).update_room(
         room,
         name=_text(data, "name"),
         site_id=_text(data, "site"),
@@ -467,8 +464,8 @@ def api_update_room(request):
     permission=ADMIN,
 )
 def api_delete_room(request):
-    room = _room(request)
-    _registry(request).delete_room(room)
+    room = room_or_404(request)
+    registry_service(request).delete_room(room)
     record(request, "room.delete", target=room.id)
     return Response(status=204)
 
@@ -480,7 +477,7 @@ def api_delete_room(request):
 )
 def api_export_rooms(request):
     return export_response(
-        request, "rooms", _registry(request).export_rooms(_site_filter(request))
+        request, "rooms", registry_service(request).export_rooms(_site_filter(request))
     )
 
 
@@ -492,8 +489,8 @@ def api_export_rooms(request):
 )
 def api_import_rooms(request):
     fmt, rows = parse_import(request.content_type, _body(request, MAX_IMPORT_BYTES))
-    result = _registry(request).import_rooms(rows)
-    return _record_import(request, "rooms", fmt, result)
+    result = registry_service(request).import_rooms(rows)
+    return record_import(request, "rooms", fmt, result)
 
 
 # ---- beacons -----------------------------------------------------------------
@@ -506,11 +503,11 @@ def api_import_rooms(request):
     permission=VIEW,
 )
 def api_beacons(request):
-    beacons = _registry(request).beacons(_site_filter(request))
+    beacons = registry_service(request).beacons(_site_filter(request))
     return {"beacons": [beacon_json(beacon) for beacon in beacons]}
 
 
-def _record_beacon(request, beacon: Beacon, changes: dict) -> None:
+def record_beacon(request, beacon: Beacon, changes: dict) -> None:
     if "room_id" in changes:
         record(
             request, "beacon.place", target=beacon.id, details=audit_details(changes)
@@ -529,7 +526,7 @@ def _record_beacon(request, beacon: Beacon, changes: dict) -> None:
 )
 def api_create_beacon(request):
     data = json_object(request)
-    beacon = _registry(request).create_beacon(
+    beacon = registry_service(request).create_beacon(
         data.get("id"), data.get("room"), data.get("label")
     )
     record(
@@ -542,16 +539,16 @@ def api_create_beacon(request):
     return beacon_json(beacon)
 
 
-def _beacon(request) -> Beacon:
+def beacon_or_404(request) -> Beacon:
     key = request.matchdict["beacon_id"]
-    return _or_404(_registry(request).beacon(key), "beacon", key)
+    return _or_404(registry_service(request).beacon(key), "beacon", key)
 
 
 @view_config(
     route_name="registry.beacon", request_method="GET", renderer="json", permission=VIEW
 )
 def api_beacon(request):
-    return beacon_json(_beacon(request))
+    return beacon_json(beacon_or_404(request))
 
 
 @view_config(
@@ -561,12 +558,12 @@ def api_beacon(request):
     permission=ADMIN,
 )
 def api_update_beacon(request):
-    beacon = _beacon(request)
+    beacon = beacon_or_404(request)
     data = json_object(request)
-    changes = _registry(request).update_beacon(
+    changes = registry_service(request).update_beacon(
         beacon, room_id=_given(data, "room"), label=_given(data, "label")
     )
-    _record_beacon(request, beacon, changes)
+    record_beacon(request, beacon, changes)
     return beacon_json(beacon)
 
 
@@ -577,8 +574,8 @@ def api_update_beacon(request):
     permission=ADMIN,
 )
 def api_delete_beacon(request):
-    beacon = _beacon(request)
-    _registry(request).delete_beacon(beacon)
+    beacon = beacon_or_404(request)
+    registry_service(request).delete_beacon(beacon)
     record(request, "beacon.delete", target=beacon.id)
     return Response(status=204)
 
@@ -590,7 +587,9 @@ def api_delete_beacon(request):
 )
 def api_export_beacons(request):
     return export_response(
-        request, "beacons", _registry(request).export_beacons(_site_filter(request))
+        request,
+        "beacons",
+        registry_service(request).export_beacons(_site_filter(request)),
     )
 
 
@@ -602,14 +601,14 @@ def api_export_beacons(request):
 )
 def api_import_beacons(request):
     fmt, rows = parse_import(request.content_type, _body(request, MAX_IMPORT_BYTES))
-    result = _registry(request).import_beacons(rows)
-    return _record_import(request, "beacons", fmt, result)
+    result = registry_service(request).import_beacons(rows)
+    return record_import(request, "beacons", fmt, result)
 
 
 # ---- gateways and badges as described ----------------------------------------
 
 
-def _record_device(request, kind: str, row, created: bool, changes: dict) -> None:
+def record_device(request, kind: str, row, created: bool, changes: dict) -> None:
     if created or changes:
         record(
             request,
@@ -626,7 +625,7 @@ def _record_device(request, kind: str, row, created: bool, changes: dict) -> Non
     permission=VIEW,
 )
 def api_gateway_list(request):
-    return {"gateways": [gateway_json(g) for g in _registry(request).gateways()]}
+    return {"gateways": [gateway_json(g) for g in registry_service(request).gateways()]}
 
 
 @view_config(
@@ -637,7 +636,7 @@ def api_gateway_list(request):
 )
 def api_gateway(request):
     key = request.matchdict["gateway_id"]
-    return gateway_json(_or_404(_registry(request).gateway(key), "gateway", key))
+    return gateway_json(_or_404(registry_service(request).gateway(key), "gateway", key))
 
 
 @view_config(
@@ -648,12 +647,12 @@ def api_gateway(request):
 )
 def api_save_gateway(request):
     data = json_object(request)
-    gateway, created, changes = _registry(request).save_gateway(
+    gateway, created, changes = registry_service(request).save_gateway(
         request.matchdict["gateway_id"],
         name=_given(data, "name"),
         site_id=_given(data, "site"),
     )
-    _record_device(request, "gateway", gateway, created, changes)
+    record_device(request, "gateway", gateway, created, changes)
     if created:
         request.response.status = 201
     return gateway_json(gateway)
@@ -666,7 +665,7 @@ def api_save_gateway(request):
     permission=ADMIN,
 )
 def api_badge_list(request):
-    return {"badges": [badge_json(b) for b in _registry(request).badges()]}
+    return {"badges": [badge_json(b) for b in registry_service(request).badges()]}
 
 
 @view_config(
@@ -677,7 +676,7 @@ def api_badge_list(request):
 )
 def api_badge(request):
     key = request.matchdict["badge_id"]
-    return badge_json(_or_404(_registry(request).badge(key), "badge", key))
+    return badge_json(_or_404(registry_service(request).badge(key), "badge", key))
 
 
 @view_config(
@@ -688,13 +687,13 @@ def api_badge(request):
 )
 def api_save_badge(request):
     data = json_object(request)
-    badge, created, changes = _registry(request).save_badge(
+    badge, created, changes = registry_service(request).save_badge(
         request.matchdict["badge_id"],
         wearer=_given(data, "wearer"),
         site_id=_given(data, "site"),
         active=_given(data, "active"),
     )
-    _record_device(request, "badge", badge, created, changes)
+    record_device(request, "badge", badge, created, changes)
     if created:
         request.response.status = 201
     return badge_json(badge)
@@ -707,7 +706,7 @@ def api_save_badge(request):
     permission=ADMIN,
 )
 def api_unplaced(request):
-    unplaced = _registry(request).unplaced()
+    unplaced = registry_service(request).unplaced()
     return {
         "beacons": [beacon_json(beacon) for beacon in unplaced["beacons"]],
         "badges": [
@@ -720,524 +719,3 @@ def api_unplaced(request):
             for badge in unplaced["badges"]
         ],
     }
-
-
-# ---- admin pages -------------------------------------------------------------
-#
-# As the other admin pages (stethoscope.admin.views): forms with the CSRF
-# token, POST-redirect-GET with a flash, a refused change re-rendered with
-# the reason next to the field (400, or 409 for a conflict), nothing written.
-
-PAGES = "stethoscope:registry/templates/"
-
-
-def _page(request, **values) -> dict:
-    return {
-        "flashes": request.session.pop_flash(),
-        "local_time": local_time,
-        "errors": {},
-        **values,
-    }
-
-
-def _refuse(request, status: int = 400) -> None:
-    request.tm.doom()
-    request.response.status = status
-
-
-def _form_errors(request, exc) -> dict:
-    """Doom the transaction and answer 400/409; the errors for the template."""
-    if isinstance(exc, RegistryConflict):
-        _refuse(request, 409)
-        return {"form": str(exc)}
-    if isinstance(exc, ImportRefused):
-        _refuse(request)
-        return {"import": exc.errors}
-    _refuse(request)
-    return {exc.field: exc.message}
-
-
-REFUSED = (RegistryError, RegistryConflict, ImportRefused)
-
-
-def _back(request, route: str, **kw):
-    return HTTPSeeOther(location=request.route_url(route, **kw))
-
-
-def _house_page(request, **values) -> dict:
-    service = _registry(request)
-    sites = service.sites()
-    rooms = service.rooms()
-    beacons = service.beacons()
-    placed: dict[str, int] = {}
-    for beacon in beacons:
-        if beacon.room_id:
-            placed[beacon.room_id] = placed.get(beacon.room_id, 0) + 1
-    values.setdefault("site_form", {"id": "", "name": "", "timezone": "UTC"})
-    values.setdefault(
-        "room_form", {"id": "", "name": "", "site": "", "floor": "", "adjacent": []}
-    )
-    return _page(
-        request,
-        sites=sites,
-        rooms=rooms,
-        placed=placed,
-        timezones=timezones(),
-        **values,
-    )
-
-
-@view_config(
-    route_name="admin.house",
-    request_method="GET",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
-def house_page(request):
-    return _house_page(request)
-
-
-@view_config(
-    route_name="admin.house.sites",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
-def page_create_site(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "name", "timezone")}
-    try:
-        site = _registry(request).create_site(
-            form["id"].strip(), form["name"], form["timezone"]
-        )
-    except REFUSED as exc:
-        return _house_page(
-            request, site_form=form, errors={"site": _form_errors(request, exc)}
-        )
-    record(
-        request,
-        "site.create",
-        target=site.id,
-        details={"name": site.name, "timezone": site.timezone},
-    )
-    request.session.flash(f"Added site {site.id}.")
-    return _back(request, "admin.house")
-
-
-@view_config(
-    route_name="admin.house.rooms",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
-def page_create_room(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "name", "site", "floor")}
-    form["adjacent"] = request.POST.getall("adjacent")
-    try:
-        room = _registry(request).create_room(
-            form["id"].strip(),
-            form["name"],
-            form["site"],
-            form["floor"],
-            form["adjacent"],
-        )
-    except REFUSED as exc:
-        return _house_page(
-            request, room_form=form, errors={"room": _form_errors(request, exc)}
-        )
-    record(
-        request,
-        "room.create",
-        target=room.id,
-        details={
-            "name": room.name,
-            "site": room.site_id,
-            "floor": room.floor,
-            "adjacent": [other.id for other in room.adjacent],
-        },
-    )
-    request.session.flash(f"Added room {room.id}.")
-    return _back(request, "admin.house")
-
-
-@view_config(
-    route_name="admin.house.import",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
-def page_import(request):
-    kind = request.POST.get("kind", "")
-    upload = request.POST.get("file")
-    try:
-        if kind not in ("rooms", "beacons"):
-            raise RegistryError("kind", "choose rooms or beacons")
-        if not hasattr(upload, "file"):
-            raise RegistryError("file", "choose a CSV or JSON file")
-        body = upload.file.read(MAX_IMPORT_BYTES + 1)
-        if len(body) > MAX_IMPORT_BYTES:
-            raise RegistryError("file", f"at most {MAX_IMPORT_BYTES} bytes")
-        is_json = upload.filename.lower().endswith(".json")
-        fmt, rows = parse_import("application/json" if is_json else "text/csv", body)
-        service = _registry(request)
-        result = (
-            service.import_rooms(rows)
-            if kind == "rooms"
-            else service.import_beacons(rows)
-        )
-    except REFUSED as exc:
-        return _house_page(
-            request, import_kind=kind, errors={"import": _form_errors(request, exc)}
-        )
-    counts = _record_import(request, kind, fmt, result)
-    request.session.flash(
-        f"Imported {kind}: {counts['created']} created, {counts['updated']} "
-        f"updated, {counts['unchanged']} unchanged."
-    )
-    return _back(request, "admin.house")
-
-
-# -- one site --
-
-
-def _site_page(request, site: Site, **values) -> dict:
-    return _page(
-        request,
-        site=site,
-        rooms=_registry(request).rooms(site.id),
-        timezones=timezones(),
-        **values,
-    )
-
-
-@view_config(
-    route_name="admin.house.site",
-    request_method="GET",
-    renderer=PAGES + "site.jinja2",
-    permission=ADMIN,
-)
-def site_page(request):
-    return _site_page(request, _site(request))
-
-
-@view_config(
-    route_name="admin.house.site",
-    request_method="POST",
-    renderer=PAGES + "site.jinja2",
-    permission=ADMIN,
-)
-def page_change_site(request):
-    site = _site(request)
-    service = _registry(request)
-    try:
-        if request.POST.get("change") == "delete":
-            service.delete_site(site)
-            record(request, "site.delete", target=site.id)
-            request.session.flash(f"Deleted site {site.id}.")
-            return _back(request, "admin.house")
-        changes = service.update_site(
-            site,
-            name=request.POST.get("name", ""),
-            timezone=request.POST.get("timezone", ""),
-        )
-    except REFUSED as exc:
-        return _site_page(request, site, errors=_form_errors(request, exc))
-    if changes:
-        record(request, "site.update", target=site.id, details=audit_details(changes))
-    request.session.flash(f"Saved site {site.id}." if changes else "Nothing to change.")
-    return _back(request, "admin.house.site", site_id=site.id)
-
-
-# -- one room --
-
-
-def _room_page(request, room: Room, form=None, **values) -> dict:
-    service = _registry(request)
-    return _page(
-        request,
-        room=room,
-        sites=service.sites(),
-        candidates=[r for r in service.rooms(room.site_id) if r.id != room.id],
-        form=form
-        or {
-            "name": room.name,
-            "site": room.site_id,
-            "floor": "" if room.floor is None else str(room.floor),
-            "adjacent": [other.id for other in room.adjacent],
-        },
-        beacons=[b for b in service.beacons() if b.room_id == room.id],
-        **values,
-    )
-
-
-@view_config(
-    route_name="admin.house.room",
-    request_method="GET",
-    renderer=PAGES + "room.jinja2",
-    permission=ADMIN,
-)
-def room_page(request):
-    return _room_page(request, _room(request))
-
-
-@view_config(
-    route_name="admin.house.room",
-    request_method="POST",
-    renderer=PAGES + "room.jinja2",
-    permission=ADMIN,
-)
-def page_change_room(request):
-    room = _room(request)
-    service = _registry(request)
-    form = {key: request.POST.get(key, "") for key in ("name", "site", "floor")}
-    form["adjacent"] = request.POST.getall("adjacent")
-    try:
-        if request.POST.get("change") == "delete":
-            service.delete_room(room)
-            record(request, "room.delete", target=room.id)
-            request.session.flash(f"Deleted room {room.id}.")
-            return _back(request, "admin.house")
-        changes = service.update_room(
-            room,
-            name=form["name"],
-            site_id=form["site"],
-            floor=form["floor"],
-            adjacent=form["adjacent"],
-        )
-    except REFUSED as exc:
-        errors = _form_errors(request, exc)
-        return _room_page(request, room, form=form, errors=errors)
-    if changes:
-        record(request, "room.update", target=room.id, details=audit_details(changes))
-    request.session.flash(f"Saved room {room.id}." if changes else "Nothing to change.")
-    return _back(request, "admin.house.room", room_id=room.id)
-
-
-# -- beacons --
-
-
-def _beacons_page(request, **values) -> dict:
-    service = _registry(request)
-    values.setdefault("form", {"id": "", "room": "", "label": ""})
-    return _page(request, beacons=service.beacons(), rooms=service.rooms(), **values)
-
-
-@view_config(
-    route_name="admin.house.beacons",
-    request_method="GET",
-    renderer=PAGES + "beacons.jinja2",
-    permission=ADMIN,
-)
-def beacons_page(request):
-    return _beacons_page(request)
-
-
-@view_config(
-    route_name="admin.house.beacons",
-    request_method="POST",
-    renderer=PAGES + "beacons.jinja2",
-    permission=ADMIN,
-)
-def page_create_beacon(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "room", "label")}
-    try:
-        beacon = _registry(request).create_beacon(
-            form["id"].strip(), form["room"], form["label"]
-        )
-    except REFUSED as exc:
-        return _beacons_page(request, form=form, errors=_form_errors(request, exc))
-    record(
-        request,
-        "beacon.create",
-        target=beacon.id,
-        details={"room": beacon.room_id, "label": beacon.label},
-    )
-    request.session.flash(f"Added beacon {beacon.id}.")
-    return _back(request, "admin.house.beacons")
-
-
-def _beacon_page(request, beacon: Beacon, **values) -> dict:
-    return _page(request, beacon=beacon, rooms=_registry(request).rooms(), **values)
-
-
-@view_config(
-    route_name="admin.house.beacon",
-    request_method="GET",
-    renderer=PAGES + "beacon.jinja2",
-    permission=ADMIN,
-)
-def beacon_page(request):
-    return _beacon_page(request, _beacon(request))
-
-
-def _next(request, default: str, **kw):
-    # Only our own pages: the unplaced list sends its forms back to itself.
-    if request.POST.get("next") == "unplaced":
-        return _back(request, "admin.house.unplaced")
-    return _back(request, default, **kw)
-
-
-@view_config(
-    route_name="admin.house.beacon",
-    request_method="POST",
-    renderer=PAGES + "beacon.jinja2",
-    permission=ADMIN,
-)
-def page_change_beacon(request):
-    beacon = _beacon(request)
-    service = _registry(request)
-    try:
-        if request.POST.get("change") == "delete":
-            service.delete_beacon(beacon)
-            record(request, "beacon.delete", target=beacon.id)
-            request.session.flash(f"Deleted beacon {beacon.id}.")
-            return _back(request, "admin.house.beacons")
-        values = {"room_id": request.POST.get("room", "")}
-        if "label" in request.POST:
-            values["label"] = request.POST["label"]
-        changes = service.update_beacon(beacon, **values)
-    except REFUSED as exc:
-        if request.POST.get("next") == "unplaced":
-            return _unplaced_refused(request, exc, beacon=beacon.id)
-        return _beacon_page(request, beacon, errors=_form_errors(request, exc))
-    _record_beacon(request, beacon, changes)
-    where = f"in {beacon.room_id}" if beacon.room_id else "unplaced"
-    request.session.flash(
-        f"Saved beacon {beacon.id} ({where})." if changes else "Nothing to change."
-    )
-    return _next(request, "admin.house.beacon", beacon_id=beacon.id)
-
-
-# -- gateways and badges --
-
-
-@view_config(
-    route_name="admin.house.devices",
-    request_method="GET",
-    renderer=PAGES + "devices.jinja2",
-    permission=ADMIN,
-)
-def devices_page(request):
-    service = _registry(request)
-    zones = {site.id: site.timezone for site in service.sites()}
-    return _page(
-        request, gateways=service.gateways(), badges=service.badges(), zones=zones
-    )
-
-
-def _device_page(request, kind: str, device_id: str, **values) -> dict:
-    service = _registry(request)
-    row = service.gateway(device_id) if kind == "gateway" else service.badge(device_id)
-    if row is None:
-        # Describing a device before it is heard: an empty form.
-        row = Gateway(id=device_id) if kind == "gateway" else Badge(id=device_id)
-        if kind == "badge":
-            row.active = True
-    request.override_renderer = PAGES + "device.jinja2"
-    zones = {site.id: site.timezone for site in service.sites()}
-    return _page(
-        request, kind=kind, row=row, sites=service.sites(), zones=zones, **values
-    )
-
-
-@view_config(
-    route_name="admin.house.gateway",
-    request_method="GET",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
-def gateway_page(request):
-    return _device_page(request, "gateway", request.matchdict["gateway_id"])
-
-
-@view_config(
-    route_name="admin.house.badge",
-    request_method="GET",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
-def badge_page(request):
-    return _device_page(request, "badge", request.matchdict["badge_id"])
-
-
-@view_config(
-    route_name="admin.house.gateway",
-    request_method="POST",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
-def page_save_gateway(request):
-    gateway_id = request.matchdict["gateway_id"]
-    values = {"site_id": request.POST.get("site", "")}
-    if "name" in request.POST:
-        values["name"] = request.POST["name"]
-    try:
-        gateway, created, changes = _registry(request).save_gateway(
-            gateway_id, **values
-        )
-    except REFUSED as exc:
-        return _device_page(
-            request, "gateway", gateway_id, errors=_form_errors(request, exc)
-        )
-    _record_device(request, "gateway", gateway, created, changes)
-    request.session.flash(
-        f"Saved gateway {gateway.id}." if created or changes else "Nothing to change."
-    )
-    return _back(request, "admin.house.devices")
-
-
-@view_config(
-    route_name="admin.house.badge",
-    request_method="POST",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
-def page_save_badge(request):
-    badge_id = request.matchdict["badge_id"]
-    values = {"site_id": request.POST.get("site", "")}
-    if "wearer" in request.POST:
-        values["wearer"] = request.POST["wearer"]
-    if "active" in request.POST:
-        values["active"] = request.POST["active"] == "true"
-    try:
-        badge, created, changes = _registry(request).save_badge(badge_id, **values)
-    except REFUSED as exc:
-        if request.POST.get("next") == "unplaced":
-            return _unplaced_refused(request, exc, badge=badge_id)
-        return _device_page(
-            request, "badge", badge_id, errors=_form_errors(request, exc)
-        )
-    _record_device(request, "badge", badge, created, changes)
-    request.session.flash(
-        f"Saved badge {badge.id}." if created or changes else "Nothing to change."
-    )
-    return _next(request, "admin.house.devices")
-
-
-# -- unplaced --
-
-
-def _unplaced_page(request, **values) -> dict:
-    service = _registry(request)
-    request.override_renderer = PAGES + "unplaced.jinja2"
-    return _page(
-        request,
-        unplaced=service.unplaced(),
-        rooms=service.rooms(),
-        sites=service.sites(),
-        **values,
-    )
-
-
-def _unplaced_refused(request, exc, **which) -> dict:
-    ((kind, key),) = which.items()
-    return _unplaced_page(request, errors={kind: {key: _form_errors(request, exc)}})
-
-
-@view_config(
-    route_name="admin.house.unplaced",
-    request_method="GET",
-    renderer=PAGES + "unplaced.jinja2",
-    permission=ADMIN,
-)
-def unplaced_page(request):
-    return _unplaced_page(request)

@@ -1,0 +1,557 @@
+"""The admin pages of the house: sites, rooms, beacons, gateways, badges.
+
+ADMIN only. Forms post back with the CSRF token; a refused form comes back
+with the error next to its field (400, or 409 for a conflict) and nothing
+written; a change redirects with a flash message and is audit-logged like
+its JSON twin in stethoscope.registry.views.
+"""
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.view import view_config
+
+from ..audit.services import record
+from ..security import ADMIN
+from .models import Badge, Beacon, Gateway, Room, Site
+from .services import (
+    ImportRefused,
+    RegistryConflict,
+    RegistryError,
+    local_time,
+    timezones,
+)
+from .views import (
+    MAX_IMPORT_BYTES,
+    audit_details,
+    beacon_or_404,
+    parse_import,
+    record_beacon,
+    record_device,
+    record_import,
+    registry_service,
+    room_or_404,
+    site_or_404,
+)
+
+# ---- admin pages -------------------------------------------------------------
+#
+# As the other admin pages (stethoscope.admin.views): forms with the CSRF
+# token, POST-redirect-GET with a flash, a refused change re-rendered with
+# the reason next to the field (400, or 409 for a conflict), nothing written.
+
+PAGES = "stethoscope:registry/templates/"
+
+
+def _page(request, **values) -> dict:
+    return {
+        "flashes": request.session.pop_flash(),
+        "local_time": local_time,
+        "errors": {},
+        **values,
+    }
+
+
+def _refuse(request, status: int = 400) -> None:
+    request.tm.doom()
+    request.response.status = status
+
+
+def _form_errors(request, exc) -> dict:
+    """Doom the transaction and answer 400/409; the errors for the template."""
+    if isinstance(exc, RegistryConflict):
+        _refuse(request, 409)
+        return {"form": str(exc)}
+    if isinstance(exc, ImportRefused):
+        _refuse(request)
+        return {"import": exc.errors}
+    _refuse(request)
+    return {exc.field: exc.message}
+
+
+REFUSED = (RegistryError, RegistryConflict, ImportRefused)
+
+
+def _back(request, route: str, **kw):
+    return HTTPSeeOther(location=request.route_url(route, **kw))
+
+
+def _house_page(request, **values) -> dict:
+    service = registry_service(request)
+    sites = service.sites()
+    rooms = service.rooms()
+    beacons = service.beacons()
+    placed: dict[str, int] = {}
+    for beacon in beacons:
+        if beacon.room_id:
+            placed[beacon.room_id] = placed.get(beacon.room_id, 0) + 1
+    values.setdefault("site_form", {"id": "", "name": "", "timezone": "UTC"})
+    values.setdefault(
+        "room_form", {"id": "", "name": "", "site": "", "floor": "", "adjacent": []}
+    )
+    return _page(
+        request,
+        sites=sites,
+        rooms=rooms,
+        placed=placed,
+        timezones=timezones(),
+        **values,
+    )
+
+
+@view_config(
+    route_name="admin.house",
+    request_method="GET",
+    renderer=PAGES + "house.jinja2",
+    permission=ADMIN,
+)
+def house_page(request):
+    return _house_page(request)
+
+
+@view_config(
+    route_name="admin.house.sites",
+    request_method="POST",
+    renderer=PAGES + "house.jinja2",
+    permission=ADMIN,
+)
+def page_create_site(request):
+    form = {key: request.POST.get(key, "") for key in ("id", "name", "timezone")}
+    try:
+        site = registry_service(request).create_site(
+            form["id"].strip(), form["name"], form["timezone"]
+        )
+    except REFUSED as exc:
+        return _house_page(
+            request, site_form=form, errors={"site": _form_errors(request, exc)}
+        )
+    record(
+        request,
+        "site.create",
+        target=site.id,
+        details={"name": site.name, "timezone": site.timezone},
+    )
+    request.session.flash(f"Added site {site.id}.")
+    return _back(request, "admin.house")
+
+
+@view_config(
+    route_name="admin.house.rooms",
+    request_method="POST",
+    renderer=PAGES + "house.jinja2",
+    permission=ADMIN,
+)
+def page_create_room(request):
+    form = {key: request.POST.get(key, "") for key in ("id", "name", "site", "floor")}
+    form["adjacent"] = request.POST.getall("adjacent")
+    try:
+        room = registry_service(request).create_room(
+            form["id"].strip(),
+            form["name"],
+            form["site"],
+            form["floor"],
+            form["adjacent"],
+        )
+    except REFUSED as exc:
+        return _house_page(
+            request, room_form=form, errors={"room": _form_errors(request, exc)}
+        )
+    record(
+        request,
+        "room.create",
+        target=room.id,
+        details={
+            "name": room.name,
+            "site": room.site_id,
+            "floor": room.floor,
+            "adjacent": [other.id for other in room.adjacent],
+        },
+    )
+    request.session.flash(f"Added room {room.id}.")
+    return _back(request, "admin.house")
+
+
+@view_config(
+    route_name="admin.house.import",
+    request_method="POST",
+    renderer=PAGES + "house.jinja2",
+    permission=ADMIN,
+)
+def page_import(request):
+    kind = request.POST.get("kind", "")
+    upload = request.POST.get("file")
+    try:
+        if kind not in ("rooms", "beacons"):
+            raise RegistryError("kind", "choose rooms or beacons")
+        if not hasattr(upload, "file"):
+            raise RegistryError("file", "choose a CSV or JSON file")
+        body = upload.file.read(MAX_IMPORT_BYTES + 1)
+        if len(body) > MAX_IMPORT_BYTES:
+            raise RegistryError("file", f"at most {MAX_IMPORT_BYTES} bytes")
+        is_json = upload.filename.lower().endswith(".json")
+        fmt, rows = parse_import("application/json" if is_json else "text/csv", body)
+        service = registry_service(request)
+        result = (
+            service.import_rooms(rows)
+            if kind == "rooms"
+            else service.import_beacons(rows)
+        )
+    except REFUSED as exc:
+        return _house_page(
+            request, import_kind=kind, errors={"import": _form_errors(request, exc)}
+        )
+    counts = record_import(request, kind, fmt, result)
+    request.session.flash(
+        f"Imported {kind}: {counts['created']} created, {counts['updated']} "
+        f"updated, {counts['unchanged']} unchanged."
+    )
+    return _back(request, "admin.house")
+
+
+# -- one site --
+
+
+def _site_page(request, site: Site, **values) -> dict:
+    return _page(
+        request,
+        site=site,
+        rooms=registry_service(request).rooms(site.id),
+        timezones=timezones(),
+        **values,
+    )
+
+
+@view_config(
+    route_name="admin.house.site",
+    request_method="GET",
+    renderer=PAGES + "site.jinja2",
+    permission=ADMIN,
+)
+def site_page(request):
+    return _site_page(request, site_or_404(request))
+
+
+@view_config(
+    route_name="admin.house.site",
+    request_method="POST",
+    renderer=PAGES + "site.jinja2",
+    permission=ADMIN,
+)
+def page_change_site(request):
+    site = site_or_404(request)
+    service = registry_service(request)
+    try:
+        if request.POST.get("change") == "delete":
+            service.delete_site(site)
+            record(request, "site.delete", target=site.id)
+            request.session.flash(f"Deleted site {site.id}.")
+            return _back(request, "admin.house")
+        changes = service.update_site(
+            site,
+            name=request.POST.get("name", ""),
+            timezone=request.POST.get("timezone", ""),
+        )
+    except REFUSED as exc:
+        return _site_page(request, site, errors=_form_errors(request, exc))
+    if changes:
+        record(request, "site.update", target=site.id, details=audit_details(changes))
+    request.session.flash(f"Saved site {site.id}." if changes else "Nothing to change.")
+    return _back(request, "admin.house.site", site_id=site.id)
+
+
+# -- one room --
+
+
+def _room_page(request, room: Room, form=None, **values) -> dict:
+    service = registry_service(request)
+    return _page(
+        request,
+        room=room,
+        sites=service.sites(),
+        candidates=[r for r in service.rooms(room.site_id) if r.id != room.id],
+        form=form
+        or {
+            "name": room.name,
+            "site": room.site_id,
+            "floor": "" if room.floor is None else str(room.floor),
+            "adjacent": [other.id for other in room.adjacent],
+        },
+        beacons=[b for b in service.beacons() if b.room_id == room.id],
+        **values,
+    )
+
+
+@view_config(
+    route_name="admin.house.room",
+    request_method="GET",
+    renderer=PAGES + "room.jinja2",
+    permission=ADMIN,
+)
+def room_page(request):
+    return _room_page(request, room_or_404(request))
+
+
+@view_config(
+    route_name="admin.house.room",
+    request_method="POST",
+    renderer=PAGES + "room.jinja2",
+    permission=ADMIN,
+)
+def page_change_room(request):
+    room = room_or_404(request)
+    service = registry_service(request)
+    form = {key: request.POST.get(key, "") for key in ("name", "site", "floor")}
+    form["adjacent"] = request.POST.getall("adjacent")
+    try:
+        if request.POST.get("change") == "delete":
+            service.delete_room(room)
+            record(request, "room.delete", target=room.id)
+            request.session.flash(f"Deleted room {room.id}.")
+            return _back(request, "admin.house")
+        changes = service.update_room(
+            room,
+            name=form["name"],
+            site_id=form["site"],
+            floor=form["floor"],
+            adjacent=form["adjacent"],
+        )
+    except REFUSED as exc:
+        errors = _form_errors(request, exc)
+        return _room_page(request, room, form=form, errors=errors)
+    if changes:
+        record(request, "room.update", target=room.id, details=audit_details(changes))
+    request.session.flash(f"Saved room {room.id}." if changes else "Nothing to change.")
+    return _back(request, "admin.house.room", room_id=room.id)
+
+
+# -- beacons --
+
+
+def _beacons_page(request, **values) -> dict:
+    service = registry_service(request)
+    values.setdefault("form", {"id": "", "room": "", "label": ""})
+    return _page(request, beacons=service.beacons(), rooms=service.rooms(), **values)
+
+
+@view_config(
+    route_name="admin.house.beacons",
+    request_method="GET",
+    renderer=PAGES + "beacons.jinja2",
+    permission=ADMIN,
+)
+def beacons_page(request):
+    return _beacons_page(request)
+
+
+@view_config(
+    route_name="admin.house.beacons",
+    request_method="POST",
+    renderer=PAGES + "beacons.jinja2",
+    permission=ADMIN,
+)
+def page_create_beacon(request):
+    form = {key: request.POST.get(key, "") for key in ("id", "room", "label")}
+    try:
+        beacon = registry_service(request).create_beacon(
+            form["id"].strip(), form["room"], form["label"]
+        )
+    except REFUSED as exc:
+        return _beacons_page(request, form=form, errors=_form_errors(request, exc))
+    record(
+        request,
+        "beacon.create",
+        target=beacon.id,
+        details={"room": beacon.room_id, "label": beacon.label},
+    )
+    request.session.flash(f"Added beacon {beacon.id}.")
+    return _back(request, "admin.house.beacons")
+
+
+def _beacon_page(request, beacon: Beacon, **values) -> dict:
+    return _page(
+        request, beacon=beacon, rooms=registry_service(request).rooms(), **values
+    )
+
+
+@view_config(
+    route_name="admin.house.beacon",
+    request_method="GET",
+    renderer=PAGES + "beacon.jinja2",
+    permission=ADMIN,
+)
+def beacon_page(request):
+    return _beacon_page(request, beacon_or_404(request))
+
+
+def _next(request, default: str, **kw):
+    # Only our own pages: the unplaced list sends its forms back to itself.
+    if request.POST.get("next") == "unplaced":
+        return _back(request, "admin.house.unplaced")
+    return _back(request, default, **kw)
+
+
+@view_config(
+    route_name="admin.house.beacon",
+    request_method="POST",
+    renderer=PAGES + "beacon.jinja2",
+    permission=ADMIN,
+)
+def page_change_beacon(request):
+    beacon = beacon_or_404(request)
+    service = registry_service(request)
+    try:
+        if request.POST.get("change") == "delete":
+            service.delete_beacon(beacon)
+            record(request, "beacon.delete", target=beacon.id)
+            request.session.flash(f"Deleted beacon {beacon.id}.")
+            return _back(request, "admin.house.beacons")
+        values = {"room_id": request.POST.get("room", "")}
+        if "label" in request.POST:
+            values["label"] = request.POST["label"]
+        changes = service.update_beacon(beacon, **values)
+    except REFUSED as exc:
+        if request.POST.get("next") == "unplaced":
+            return _unplaced_refused(request, exc, beacon=beacon.id)
+        return _beacon_page(request, beacon, errors=_form_errors(request, exc))
+    record_beacon(request, beacon, changes)
+    where = f"in {beacon.room_id}" if beacon.room_id else "unplaced"
+    request.session.flash(
+        f"Saved beacon {beacon.id} ({where})." if changes else "Nothing to change."
+    )
+    return _next(request, "admin.house.beacon", beacon_id=beacon.id)
+
+
+# -- gateways and badges --
+
+
+@view_config(
+    route_name="admin.house.devices",
+    request_method="GET",
+    renderer=PAGES + "devices.jinja2",
+    permission=ADMIN,
+)
+def devices_page(request):
+    service = registry_service(request)
+    zones = {site.id: site.timezone for site in service.sites()}
+    return _page(
+        request, gateways=service.gateways(), badges=service.badges(), zones=zones
+    )
+
+
+def _device_page(request, kind: str, device_id: str, **values) -> dict:
+    service = registry_service(request)
+    row = service.gateway(device_id) if kind == "gateway" else service.badge(device_id)
+    if row is None:
+        # Describing a device before it is heard: an empty form.
+        row = Gateway(id=device_id) if kind == "gateway" else Badge(id=device_id)
+        if kind == "badge":
+            row.active = True
+    request.override_renderer = PAGES + "device.jinja2"
+    zones = {site.id: site.timezone for site in service.sites()}
+    return _page(
+        request, kind=kind, row=row, sites=service.sites(), zones=zones, **values
+    )
+
+
+@view_config(
+    route_name="admin.house.gateway",
+    request_method="GET",
+    renderer=PAGES + "device.jinja2",
+    permission=ADMIN,
+)
+def gateway_page(request):
+    return _device_page(request, "gateway", request.matchdict["gateway_id"])
+
+
+@view_config(
+    route_name="admin.house.badge",
+    request_method="GET",
+    renderer=PAGES + "device.jinja2",
+    permission=ADMIN,
+)
+def badge_page(request):
+    return _device_page(request, "badge", request.matchdict["badge_id"])
+
+
+@view_config(
+    route_name="admin.house.gateway",
+    request_method="POST",
+    renderer=PAGES + "device.jinja2",
+    permission=ADMIN,
+)
+def page_save_gateway(request):
+    gateway_id = request.matchdict["gateway_id"]
+    values = {"site_id": request.POST.get("site", "")}
+    if "name" in request.POST:
+        values["name"] = request.POST["name"]
+    try:
+        gateway, created, changes = registry_service(request).save_gateway(
+            gateway_id, **values
+        )
+    except REFUSED as exc:
+        return _device_page(
+            request, "gateway", gateway_id, errors=_form_errors(request, exc)
+        )
+    record_device(request, "gateway", gateway, created, changes)
+    request.session.flash(
+        f"Saved gateway {gateway.id}." if created or changes else "Nothing to change."
+    )
+    return _back(request, "admin.house.devices")
+
+
+@view_config(
+    route_name="admin.house.badge",
+    request_method="POST",
+    renderer=PAGES + "device.jinja2",
+    permission=ADMIN,
+)
+def page_save_badge(request):
+    badge_id = request.matchdict["badge_id"]
+    values = {"site_id": request.POST.get("site", "")}
+    if "wearer" in request.POST:
+        values["wearer"] = request.POST["wearer"]
+    if "active" in request.POST:
+        values["active"] = request.POST["active"] == "true"
+    try:
+        badge, created, changes = registry_service(request).save_badge(
+            badge_id, **values
+        )
+    except REFUSED as exc:
+        if request.POST.get("next") == "unplaced":
+            return _unplaced_refused(request, exc, badge=badge_id)
+        return _device_page(
+            request, "badge", badge_id, errors=_form_errors(request, exc)
+        )
+    record_device(request, "badge", badge, created, changes)
+    request.session.flash(
+        f"Saved badge {badge.id}." if created or changes else "Nothing to change."
+    )
+    return _next(request, "admin.house.devices")
+
+
+# -- unplaced --
+
+
+def _unplaced_page(request, **values) -> dict:
+    service = registry_service(request)
+    request.override_renderer = PAGES + "unplaced.jinja2"
+    return _page(
+        request,
+        unplaced=service.unplaced(),
+        rooms=service.rooms(),
+        sites=service.sites(),
+        **values,
+    )
+
+
+def _unplaced_refused(request, exc, **which) -> dict:
+    ((kind, key),) = which.items()
+    return _unplaced_page(request, errors={kind: {key: _form_errors(request, exc)}})
+
+
+@view_config(
+    route_name="admin.house.unplaced",
+    request_method="GET",
+    renderer=PAGES + "unplaced.jinja2",
+    permission=ADMIN,
+)
+def unplaced_page(request):
+    return _unplaced_page(request)
