@@ -5,7 +5,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pyramid.paster import get_appsettings, setup_logging
 
 from .config import parse_settings
@@ -42,10 +41,6 @@ def upgrade_engine(
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-
-
-def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _ensure_sqlite_directory(url: str) -> None:

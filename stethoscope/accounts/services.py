@@ -6,7 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -44,13 +44,6 @@ class UserService:
 
     def list(self) -> list[User]:
         return list(self.session.scalars(select(User).order_by(User.username)))
-
-    def count_admins(self) -> int:
-        return self.session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.role == Role.ADMIN, User.disabled.is_(False))
-        )
 
     def create(self, username: str, password: str, role: Role | str) -> User:
         """Add a user; raises AccountError for a taken or bad name or password."""

@@ -76,6 +76,8 @@ def login(request):
     # planted in the anonymous session is worth nothing now.
     request.session.invalidate()
     sessions = request.registry["stethoscope.sessions"]
+    # Logins are rare: a good moment to forget sessions that have expired.
+    sessions.purge_expired(request.db)
     request.session[SESSION_TOKEN_KEY] = sessions.start(
         request.db, user, ip, request.user_agent
     )

@@ -244,6 +244,16 @@ class TestSessions:
             seen = session.scalar(select(AuthSession.last_seen_at))
         assert utcnow() - seen < datetime.timedelta(seconds=30)
 
+    def test_a_login_forgets_expired_sessions(self, make_app, create_user, engine):
+        username, password = create_user()
+        login(make_app(), username, password)
+        age_sessions(engine, last_seen_at=utcnow() - datetime.timedelta(hours=1))
+        login(make_app(), username, password)
+        with Session(engine) as session:
+            seen = session.scalars(select(AuthSession.last_seen_at)).all()
+        assert len(seen) == 1
+        assert utcnow() - seen[0] < datetime.timedelta(minutes=1)
+
     def test_session_ends_after_its_lifetime_however_active(
         self, make_app, create_user, engine
     ):
