@@ -24,7 +24,6 @@
   // time, but within bounds: only the newest maxRows are shown anyway.
   const pageLimit = Number.parseInt(table.dataset.pageLimit, 10) || 100;
   const maxPagesPerPoll = 10;
-  const requestTimeoutMs = 10000;
   const maxBackoffMs = 30000;
 
   let lastId = Number.parseInt(table.dataset.lastId, 10) || 0;
@@ -167,20 +166,7 @@
     const url = new URL(feedUrl);
     url.searchParams.set("after", String(lastId));
     url.searchParams.set("limit", String(pageLimit));
-    const response = await fetch(url, {
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-      credentials: "same-origin",
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-    if (!response.ok) {
-      throw new Error(`HTTP ${response.status}`);
-    }
-    const body = await response.json();
-    if (!Array.isArray(body.readings)) {
-      throw new Error("unexpected response");
-    }
-    return body;
+    return window.stethoscope.getJSON(url, "readings");
   }
 
   // Returns how many new readings it added. Rows are added page by page so

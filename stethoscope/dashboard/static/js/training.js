@@ -15,7 +15,6 @@
   const status = document.getElementById("live-status");
   const statsUrl = new URL(table.dataset.statsUrl, document.baseURI);
   const pollMs = Number.parseInt(table.dataset.pollMs, 10) || 2000;
-  const requestTimeoutMs = 10000;
   const maxBackoffMs = 30000;
   let failures = 0;
 
@@ -82,19 +81,7 @@
   async function poll(ids) {
     const url = new URL(statsUrl);
     url.searchParams.set("run_ids", ids.join(","));
-    const response = await fetch(url, {
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-      credentials: "same-origin",
-      signal: AbortSignal.timeout(requestTimeoutMs),
-    });
-    if (!response.ok) {
-      throw new Error(`HTTP ${response.status}`);
-    }
-    const body = await response.json();
-    if (!Array.isArray(body.runs)) {
-      throw new Error("unexpected response");
-    }
+    const body = await window.stethoscope.getJSON(url, "runs");
     for (const run of body.runs) {
       update(run);
     }
