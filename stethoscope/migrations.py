@@ -5,6 +5,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from pyramid.paster import get_appsettings, setup_logging
 
 from .config import parse_settings
@@ -14,8 +15,14 @@ ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 def alembic_config(config_uri: str | None = None) -> Config:
+    """Alembic's config from the ini's [alembic] section; the package's
+    migrations when the ini has none (an app-only ini, as tests write)."""
     config = Config(config_uri) if config_uri else Config()
-    if not config.get_main_option("script_location"):
+    try:
+        location = config.get_main_option("script_location")
+    except CommandError:  # no [alembic] section at all
+        location = None
+    if not location:
         config.set_main_option("script_location", str(ALEMBIC_DIR))
     return config
 
