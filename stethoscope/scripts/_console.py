@@ -1,5 +1,6 @@
 """What the admin console scripts share: the app, the actor, errors, tables."""
 
+import argparse
 import configparser
 import datetime
 import getpass
@@ -62,6 +63,17 @@ def application(config_uri: str, *, write: bool) -> Iterator:
     finally:
         env["closer"]()
         env["registry"]["stethoscope.database"].engine.dispose()
+
+
+def argument_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A script's parser: its module docstring as the help, kept as written,
+    and no abbreviated options (a typo must not pick another option)."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
 
 
 def audit(request, action: str, *, target: str, details: dict | None = None):

@@ -18,7 +18,7 @@ import time
 from ..labels.csvio import parse_timestamp
 from ..labels.exporter import LabelledExporter
 from ..registry.models import Site
-from ._console import ConsoleError, audit, run
+from ._console import ConsoleError, argument_parser, audit, run
 from .labelled_import import Progress
 
 PROG = "stethoscope-export"
@@ -89,12 +89,7 @@ def _write_then_rename(exporter, path: str, options: dict):
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    parser = argument_parser(PROG, __doc__)
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
     parser.add_argument("file", help='the CSV to write ("-": standard output)')
     parser.add_argument("--site", help="only runs in rooms of this site")

@@ -17,7 +17,7 @@ import time
 
 from ..labels.csvio import CsvFormatError, read_rows
 from ..labels.importer import ImportRefused, ImportSummary, LabelledImporter
-from ._console import ConsoleError, actor, audit, invoked_as, run
+from ._console import ConsoleError, actor, argument_parser, audit, invoked_as, run
 
 PROG = "stethoscope-import"
 
@@ -113,12 +113,7 @@ def import_file(request, args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    parser = argument_parser(PROG, __doc__)
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
     parser.add_argument("file", help="the labelled-readings CSV")
     parser.add_argument(
