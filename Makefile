@@ -12,6 +12,8 @@
 
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# make run SIMULATE=0 serves without the simulated demo house.
+SIMULATE ?= 1
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -61,10 +63,21 @@ $(TEST_STAMP): setup.py $(VENV)/pyvenv.cfg
 
 # stethoscope-user bootstrap creates the first admin when there is no user
 # and prints its password, once; later runs print how to reset a password.
+# Unless SIMULATE=0, the demo house (docs/simulator.md) is set up and its
+# badges post to the server from the background; the trap stops them when
+# pserve stops, however it stops (Ctrl-C reaches both).
 run: $(RUN_STAMP)
 	$(BIN)/initialize_stethoscope_db development.ini
 	$(BIN)/stethoscope-user development.ini bootstrap
-	exec $(BIN)/pserve development.ini
+	@if [ "$(SIMULATE)" = 0 ]; then exec $(BIN)/pserve development.ini; fi; \
+	echo "+ stethoscope-simulate setup development.ini"; \
+	$(BIN)/stethoscope-simulate setup development.ini \
+		|| echo "make run: the demo house could not be set up; serving anyway" >&2; \
+	echo "+ stethoscope-simulate live http://localhost:6543 &  (make run SIMULATE=0: without it)"; \
+	$(BIN)/stethoscope-simulate live http://localhost:6543 & simulator=$$!; \
+	trap 'kill $$simulator 2>/dev/null; wait $$simulator 2>/dev/null || true' EXIT; \
+	echo "+ pserve development.ini"; \
+	$(BIN)/pserve development.ini
 
 # All three run even when one fails, so one run shows every problem; the
 # exit status is pytest's when it failed (5: no tests ran), else 1 for lint.

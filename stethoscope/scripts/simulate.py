@@ -1,0 +1,318 @@
+"""stethoscope-simulate: a simulated care home (docs/simulator.md).
+
+  setup INI       put the house in the database: site, rooms with floors and
+                  doors, beacons in their rooms, gateways, badges with
+                  wearers; running it again changes nothing
+  live URL        post the gateways' traffic to a running server in real time
+                  (or --speed times faster) until Ctrl-C or --duration
+  csv OUT         write labelled readings (one row per badge update, with the
+                  true room) in the labelled-readings CSV format; - is stdout
+
+The same --house, --badges and --seed give the same walk in every command.
+"""
+
+import argparse
+import datetime
+import sys
+import time
+
+from ..labels.csvio import parse_timestamp
+from ..registry.services import RegistryService
+from ..simulate.csvout import write_csv
+from ..simulate.house import HOUSES, House, house_by_name
+from ..simulate.installer import KINDS, install_house
+from ..simulate.live import SUMMARY_EVERY, LiveRunner, stopped_by_signals
+from ..simulate.traffic import DEFAULT_START
+from ._console import EXIT_ERROR, argument_parser, audit, run
+
+PROG = "stethoscope-simulate"
+
+
+def _house(args) -> House:
+    return house_by_name(
+        args.house, rooms=args.rooms, beacons=args.beacons, seed=args.house_seed
+    )
+
+
+def _badges(args, house: House) -> int:
+    return house.default_badges if args.badges is None else args.badges
+
+
+# ---- setup ----
+
+
+def setup(request, args) -> None:
+    house = _house(args)
+    badges = _badges(args, house)
+    with request.tm:
+        result = install_house(request.find_service(RegistryService), house, badges)
+        if result.changed:
+            audit(
+                request,
+                "simulate.setup",
+                target=house.site_id,
+                details={
+                    "site": result.site,
+                    **{
+                        f"{kind}_{outcome}": result.count(outcome, kind)
+                        for kind in KINDS
+                        for outcome in ("created", "updated")
+                    },
+                },
+            )
+    if not result.changed:
+        print(
+            f"{house.name} (site {house.site_id}) is already set up: "
+            f"{len(house.rooms)} rooms, {len(house.beacons)} beacons, "
+            f"{len(house.gateways)} gateways, {badges} badges; nothing changed"
+        )
+        return
+    print(f"{house.name} (site {house.site_id}): site {result.site}")
+    for kind in KINDS:
+        print(
+            f"  {kind}: {result.count('created', kind)} created, "
+            f"{result.count('updated', kind)} updated, "
+            f"{result.count('unchanged', kind)} unchanged"
+        )
+
+
+# ---- live ----
+
+
+def _tokens(values: list[str], house: House) -> dict[str | None, str]:
+    gateways = {gateway.id for gateway in house.gateways}
+    tokens: dict[str | None, str] = {}
+    for value in values:
+        gateway, sep, token = value.partition("=")
+        if sep and gateway in gateways:
+            tokens[gateway] = token
+        else:
+            tokens[None] = value
+    return tokens
+
+
+def live(args) -> int:
+    house = _house(args)
+    try:
+        runner = LiveRunner(
+            house,
+            args.url,
+            badges=args.badges,
+            seed=args.seed,
+            speed=args.speed,
+            duration=args.duration,
+            tokens=_tokens(args.token, house),
+            summary_every=args.summary_every,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    badges = len(runner.simulation.badge_ids)
+    pace = "real time" if args.speed == 1 else f"{args.speed:g}x real time"
+    print(
+        f"simulate: {house.name}, {badges} badges, {len(house.gateways)} gateways "
+        f"posting to {args.url} in {pace}; Ctrl-C stops",
+        flush=True,
+    )
+    started = time.monotonic()
+    with stopped_by_signals(runner):
+        counts = runner.run()
+    print(
+        f"simulate: stopped after {time.monotonic() - started:,.0f} s: {counts.line()}",
+        flush=True,
+    )
+    return 0
+
+
+# ---- csv ----
+
+
+def csv_file(args) -> int:
+    house = _house(args)
+    seconds = None if args.days is None else args.days * 86400
+    if seconds is None and args.readings is None:
+        seconds = 86400.0
+    started = time.monotonic()
+    try:
+        if args.out == "-":
+            summary = _write(sys.stdout, house, args, seconds)
+        else:
+            with open(args.out, "w", newline="", encoding="utf-8") as handle:
+                summary = _write(handle, house, args, seconds)
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+    where = "standard output" if args.out == "-" else args.out
+    print(
+        f"{where}: {summary.rows:,} rows ({summary.labelled:,} labelled) of "
+        f"{summary.badges} badges in {house.name}, "
+        f"{_when(summary.first)} to {_when(summary.last)}, "
+        f"in {time.monotonic() - started:,.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write(handle, house, args, seconds):
+    return write_csv(
+        handle,
+        house,
+        badges=args.badges,
+        start=args.start,
+        seconds=seconds,
+        readings=args.readings,
+        seed=args.seed,
+        unlabelled_share=args.unlabelled_share,
+    )
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+# ---- arguments ----
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _start(text: str) -> datetime.datetime:
+    try:
+        return parse_timestamp(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            "must be an ISO-8601 date-time (UTC without an offset)"
+        ) from None
+
+
+def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
+    parser.add_argument(
+        "--house", choices=HOUSES, default="demo", help="which house (default demo)"
+    )
+    parser.add_argument(
+        "--rooms", type=_positive_int, default=40, help="generated house: rooms (40)"
+    )
+    parser.add_argument(
+        "--beacons",
+        type=_positive_int,
+        default=50,
+        help="generated house: beacons (50)",
+    )
+    parser.add_argument(
+        "--house-seed",
+        type=int,
+        default=0,
+        help="generated house: where the spare beacons go (0)",
+    )
+    parser.add_argument(
+        "--badges",
+        type=_positive_int,
+        help="how many badges (default: the house's own, 6 in the demo house, "
+        "200 in the generated one)",
+    )
+    if seed:
+        parser.add_argument(
+            "--seed", type=int, default=0, help="the random walk and radio (0)"
+        )
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argument_parser(PROG, __doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser(
+        "setup", help="create the house in the database", allow_abbrev=False
+    )
+    p.add_argument("config_uri", help="the ini file, e.g. development.ini")
+    _house_options(p, seed=False)
+
+    p = commands.add_parser(
+        "live", help="post real-time traffic to a server", allow_abbrev=False
+    )
+    p.add_argument("url", help="the server, e.g. http://localhost:6543")
+    _house_options(p)
+    p.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        metavar="[GATEWAY=]TOKEN",
+        help="bearer token to send: for every gateway, or GATEWAY=TOKEN for "
+        "one (repeat for each)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="simulated seconds per real second (1)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        help="stop after this many simulated seconds (default: run until stopped)",
+    )
+    p.add_argument(
+        "--summary-every",
+        type=_positive_float,
+        default=SUMMARY_EVERY,
+        metavar="SECONDS",
+        help=f"print a summary line this often ({SUMMARY_EVERY:g} s)",
+    )
+
+    p = commands.add_parser(
+        "csv", help="write labelled readings to a CSV file", allow_abbrev=False
+    )
+    p.add_argument("out", help="the file to write; - for standard output")
+    _house_options(p)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument(
+        "--days", type=_positive_float, help="simulated days (default 1)"
+    )
+    length.add_argument(
+        "--readings", type=_positive_int, help="stop after this many rows"
+    )
+    p.add_argument(
+        "--start",
+        type=_start,
+        default=DEFAULT_START,
+        help="the first update's time, ISO-8601 "
+        f"(default {DEFAULT_START:%Y-%m-%dT%H:%M:%SZ})",
+    )
+    p.add_argument(
+        "--unlabelled-share",
+        type=_share,
+        default=0.0,
+        metavar="FRACTION",
+        help="chance that a stay in a room is written with an empty room (0)",
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "setup":
+        return run(args.config_uri, setup, args, write=True)
+    if args.command == "live":
+        return live(args)
+    return csv_file(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

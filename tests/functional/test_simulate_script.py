@@ -1,0 +1,180 @@
+"""stethoscope-simulate: setup, csv and live, on SQLite and PostgreSQL."""
+
+import re
+import threading
+
+import pytest
+import waitress
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stethoscope.audit.models import AuditEvent
+from stethoscope.ingest.models import Reading
+from stethoscope.labels.models import TrainingRun
+from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
+from stethoscope.scripts import gateways as gateway_script
+from stethoscope.scripts import labelled_import
+from stethoscope.scripts import simulate as simulate_script
+from stethoscope.simulate.house import demo_house
+
+
+def count(engine, model, *where) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def serve(make_app):
+    """serve(**settings) -> URL of the app served by waitress on a thread."""
+    servers = []
+
+    def start(**overrides):
+        server = waitress.create_server(
+            make_app.wsgi(**overrides), host="127.0.0.1", port=0
+        )
+        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server, thread in servers:
+
+        def close_all(server=server):
+            # In the server's own loop, as tests/browser/conftest.py does.
+            for dispatcher in list(server._map.values()):
+                if dispatcher is not server and dispatcher is not server.trigger:
+                    dispatcher.close()
+            server.close()
+
+        server.trigger.pull_trigger(close_all)
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown(timeout=5)
+        assert not thread.is_alive(), "waitress did not stop"
+
+
+def final_counts(output: str) -> dict[str, int]:
+    line = [line for line in output.splitlines() if "stopped after" in line][-1]
+    numbers = {
+        name: int(value.replace(",", ""))
+        for value, name in re.findall(
+            r"([\d,]+) (posts|stored|duplicates|rejected)", line
+        )
+    }
+    return numbers
+
+
+def test_setup_creates_the_house_and_is_idempotent(ini, engine, capsys):
+    house = demo_house()
+    assert simulate_script.main(["setup", ini]) == 0
+    out = capsys.readouterr().out
+    assert "rooms: 9 created" in out
+    with Session(engine) as session:
+        site = session.get(Site, "demo")
+        assert site.name == "Demo care home"
+        assert site.timezone == "Europe/London"
+        rooms = {room.id: room for room in session.scalars(select(Room))}
+        assert set(rooms) == {room.id for room in house.rooms}
+        for room in house.rooms:
+            stored = rooms[room.id]
+            assert (stored.name, stored.floor, stored.site_id) == (
+                room.name,
+                room.floor,
+                "demo",
+            )
+            assert [r.id for r in stored.adjacent] == house.adjacent[room.id]
+        beacons = {b.id: b.room_id for b in session.scalars(select(Beacon))}
+        assert beacons == {b.id: b.room_id for b in house.beacons}
+        gateways = {g.id: (g.name, g.site_id) for g in session.scalars(select(Gateway))}
+        assert gateways == {g.id: (g.name, "demo") for g in house.gateways}
+        badges = {b.id: (b.wearer, b.site_id) for b in session.scalars(select(Badge))}
+        assert badges == {
+            badge_id: (f"Demo resident {n}", "demo")
+            for n, badge_id in enumerate(house.badge_ids(6), start=1)
+        }
+    assert count(engine, AuditEvent, AuditEvent.action == "simulate.setup") == 1
+
+    assert simulate_script.main(["setup", ini]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert count(engine, Room) == 9
+    assert count(engine, Badge) == 6
+    assert count(engine, AuditEvent, AuditEvent.action == "simulate.setup") == 1
+
+
+def test_setup_puts_back_what_was_changed(ini, engine, capsys):
+    assert simulate_script.main(["setup", ini]) == 0
+    with Session(engine) as session, session.begin():
+        session.get(Beacon, "bcn-kitchen").room_id = "demo-hall"
+    assert simulate_script.main(["setup", ini, "--badges", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "beacons: 0 created, 1 updated, 9 unchanged" in out
+    assert "badges: 2 created, 0 updated, 6 unchanged" in out
+    assert count(engine, Beacon, Beacon.room_id == "demo-kitchen") == 1
+
+
+def test_setup_reports_a_bad_ini(tmp_path, capsys):
+    assert simulate_script.main(["setup", str(tmp_path / "missing.ini")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_csv_is_importable(ini, engine, tmp_path, capsys):
+    assert simulate_script.main(["setup", ini]) == 0
+    path = tmp_path / "simulated.csv"
+    assert (
+        simulate_script.main(
+            ["csv", str(path), "--readings", "3000", "--seed", "3", "--badges", "6"]
+        )
+        == 0
+    )
+    assert labelled_import.main([ini, str(path), "--site", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert "errors: 0" in out
+    assert count(engine, Reading) == 3000
+    runs = count(engine, TrainingRun)
+    assert runs > 6  # every badge changed room at least once in 4 hours
+    with Session(engine) as session:
+        labels = set(session.scalars(select(TrainingRun.room_id).distinct()))
+    assert labels <= {room.id for room in demo_house().rooms}
+
+
+def test_live_stores_readings_and_gets_duplicates(serve, engine, capsys):
+    house = demo_house()
+    url = serve()
+    status = simulate_script.main(
+        ["live", url, "--duration", "30", "--speed", "15", "--seed", "2"]
+    )
+    assert status == 0
+    counts = final_counts(capsys.readouterr().out)
+    stored = count(engine, Reading)
+    assert counts["stored"] == stored
+    # Six badges, an update every 5 s for 30 s; a gateway's duplicates of
+    # each (every second, and from every other gateway) are refused.
+    assert 0 < stored <= 36
+    assert counts["duplicates"] > stored
+    assert counts["posts"] == counts["stored"] + counts["duplicates"]
+    with Session(engine) as session:
+        readings = list(session.scalars(select(Reading)))
+    assert {r.badge_id for r in readings} <= set(house.badge_ids(6))
+    assert {r.gateway_id for r in readings} <= {g.id for g in house.gateways}
+    assert all(0 < len(r.beacons) <= 8 for r in readings)
+
+
+def test_live_sends_gateway_tokens(ini, serve, engine, capsys):
+    house = demo_house()
+    url = serve(**{"stethoscope.ingest.require_token": "true"})
+    tokens = []
+    for gateway in house.gateways:
+        assert gateway_script.main([ini, "token", "create", gateway.id]) == 0
+        token = re.search(r"Bearer (\S+)", capsys.readouterr().out).group(1)
+        tokens += ["--token", f"{gateway.id}={token}"]
+
+    args = ["live", url, "--duration", "10", "--speed", "10"]
+    assert simulate_script.main(args) == 0
+    refused = final_counts(capsys.readouterr().out)
+    assert refused["rejected"] == refused["posts"] > 0
+    assert count(engine, Reading) == 0
+
+    assert simulate_script.main([*args, *tokens]) == 0
+    counts = final_counts(capsys.readouterr().out)
+    assert counts["rejected"] == 0
+    assert counts["stored"] == count(engine, Reading) > 0

@@ -1,0 +1,41 @@
+"""Live posting without a server: it waits quietly and still ends cleanly."""
+
+import io
+import socket
+
+import pytest
+
+from stethoscope.simulate.house import demo_house
+from stethoscope.simulate.live import LiveRunner
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_server_is_waited_for_not_fatal():
+    out = io.StringIO()
+    runner = LiveRunner(
+        demo_house(),
+        f"http://127.0.0.1:{closed_port()}",
+        speed=20,
+        duration=20,
+        timeout=1,
+        max_age=1,
+        out=out,
+    )
+    counts = runner.run().snapshot()
+    assert counts["posts"] == 0
+    assert counts["unreachable"] > 0
+    assert counts["dropped"] > 0
+    assert all(not poster.is_alive() for poster in runner.posters.values())
+    # Said once, not once per attempt.
+    assert out.getvalue().count("waiting for") == 1
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org", "localhost:6543", "http://"])
+def test_a_bad_url_is_refused(url):
+    with pytest.raises(ValueError):
+        LiveRunner(demo_house(), url)
