@@ -142,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.ingest.token_cache_seconds", integer(0, 3600), 30),
     Setting("stethoscope.trusted_proxies", networks, ()),
     Setting("stethoscope.model_dir", string, "var/models", env="STETHOSCOPE_MODEL_DIR"),
+    # How stale a process's idea of the active models may be: each process
+    # checks the newest activation at most this often (0: on every use).
+    Setting("stethoscope.models.refresh_seconds", integer(0, 3600), 2),
     Setting("stethoscope.docs_dir", string),
     Setting("retry.attempts", integer(1, 10), 3),
 )
@@ -204,6 +207,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".registry")
     config.include(".ingest")
     config.include(".labels")
+    config.include(".learning")
     config.include(".dashboard")
     config.include(".apidocs")
     config.include(".admin")

@@ -5,6 +5,7 @@ from .audit.models import AuditEvent
 from .db import Base
 from .ingest.models import Reading
 from .labels.models import TrainingRun
+from .learning.models import ModelActivation, ModelVersion
 from .registry.models import Badge, Beacon, Gateway, GatewayToken, Room, Site
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "Beacon",
     "Gateway",
     "GatewayToken",
+    "ModelActivation",
+    "ModelVersion",
     "Reading",
     "Room",
     "Site",

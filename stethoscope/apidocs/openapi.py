@@ -520,6 +520,7 @@ def _version() -> str:
 FEATURE_DOCUMENTS: tuple[str, ...] = (
     "stethoscope.registry.openapi",
     "stethoscope.labels.openapi",
+    "stethoscope.learning.openapi",
 )
 
 # Public names for the feature modules.

@@ -23,6 +23,7 @@ from stethoscope.config import configure
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
 from tests.conftest import PASSWORD, login
+from tests.support.models import register_model
 
 ANONYMOUS, VIEWER, STAFF, ADMIN, GATEWAY = (
     "anonymous",
@@ -91,7 +92,8 @@ def admin_form(ok=303) -> dict:
 #   VIEW_HISTORY (staff and up): none yet (location history is to come)
 #   VIEW also: sites, rooms, beacons, gateways of the registry (no wearers)
 #   ADMIN: admin.*, registry writes, badges (wearers), unplaced devices,
-#          training runs (where residents were);
+#          training runs (where residents were), models (which name the
+#          rooms);
 #   LOGGED_IN: logout;  INGEST: POST /rssi_readings
 # With stethoscope.ingest.require_token = true, as in production.ini.
 MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
@@ -392,6 +394,31 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/admin/training/coverage", html=True),
         admin_page(),
     ),
+    # Models (stethoscope/learning/views.py): they name the rooms residents
+    # were in. matrix_app registers versions 1 and 2 of "house"; the admin's
+    # rows activate 2 (form), then 1 (JSON), roll back to 2 (JSON) and to 1
+    # (form), in this order.
+    ("admin.models", "GET"): (Call("/admin/models", html=True), admin_page()),
+    ("admin.model", "GET"): (Call("/admin/models/1", html=True), admin_page()),
+    ("admin.model.activate", "POST"): (
+        Call("/admin/models/2/activate", html=True, form={}),
+        admin_form(),
+    ),
+    ("learning.models", "GET"): (Call("/models"), admin_json(200)),
+    ("learning.model", "GET"): (Call("/models/1"), admin_json(200)),
+    ("learning.compare", "GET"): (Call("/models/compare?a=1&b=2"), admin_json(200)),
+    ("learning.model.activate", "POST"): (
+        Call("/models/1/activate", json={}),
+        admin_json(200),
+    ),
+    ("learning.rollback", "POST"): (
+        Call("/models/rollback", json={"site_id": "house"}),
+        admin_json(200),
+    ),
+    ("admin.models.rollback", "POST"): (
+        Call("/admin/models/rollback", html=True, form={"site_id": "house"}),
+        admin_form(),
+    ),
     # Logging out ends the principal's session: the table runs it last.
     ("accounts.logout", "POST"): (
         Call("/logout", html=True, form={}),
@@ -581,6 +608,14 @@ def matrix_app(make_app, create_user, engine):
                 Gateway(id=GATEWAY_ID),
                 Badge(id="badge-known"),
             ]
+        )
+    # Two real artifacts: activating one loads and verifies it.
+    for _ in range(2):
+        register_model(
+            engine,
+            make_app.settings["stethoscope.model_dir"],
+            "house",
+            ["kitchen", "hall"],
         )
     return app, users, token, token_id
 

@@ -1,0 +1,103 @@
+"""RoomModel: a trained estimator with what it needs to be used.
+
+The same object predicts for the server, for ``stethoscope-evaluate`` and in
+cross-validation, so that the figures a model is chosen by are the figures
+of the code that serves it. It holds no I/O; the model store turns it into
+a skops file plus a manifest and back (``to_manifest``/``from_manifest``).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .features import Vocabulary, feature_matrix, imposters
+from .hmm import Motion, filter_sequences, forward_filter
+
+MANIFEST_KEYS = ("algorithm", "feature_set", "vocabulary", "rooms", "class_prior")
+
+
+class RoomModel:
+    """Room probabilities for readings, in the order of ``rooms``."""
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        algorithm: str,
+        vocabulary: Vocabulary,
+        feature_set: str,
+        rooms: Sequence[str],
+        class_prior: Sequence[float],
+        motion: Motion,
+    ):
+        self.estimator = estimator
+        self.algorithm = algorithm
+        self.vocabulary = vocabulary
+        self.feature_set = feature_set
+        self.rooms = tuple(rooms)
+        self.class_prior = np.asarray(class_prior, dtype=float)
+        self.motion = motion
+        classes = [str(room) for room in getattr(estimator, "classes_", ())]
+        missing = set(classes) - set(self.rooms)
+        if missing:
+            raise ValueError(f"the estimator knows rooms the model does not: {missing}")
+        # The estimator's columns, placed among the model's rooms (a fold of
+        # cross-validation may lack a room; its probability is then 0).
+        self._columns = np.asarray([self.rooms.index(room) for room in classes])
+
+    def features(self, readings: Sequence[Mapping[str, int]]) -> np.ndarray:
+        return feature_matrix(readings, self.vocabulary, self.feature_set)
+
+    def predict_proba(self, readings: Sequence[Mapping[str, int]]) -> np.ndarray:
+        """(n, rooms) probabilities, one row per reading (``{beacon: rssi}``)."""
+        return self.predict_proba_features(self.features(readings))
+
+    def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(features), len(self.rooms)))
+        if len(features):
+            out[:, self._columns] = self.estimator.predict_proba(features)
+        return out
+
+    def smooth(self, probabilities: np.ndarray, seconds: np.ndarray, **state):
+        """Forward-filter one badge's probabilities in time order."""
+        return forward_filter(
+            probabilities, seconds, self.class_prior, self.motion, **state
+        )
+
+    def smooth_sequences(self, probabilities, seconds, badges) -> np.ndarray:
+        """Forward-filter each badge's rows in time order; rows stay in place."""
+        return filter_sequences(
+            probabilities,
+            np.asarray(seconds, dtype=float),
+            badges,
+            self.class_prior,
+            self.motion,
+        )
+
+    def imposters(self, reading: Mapping[str, int]) -> list[str]:
+        return imposters(reading, self.vocabulary)
+
+    def to_manifest(self) -> dict:
+        """What, besides the estimator, the store must keep (JSON)."""
+        return {
+            "algorithm": self.algorithm,
+            "feature_set": self.feature_set,
+            "vocabulary": self.vocabulary.as_json(),
+            "rooms": list(self.rooms),
+            "class_prior": [float(p) for p in self.class_prior],
+            "motion": self.motion.as_json(),
+        }
+
+    @classmethod
+    def from_manifest(cls, estimator: Any, manifest: Mapping) -> "RoomModel":
+        """The model again, from a loaded estimator and ``to_manifest()``."""
+        return cls(
+            estimator,
+            algorithm=manifest["algorithm"],
+            vocabulary=Vocabulary.from_json(manifest["vocabulary"]),
+            feature_set=manifest["feature_set"],
+            rooms=manifest["rooms"],
+            class_prior=manifest["class_prior"],
+            motion=Motion.from_json(manifest["motion"]),
+        )

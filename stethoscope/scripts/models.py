@@ -1,0 +1,210 @@
+"""stethoscope-models INI COMMAND: list, activate, roll back and compare models.
+
+A model version is made by stethoscope-train; here it is made the active
+model of its site, or the site goes back to the model active before. A
+model that cannot be loaded (missing or changed files, another
+scikit-learn, types outside the allowlist) is refused and the active model
+stays. Running servers pick up a change within
+stethoscope.models.refresh_seconds. Changes are recorded in the audit log
+as console:<your login name>.
+"""
+
+import argparse
+import functools
+import json
+import sys
+
+from ..learning.services import ModelRefused, ModelService, version_json
+from ._console import (
+    ConsoleError,
+    actor,
+    argument_parser,
+    audit,
+    invoked_as,
+    run,
+    table,
+    when,
+)
+
+PROG = "stethoscope-models"
+
+
+def _service(request) -> ModelService:
+    return ModelService(
+        request.db,
+        request.registry["stethoscope.model_store"],
+        audit=functools.partial(audit, request),
+    )
+
+
+def _figure(value) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.3f}"
+
+
+def list_models(request, args) -> None:
+    with request.tm:
+        service = _service(request)
+        versions = service.versions(args.site)
+        active = {
+            site_id: getattr(service.active(site_id), "id", None)
+            for site_id in {version.site_id for version in versions}
+        }
+        rows = [
+            {**version_json(version), "active": active[version.site_id] == version.id}
+            for version in versions
+        ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        where = f" of site {args.site}" if args.site else ""
+        print(f"no models{where} yet: train one with stethoscope-train")
+        return
+    print(
+        table(
+            (
+                "id",
+                "site",
+                "version",
+                "algorithm",
+                "bal. acc.",
+                "log loss",
+                "created",
+                "by",
+                "active",
+            ),
+            [
+                (
+                    row["id"],
+                    row["site_id"],
+                    row["version"],
+                    row["algorithm"],
+                    _figure(row["metrics"].get("balanced_accuracy")),
+                    _figure(row["metrics"].get("log_loss")),
+                    when(version.created_at),
+                    row["created_by"],
+                    "yes" if row["active"] else "",
+                )
+                for row, version in zip(rows, versions, strict=True)
+            ],
+        )
+    )
+
+
+def activate(request, args) -> None:
+    try:
+        with request.tm:
+            service = _service(request)
+            activation = service.activate(args.version_id, actor=actor())
+            version = activation.model_version
+            message = (
+                f"model {version.version} of {version.site_id} "
+                f"(id {version.id}) is now active"
+            )
+    except ModelRefused as exc:
+        raise ConsoleError(str(exc)) from None
+    print(message)
+
+
+def rollback(request, args) -> None:
+    try:
+        with request.tm:
+            service = _service(request)
+            site_id = args.site or _only_site(service)
+            previous = service.active(site_id)
+            activation = service.rollback(site_id, actor=actor())
+            version = activation.model_version
+            message = (
+                f"site {site_id} rolled back to model {version.version} "
+                f"(id {version.id}); model {previous.version} is no longer active"
+            )
+    except ModelRefused as exc:
+        raise ConsoleError(str(exc)) from None
+    print(message)
+
+
+def _only_site(service: ModelService) -> str:
+    sites = service.sites_with_models()
+    if len(sites) == 1:
+        return sites[0]
+    if not sites:
+        raise ConsoleError("there are no models to roll back")
+    raise ConsoleError(
+        f"several sites have models ({', '.join(sites)}): name one with --site"
+    )
+
+
+def compare(request, args) -> None:
+    try:
+        with request.tm:
+            comparison = _service(request).compare(args.a, args.b)
+    except ModelRefused as exc:
+        raise ConsoleError(str(exc)) from None
+    if args.json:
+        print(json.dumps(comparison, indent=2))
+        return
+    a, b = comparison["a"], comparison["b"]
+    head_a = f"{a['site_id']} v{a['version']}"
+    head_b = f"{b['site_id']} v{b['version']}"
+    rows = [
+        (row["name"], _figure(row["a"]), _figure(row["b"]), _signed(row["delta"]))
+        for row in comparison["metrics"]
+    ]
+    rows += [
+        (
+            f"recall {row['room']}",
+            _figure(row["a"]),
+            _figure(row["b"]),
+            _signed(row["delta"]),
+        )
+        for row in comparison["per_room_recall"]
+    ]
+    print(f"a: {head_a} ({a['algorithm']}), b: {head_b} ({b['algorithm']})")
+    print(table(("figure", "a", "b", "b - a"), rows))
+    if not comparison["same_site"]:
+        print(
+            f"note: the two models are of different sites; run "
+            f"{invoked_as(PROG)} with two models of one site to compare like "
+            f"with like"
+        )
+
+
+def _signed(value) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:+.3f}"
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argument_parser(PROG, __doc__)
+    parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    command = commands.add_parser("list", help="list model versions, newest first")
+    command.add_argument("--site", help="only the models of this site")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(run=list_models, write=False)
+
+    command = commands.add_parser("activate", help="make a version its site's model")
+    command.add_argument("version_id", type=int, help="the id shown by list")
+    command.set_defaults(run=activate, write=True)
+
+    command = commands.add_parser(
+        "rollback", help="go back to the model active before the current one"
+    )
+    command.add_argument("--site", help="the site (needed when several have models)")
+    command.set_defaults(run=rollback, write=True)
+
+    command = commands.add_parser("compare", help="two versions' figures side by side")
+    command.add_argument("a", type=int, help="id of the first version")
+    command.add_argument("b", type=int, help="id of the second version")
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.set_defaults(run=compare, write=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return run(args.config_uri, args.run, args, write=args.write)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""stethoscope-train and stethoscope-evaluate, on simulated houses.
+
+Train runs on SQLite and PostgreSQL from a house set up by
+stethoscope-simulate and a labelled day it wrote; evaluate needs no
+database at all.
+"""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stethoscope.learning.models import ModelActivation, ModelVersion
+from stethoscope.scripts import evaluate as evaluate_script
+from stethoscope.scripts import labelled_import
+from stethoscope.scripts import simulate as simulate_script
+from stethoscope.scripts import train as train_script
+
+EVALUATE_KEYS = {"algorithm", "raw", "smoothed", "per_room", "n_train", "n_test"}
+
+
+def simulated_csv(path, *, hours: float, seed: int, start: str, extra=()) -> str:
+    assert (
+        simulate_script.main(
+            [
+                "csv",
+                str(path),
+                "--days",
+                str(hours / 24),
+                "--seed",
+                str(seed),
+                "--start",
+                start,
+                "--badges",
+                "3",
+                *extra,
+            ]
+        )
+        == 0
+    )
+    return str(path)
+
+
+@pytest.fixture
+def labelled_day(tmp_path, capsys):
+    path = simulated_csv(
+        tmp_path / "day.csv", hours=2, seed=1, start="2026-01-05T08:00:00Z"
+    )
+    capsys.readouterr()
+    return path
+
+
+def evaluate_json(capsys, *args) -> dict:
+    assert evaluate_script.main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_evaluate_prints_the_documented_json(tmp_path, labelled_day, capsys):
+    test_file = simulated_csv(
+        tmp_path / "next.csv",
+        hours=1,
+        seed=2,
+        start="2026-01-06T08:00:00Z",
+        extra=("--unlabelled-share", "0.3"),
+    )
+    capsys.readouterr()
+
+    result = evaluate_json(
+        capsys, "--train", labelled_day, "--test", test_file, "--algorithm", "logistic"
+    )
+
+    assert set(result) >= EVALUATE_KEYS
+    assert result["algorithm"] == "logistic"
+    for kind in ("raw", "smoothed"):
+        assert set(result[kind]) == {"accuracy", "balanced_accuracy"}
+        assert 0 <= result[kind]["balanced_accuracy"] <= 1
+    with open(test_file) as handle:
+        rows = sum(1 for _ in handle) - 1
+    assert result["n_test"] == rows
+    # Unlabelled rows are predicted, not scored.
+    assert 0 < result["n_test_labelled"] < result["n_test"]
+    supports = sum(room["support"] for room in result["per_room"].values())
+    assert supports == result["n_test_labelled"]
+
+
+def test_evaluate_prints_a_summary_table(labelled_day, capsys):
+    assert (
+        evaluate_script.main(
+            ["--train", labelled_day, "--test", labelled_day, "--algorithm", "knn"]
+        )
+        == 0
+    )
+
+    out = capsys.readouterr().out
+    assert "algorithm: knn" in out
+    assert "smoothed" in out and "balanced accuracy" in out
+
+
+def test_evaluate_refuses_a_file_with_bad_rows_naming_the_lines(
+    tmp_path, labelled_day, capsys
+):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "timestamp,badge_id,room,a\n2026-01-01T00:00:00Z,b1,hall,-50\n"
+        "yesterday,b1,hall,-50\n2026-01-01T00:00:02Z,b1,hall,loud\n"
+    )
+
+    assert evaluate_script.main(["--train", labelled_day, "--test", str(bad)]) == 2
+
+    err = capsys.readouterr().err
+    assert "2 bad row(s)" in err
+    assert "line 3: timestamp" in err
+    assert "line 4: a:" in err
+
+
+def test_evaluate_refuses_a_missing_file(labelled_day, tmp_path, capsys):
+    missing = str(tmp_path / "nope.csv")
+
+    assert evaluate_script.main(["--train", labelled_day, "--test", missing]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.fixture
+def trained_house(ini, labelled_day, capsys):
+    """The demo house set up in the ini's database, with a labelled day."""
+    assert simulate_script.main(["setup", ini]) == 0
+    assert labelled_import.main([ini, labelled_day, "--site", "demo"]) == 0
+    capsys.readouterr()
+    return ini
+
+
+def train_json(capsys, *args) -> dict:
+    assert train_script.main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_stores_a_version_and_activates_it_on_a_new_site(
+    trained_house, engine, capsys
+):
+    outcome = train_json(capsys, trained_house, "--algorithm", "logistic", "--activate")
+
+    assert outcome["site_id"] == "demo"
+    assert outcome["version"] == 1
+    assert outcome["activated"] is True
+    assert outcome["metrics"]["cv"]["groups"] == "training run"
+    # Eight rooms: far better than chance, whatever the few runs of a room.
+    assert outcome["metrics"]["balanced_accuracy"] > 0.5
+    with Session(engine) as session:
+        version = session.scalars(select(ModelVersion)).one()
+        assert version.algorithm == "logistic"
+        assert version.n_runs == outcome["n_runs"] > 5
+        activation = session.scalars(select(ModelActivation)).one()
+        assert activation.model_version_id == version.id
+        assert activation.activated_by == "console:matron"
+
+
+def test_train_without_activate_leaves_the_active_model(trained_house, engine, capsys):
+    first = train_json(capsys, trained_house, "--algorithm", "logistic", "--activate")
+
+    assert train_script.main([trained_house, "--algorithm", "logistic"]) == 0
+
+    out = capsys.readouterr().out
+    assert "model version 2" in out
+    assert "not activated: " in out
+    assert "candidate" in out and "smoothed recall" in out
+    with Session(engine) as session:
+        active = session.scalars(
+            select(ModelActivation).order_by(ModelActivation.id.desc())
+        ).first()
+        assert active.model_version_id == first["model_version_id"]
+
+
+def test_activate_compares_with_the_active_algorithm_on_the_same_folds(
+    trained_house, engine, capsys
+):
+    train_json(capsys, trained_house, "--algorithm", "logistic", "--activate")
+
+    outcome = train_json(capsys, trained_house, "--algorithm", "knn", "--activate")
+
+    candidates = outcome["metrics"]["candidates"]
+    assert set(candidates) == {"knn", "logistic"}
+    knn, logistic = candidates["knn"], candidates["logistic"]
+    not_worse = (
+        knn["balanced_accuracy"] >= logistic["balanced_accuracy"] - 0.005
+        and knn["log_loss"] <= logistic["log_loss"] * 1.02
+    )
+    assert outcome["activated"] is not_worse
+    with Session(engine) as session:
+        activations = session.scalar(select(func.count()).select_from(ModelActivation))
+    assert activations == (2 if not_worse else 1)
+
+
+def test_train_names_the_sites_when_there_are_several(trained_house, capsys):
+    assert simulate_script.main(["setup", trained_house, "--house", "generated"]) == 0
+    capsys.readouterr()
+
+    assert train_script.main([trained_house]) == 2
+    assert "several sites: choose one with --site" in capsys.readouterr().err
+
+
+def test_train_explains_a_site_without_training_data(ini, capsys):
+    assert simulate_script.main(["setup", ini]) == 0
+    capsys.readouterr()
+
+    assert train_script.main([ini, "--site", "demo"]) == 2
+    assert "no readings in completed training runs" in capsys.readouterr().err
+    assert train_script.main([ini, "--site", "nowhere"]) == 2
+    assert "no site 'nowhere'" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""Readings to feature vectors: vocabulary, floor, relative features, imposters."""
+
+import numpy as np
+import pytest
+
+from stethoscope.learning.features import (
+    FLOOR_MARGIN_DB,
+    LOWEST_FLOOR,
+    Vocabulary,
+    build_vocabulary,
+    feature_matrix,
+    feature_names,
+    imposters,
+    rssi_matrix,
+)
+
+
+def test_vocabulary_is_every_beacon_heard_sorted_with_a_floor_below_the_weakest():
+    vocabulary = build_vocabulary([{"b": -60, "a": -70}, {"c": -91}, {}])
+
+    assert vocabulary.beacons == ("a", "b", "c")
+    assert vocabulary.floor == -91 - FLOOR_MARGIN_DB
+
+
+def test_the_floor_never_goes_below_what_a_reading_can_hold():
+    assert build_vocabulary([{"a": -125}]).floor == LOWEST_FLOOR
+
+
+def test_a_vocabulary_needs_a_beacon():
+    with pytest.raises(ValueError, match="no beacon"):
+        build_vocabulary([{}, {}])
+
+
+def test_rssi_matrix_puts_the_floor_where_a_beacon_was_not_heard():
+    vocabulary = Vocabulary(("a", "b", "c"), -100.0)
+
+    matrix = rssi_matrix([{"a": -50, "c": -70}, {"b": -60, "zz": -40}], vocabulary)
+
+    assert matrix.tolist() == [[-50, -100, -70], [-100, -60, -100]]
+    assert matrix.dtype == np.float32
+
+
+def test_relative_features_are_differences_from_the_strongest_and_a_count():
+    vocabulary = Vocabulary(("a", "b"), -100.0)
+
+    matrix = feature_matrix([{"a": -50, "b": -65}, {"b": -70}], vocabulary, "relative")
+
+    assert matrix.tolist() == [
+        [-50, -65, 0, -15, 2],
+        [-100, -70, -30, 0, 1],
+    ]
+    assert feature_names(vocabulary, "relative") == [
+        "rssi:a",
+        "rssi:b",
+        "relative:a",
+        "relative:b",
+        "heard",
+    ]
+
+
+def test_the_rssi_feature_set_is_the_matrix_alone():
+    vocabulary = Vocabulary(("a",), -100.0)
+
+    assert feature_matrix([{"a": -42}], vocabulary, "rssi").tolist() == [[-42]]
+    assert feature_names(vocabulary, "rssi") == ["rssi:a"]
+
+
+def test_an_unknown_feature_set_is_refused():
+    with pytest.raises(ValueError, match="unknown feature set"):
+        feature_matrix([{"a": -1}], Vocabulary(("a",), -100.0), "magic")
+
+
+def test_imposters_are_the_beacons_outside_the_vocabulary():
+    vocabulary = Vocabulary(("a", "b"), -100.0)
+
+    assert imposters({"b": -1, "z": -2, "x": -3}, vocabulary) == ["x", "z"]
+    assert imposters({"a": -1}, vocabulary) == []
+
+
+def test_a_vocabulary_round_trips_through_json():
+    vocabulary = Vocabulary(("a", "b"), -101.0)
+
+    assert Vocabulary.from_json(vocabulary.as_json()) == vocabulary

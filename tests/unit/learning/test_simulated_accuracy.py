@@ -1,0 +1,42 @@
+"""A model trained on one simulated day locates badges on a fresh day.
+
+The simulator is never the only evidence of accuracy (the SPHERE benchmark
+is, in docs/benchmarks.md); this guards the whole chain — features,
+trainer, predictor, filter — against breaking silently.
+"""
+
+import datetime
+
+from stethoscope.labels.csvio import LabelledRow
+from stethoscope.learning.evaluation import evaluate
+from stethoscope.simulate.house import demo_house
+from stethoscope.simulate.traffic import DEFAULT_START, labelled_readings
+
+
+def day(house, *, seed: int, start, hours: float) -> list[LabelledRow]:
+    return [
+        LabelledRow(line, r.observed_at, r.badge_id, r.room_id, r.beacons)
+        for line, r in enumerate(
+            labelled_readings(
+                house, badges=4, start=start, seconds=hours * 3600, seed=seed
+            ),
+            start=2,
+        )
+    ]
+
+
+def test_a_model_trained_on_a_simulated_day_is_accurate_on_a_fresh_one():
+    house = demo_house()
+    training = day(house, seed=1, start=DEFAULT_START, hours=3)
+    fresh = day(
+        house, seed=2, start=DEFAULT_START + datetime.timedelta(days=1), hours=1
+    )
+
+    result, trained = evaluate(training, fresh, algorithm="auto")
+
+    assert result["n_test_labelled"] == len(fresh)
+    assert result["raw"]["accuracy"] > 0.9
+    assert result["raw"]["balanced_accuracy"] > 0.85
+    # Smoothing over time helps, it does not just hold its own.
+    assert result["smoothed"]["accuracy"] > result["raw"]["accuracy"]
+    assert set(result["per_room"]) <= set(trained.model.rooms)
