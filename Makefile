@@ -12,6 +12,9 @@
 
 PYTHON ?= python3
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): one per core. Each starts its own
+# redis-server, PostgreSQL cluster and Chromium, so they never share state.
+PYTEST_WORKERS ?= auto
 # make run SIMULATE=0 serves without the simulated demo house.
 SIMULATE ?= 1
 
@@ -85,9 +88,9 @@ test: system-deps-test $(TEST_STAMP)
 	@lint=0; tests=0; \
 	echo "+ ruff format --check ."; $(BIN)/ruff format --check . || lint=1; \
 	echo "+ ruff check ."; $(BIN)/ruff check . || lint=1; \
-	echo "+ pytest --cov=stethoscope --cov-report=term-missing:skip-covered $(PYTEST_ARGS)"; \
-	$(BIN)/pytest --cov=stethoscope --cov-report=term-missing:skip-covered \
-		$(PYTEST_ARGS) || tests=$$?; \
+	echo "+ pytest -n $(PYTEST_WORKERS) --cov=stethoscope --cov-report=term-missing:skip-covered $(PYTEST_ARGS)"; \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --cov=stethoscope \
+		--cov-report=term-missing:skip-covered $(PYTEST_ARGS) || tests=$$?; \
 	if [ $$lint -ne 0 ]; then echo "make test: ruff found problems (make format fixes most)" >&2; fi; \
 	if [ $$tests -ne 0 ]; then echo "make test: pytest exited with $$tests" >&2; exit $$tests; fi; \
 	exit $$lint

@@ -33,6 +33,7 @@ tests_require = [
     "playwright>=1.40",
     "pytest>=8.0",
     "pytest-cov>=5.0",
+    "pytest-xdist>=3.5",
     "ruff>=0.6",
     "webtest>=3.0",
 ]

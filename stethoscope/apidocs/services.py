@@ -6,6 +6,7 @@ development, following ``pyramid.reload_templates``) a page whose file
 changed is rendered again when asked for, and new or removed files show up.
 """
 
+import functools
 import html
 import logging
 import os
@@ -31,6 +32,9 @@ class DocPage:
     mtime_ns: int
 
 
+# Pages are immutable and their text is the key: every app built in one
+# process (the test suite builds a thousand) renders each version once.
+@functools.lru_cache(maxsize=128)
 def render_page(name: str, text: str, mtime_ns: int = 0) -> DocPage:
     """Render Markdown ``text``; the title is its first heading (else ``name``)."""
     converter = markdown.Markdown(extensions=EXTENSIONS)
