@@ -405,8 +405,16 @@ def data_warnings(
             "a visitor's device or a beacon moved since?"
         )
     if beacon_changes and data.stays:
+        # The registry's first_heard is when a live reading first named the
+        # beacon; imported recordings may hold it earlier, and a beacon
+        # heard in the training data was there by then.
+        heard_from: dict[str, float] = {}
+        for reading, moment in zip(data.readings, data.seconds.tolist(), strict=True):
+            for beacon in reading:
+                if moment < heard_from.get(beacon, float("inf")):
+                    heard_from[beacon] = moment
         for beacon, changed in sorted(beacon_changes.items()):
-            stamp = changed.timestamp()
+            stamp = min(changed.timestamp(), heard_from.get(beacon, float("inf")))
             older = sum(1 for stay in data.stays if stay[4] <= stamp)
             if older:
                 found.append(

@@ -179,3 +179,14 @@ def test_a_room_missing_from_a_fold_gets_probability_zero_not_a_crash():
 
     assert result.metrics["per_room"]["room-2"]["recall"] == 0.0
     assert np.isfinite(result.metrics["balanced_log_loss"])
+
+
+def test_a_beacon_heard_in_the_training_data_does_not_postdate_it():
+    # Imported recordings are older than the registry's first_heard (set
+    # by live traffic): the data itself shows the beacon was there.
+    data = synthetic_data(rooms=3, runs_per_room=3)
+    live = datetime.datetime.fromtimestamp(data.seconds.max() + 3600, datetime.UTC)
+
+    result = train(data, algorithm="logistic", beacon_changes={"beacon-0": live})
+
+    assert not any("first heard" in warning for warning in result.warnings)
