@@ -29,6 +29,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pyramid.httpexceptions import HTTPRequestEntityTooLarge, HTTPUnsupportedMediaType
 
 # BLE RSSI is a signed byte; -128 is what badges send for "not heard".
 NOT_HEARD = -128
@@ -131,6 +132,23 @@ def parse_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidPayload([FieldError("body", f"not valid JSON: {exc}")]) from None
+
+
+def validated_body(request, model: type[BaseModel], max_bytes: int) -> BaseModel:
+    """A JSON request body validated by ``model``: 415 when it is not JSON,
+    413 above ``max_bytes``, InvalidPayload (400 naming the field) otherwise."""
+    if request.content_type != "application/json":
+        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
+    body = request.body
+    if len(body) > max_bytes:
+        raise HTTPRequestEntityTooLarge(f"the body may be at most {max_bytes} bytes")
+    data = parse_json(body)
+    if not isinstance(data, dict):
+        raise InvalidPayload([FieldError("body", "must be an object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPayload(field_errors(exc)) from None
 
 
 def validate_reading(data: Any, *, max_beacons: int, prefix: str = "") -> ReadingIn:

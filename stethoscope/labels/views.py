@@ -14,13 +14,11 @@ import datetime
 import zoneinfo
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPNotFound,
-    HTTPRequestEntityTooLarge,
     HTTPSeeOther,
-    HTTPUnsupportedMediaType,
 )
 
 from ..ingest.schemas import (
@@ -28,8 +26,7 @@ from ..ingest.schemas import (
     FieldError,
     Identifier,
     InvalidPayload,
-    field_errors,
-    parse_json,
+    validated_body,
 )
 from ..registry.models import Room
 from .services import (
@@ -82,20 +79,7 @@ class RelabelIn(BaseModel):
 
 
 def _body(request, model: type[BaseModel]) -> BaseModel:
-    if request.content_type != "application/json":
-        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPRequestEntityTooLarge(
-            f"the body may be at most {MAX_BODY_BYTES} bytes"
-        )
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise InvalidPayload([FieldError("body", "must be an object")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidPayload(field_errors(exc)) from None
+    return validated_body(request, model, MAX_BODY_BYTES)
 
 
 def _service(request) -> LabelService:

@@ -24,13 +24,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPNotFound,
-    HTTPRequestEntityTooLarge,
     HTTPSeeOther,
-    HTTPUnsupportedMediaType,
 )
 
 from ..ingest.schemas import (
@@ -38,8 +36,7 @@ from ..ingest.schemas import (
     FieldError,
     Identifier,
     InvalidPayload,
-    field_errors,
-    parse_json,
+    validated_body,
 )
 from ..registry.models import Site
 from ..registry.services import RegistryService, local_time
@@ -285,20 +282,7 @@ def _version_param(request, name: str) -> ModelVersion:
 
 
 def _body(request, model: type[BaseModel]) -> BaseModel:
-    if request.content_type != "application/json":
-        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPRequestEntityTooLarge(
-            f"the body may be at most {MAX_BODY_BYTES} bytes"
-        )
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise InvalidPayload([FieldError("body", "must be an object")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidPayload(field_errors(exc)) from None
+    return validated_body(request, model, MAX_BODY_BYTES)
 
 
 def _active_ids(service: ModelService, site_ids) -> dict[str, int | None]:
