@@ -18,12 +18,10 @@ from sqlalchemy.orm import Session
 
 from ..ingest.models import Reading
 from ..labels.csvio import LabelledRow
-from ..labels.importer import MAX_GAP
+from ..labels.importer import MAX_GAP, ONE_SECOND
 from ..labels.models import TrainingRun
 from ..registry.models import Beacon, Room
 from .trainer import LabelledData
-
-ONE_SECOND = 1.0
 
 
 @dataclass
@@ -79,7 +77,7 @@ def from_rows(rows: Iterable[LabelledRow]) -> tuple[LabelledData, Sequence]:
             stays.append([len(stays), row.badge_id, row.room, moment, moment])
             open_run[row.badge_id] = current
         current[3] = moment
-        stays[current[0]][4] = moment + ONE_SECOND
+        stays[current[0]][4] = moment + ONE_SECOND.total_seconds()
         readings.append(row.beacons)
         rooms.append(row.room)
         runs.append(current[0])

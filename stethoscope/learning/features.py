@@ -84,10 +84,10 @@ def feature_matrix(
 ) -> np.ndarray:
     """The model's input for ``readings`` (float32, one row per reading)."""
     rssi = rssi_matrix(readings, vocabulary)
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}")
     if feature_set == "rssi":
         return rssi
-    if feature_set != "relative":
-        raise ValueError(f"unknown feature set {feature_set!r}")
     # Relative to the strongest beacon of the same reading; a beacon not
     # heard stays at the floor's distance below it (never above 0).
     strongest = rssi.max(axis=1, keepdims=True)

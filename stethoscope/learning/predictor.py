@@ -14,8 +14,6 @@ import numpy as np
 from .features import Vocabulary, feature_matrix, imposters
 from .hmm import Motion, filter_sequences, forward_filter
 
-MANIFEST_KEYS = ("algorithm", "feature_set", "vocabulary", "rooms", "class_prior")
-
 
 class RoomModel:
     """Room probabilities for readings, in the order of ``rooms``."""
