@@ -70,6 +70,16 @@ class StaffIdentity:
 
 
 @dataclass(frozen=True)
+class IngestGrant:
+    """Leave to post readings: as ``gateway_id`` (a token) or as anyone (None)."""
+
+    gateway_id: str | None
+
+
+OPEN_INGEST = IngestGrant(None)
+
+
+@dataclass(frozen=True)
 class GatewayIdentity:
     gateway_id: str
     token_id: int
@@ -95,17 +105,23 @@ def in_networks(address, networks) -> bool:
 
 
 def client_ip(request) -> str | None:
+    """The client's address (see ``client_address``)."""
+    return client_address(
+        request.environ, request.registry["stethoscope.trusted_proxies"]
+    )
+
+
+def client_address(environ, proxies) -> str | None:
     """The client's address: X-Forwarded-For is believed only from a trusted proxy.
 
     Walking the header from the right, the first address that is not one of
     our proxies is the client; anything further left was written by the
     client itself and proves nothing.
     """
-    proxies = request.registry["stethoscope.trusted_proxies"]
-    remote = request.remote_addr
+    remote = environ.get("REMOTE_ADDR")
     if not proxies or not in_networks(_address(remote), proxies):
         return remote
-    forwarded = request.headers.get("X-Forwarded-For", "")
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
     for item in reversed(
         [part.strip() for part in forwarded.split(",") if part.strip()]
     ):
@@ -155,17 +171,33 @@ class SecurityPolicy:
             return None
         return StaffIdentity(user.id, user.username, user.role)
 
-    def decidable_without_database(self, request) -> bool:
-        """Whether the identity is known without a query: no cookie, and no
-        token or one this process has checked recently. The known-duplicate
-        fast path works outside any transaction and asks this first."""
-        if "HTTP_COOKIE" in request.environ:
-            return False
-        authorization = request.headers.get("Authorization")
+    def ingest_grant_without_database(
+        self, environ, client_ip: str | None
+    ) -> IngestGrant | None:
+        """May this caller post readings, known without a query?
+
+        For the known-duplicate fast path, which runs before any request,
+        session or transaction exists. ``None``: only the whole way can tell
+        (a cookie: a session to look up; a token this process has not
+        verified lately; a caller the view will refuse). Otherwise the grant,
+        with the gateway a token belongs to (``None`` for open ingest). The
+        answer must never differ from ``permits``: a refusal here is only
+        "not sure", and the request goes the whole way.
+        """
+        if "HTTP_COOKIE" in environ:
+            return None
+        authorization = environ.get("HTTP_AUTHORIZATION")
         if authorization is None:
-            return True
+            if self.require_token:
+                return None
+            if self.allow_ips and not in_networks(_address(client_ip), self.allow_ips):
+                return None
+            return OPEN_INGEST
         scheme, _, token = authorization.partition(" ")
-        return scheme.lower() == "bearer" and self.tokens.cached(token.strip())
+        if scheme.lower() != "bearer":
+            return None
+        grant = self.tokens.cached_grant(token.strip())
+        return IngestGrant(grant.gateway_id) if grant is not None else None
 
     def authenticated_userid(self, request):
         identity = self.identity(request)

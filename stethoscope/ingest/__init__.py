@@ -13,6 +13,8 @@ def includeme(config):
     config.registry["stethoscope.ingest.limits"] = limits
     config.registry["stethoscope.activity"] = tracker
     config.register_service(deduplicator, IDeduplicator)
+    # For the known-duplicate filter (fastpath.py), which runs before Pyramid.
+    config.registry["stethoscope.deduplicator"] = deduplicator
 
     def ingest_service(request):
         return IngestService(
@@ -33,9 +35,5 @@ def includeme(config):
     )
     # One route per method: a view predicate that fails costs an exception
     # per request, and most requests here are POSTs.
-    config.add_tween(
-        "stethoscope.ingest.fastpath.known_duplicate_tween_factory",
-        over="pyramid_tm.tm_tween_factory",
-    )
     config.add_route("ingest.readings", "/rssi_readings", request_method="POST")
     config.add_route("ingest.readings.page", "/rssi_readings", request_method="GET")

@@ -114,24 +114,6 @@ class IngestService:
         self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
         self._clock = clock
 
-    def answer_known_duplicate(self, item: ReadingIn, client_ip: str | None) -> bool:
-        """True (and counted) when ``item`` is, for certain, a live duplicate.
-
-        Certain means: no ``observed_at`` (a live post, so no time bounds to
-        check) and the deduplicator knows the answer locally. Anything else
-        is False and goes the whole way through ``ingest_one``.
-        """
-        if item.observed_at is not None:
-            return False
-        if not self.deduplicator.known_duplicate(
-            fingerprint(item.badge_id, item.beacons)
-        ):
-            return False
-        self.tracker.record(
-            item.pi_id, item.badge_id, client_ip, self._clock(), duplicate=True
-        )
-        return True
-
     def ingest_one(self, item: ReadingIn, client_ip: str | None) -> ItemResult:
         """Store one reading unless it is a duplicate.
 

@@ -113,10 +113,13 @@ class TokenCache:
                 self._grants[digest] = (self._clock() + self.ttl_s, grant)
         return grant
 
-    def cached(self, token: str) -> bool:
-        """Whether ``token`` is a live token this process checked recently."""
+    def cached_grant(self, token: str) -> TokenGrant | None:
+        """The grant of ``token`` if this process verified it lately, without
+        a query; None when it did not (which says nothing of the token)."""
         cached = self._grants.get(hash_token(token))
-        return cached is not None and cached[0] > self._clock()
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        return None
 
     def forget(self, digest: str) -> None:
         with self._lock:

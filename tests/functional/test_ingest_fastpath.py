@@ -1,18 +1,20 @@
 """Repeats answered before the transaction machinery: same answers, less work.
 
-A request that reaches Pyramid's router (the bottom of the tween chain)
-fires NewRequest; one answered by the known-duplicate tween does not. That
-is how these tests tell which way a request went.
+A request that reaches Pyramid's router fires NewRequest; one answered by
+the known-duplicate filter in front of it does not. That is how these tests
+tell which way a request went.
 """
 
 import datetime
 
+import orjson
 import pytest
 import webtest
 from pyramid.events import NewRequest
 from sqlalchemy.orm import Session
 
 from stethoscope.config import configure
+from stethoscope.ingest.fastpath import KnownDuplicateFilter
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
 
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30, "b": -35}}
@@ -25,7 +27,7 @@ class CountingApp:
         self.full_path = 0
         config = configure(settings)
         config.add_subscriber(self._count, NewRequest)
-        self.wsgi = config.make_wsgi_app()
+        self.wsgi = KnownDuplicateFilter(config.make_wsgi_app())
         self.app = webtest.TestApp(self.wsgi)
 
     def _count(self, event):
@@ -174,4 +176,114 @@ def test_only_callers_known_without_a_query_take_the_fast_path(counting, engine)
         headers={"Cookie": "stethoscope_session=x"},
         status=409,
     )
+    assert counted.full_path == 3
+
+
+def test_over_https_the_early_answer_has_the_same_headers(counting):
+    counted = counting()
+    https = {"wsgi.url_scheme": "https"}
+    counted.app.post_json("/rssi_readings", READING, status=201, extra_environ=https)
+    slow = counted.app.post_json(
+        "/rssi_readings",
+        {**READING, "observed_at": _now()},
+        status=409,
+        extra_environ=https,
+    )
+    fast = counted.app.post_json(
+        "/rssi_readings", {**READING, "pi_id": "G2"}, status=409, extra_environ=https
+    )
+    assert counted.full_path == 2
+    assert "Strict-Transport-Security" in fast.headers
+    assert _headers(fast) == _headers(slow)
+
+
+def test_the_allowed_addresses_are_those_of_the_view(counting):
+    counted = counting(
+        **{
+            "stethoscope.ingest.allow_ips": "10.0.0.0/8",
+            "stethoscope.trusted_proxies": "127.0.0.1",
+        }
+    )
+    via_proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    allowed = {"X-Forwarded-For": "10.1.2.3"}
+    counted.app.post_json(
+        "/rssi_readings",
+        READING,
+        headers=allowed,
+        extra_environ=via_proxy,
+        status=201,
+    )
+    # The proxy itself and a client it forwards from elsewhere: refused,
+    # though the advertisement is a known one.
+    counted.app.post_json(
+        "/rssi_readings", READING, extra_environ=via_proxy, status=401
+    )
+    counted.app.post_json(
+        "/rssi_readings",
+        READING,
+        headers={"X-Forwarded-For": "192.168.1.9"},
+        extra_environ=via_proxy,
+        status=401,
+    )
+    assert counted.full_path == 3
+    counted.app.post_json(
+        "/rssi_readings",
+        READING,
+        headers=allowed,
+        extra_environ=via_proxy,
+        status=409,
+    )
+    assert counted.full_path == 3
+
+
+def test_a_token_revoked_in_this_process_is_refused_at_once(counting, engine):
+    counted = counting(**{"stethoscope.ingest.require_token": "true"})
+    cache = counted.wsgi.registry["stethoscope.token_cache"]
+    with Session(engine) as session, session.begin():
+        token, row = GatewayTokenService(session, cache).create("G1", "test")
+        session.flush()
+        token_id = row.id
+    headers = _bearer(token)
+    counted.app.post_json("/rssi_readings", READING, headers=headers, status=201)
+    counted.app.post_json("/rssi_readings", READING, headers=headers, status=409)
+    assert counted.full_path == 1
+    with Session(engine) as session, session.begin():
+        GatewayTokenService(session, cache).revoke(token_id, "test")
+    counted.app.post_json("/rssi_readings", READING, headers=headers, status=401)
+    assert counted.full_path == 2
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "early"),
+    [
+        ("application/json; charset=utf-8", 409, True),
+        ("text/plain", 415, False),
+        ("application/jsonx", 415, False),
+    ],
+)
+def test_the_content_type_is_read_as_the_view_reads_it(
+    counting, content_type, status, early
+):
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    counted.app.post(
+        "/rssi_readings",
+        orjson.dumps(READING),
+        headers={"Content-Type": content_type},
+        status=status,
+    )
+    assert counted.full_path == (1 if early else 2)
+
+
+def test_a_body_the_filter_read_reaches_the_view_whole(counting):
+    counted = counting(**{"stethoscope.ingest.max_body_bytes": "256"})
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    # Read by the filter, not answered (another advertisement): stored.
+    other = {**READING, "beacons": {"a": -31}}
+    created = counted.app.post_json("/rssi_readings", other, status=201)
+    assert created.json["beacons"] == {"a": -31}
+    # Too long for a single reading: the filter leaves it unread, the view
+    # gives the 413.
+    padded = {**READING, "pad": "x" * 400}
+    counted.app.post_json("/rssi_readings", padded, status=413)
     assert counted.full_path == 3
