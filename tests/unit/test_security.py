@@ -4,6 +4,7 @@ import ipaddress
 
 import pytest
 from pyramid.authorization import Authenticated, Everyone
+from pyramid.request import Request
 from pyramid.testing import DummyRequest
 
 from stethoscope.accounts.models import Role
@@ -25,9 +26,13 @@ from stethoscope.security import (
 )
 
 
-def request_from(remote, forwarded=None, proxies="", **kwargs):
-    headers = {"X-Forwarded-For": forwarded} if forwarded is not None else {}
-    request = DummyRequest(headers=headers, remote_addr=remote, **kwargs)
+def request_from(remote, forwarded=None, proxies=""):
+    """A request as the WSGI server gives it: client_ip reads its environ
+    (the known-duplicate filter, which has no request, reads the same)."""
+    environ = {"REMOTE_ADDR": remote}
+    if forwarded is not None:
+        environ["HTTP_X_FORWARDED_FOR"] = forwarded
+    request = Request(environ)
     request.registry = {"stethoscope.trusted_proxies": networks(proxies)}
     return request
 
@@ -104,6 +109,10 @@ class FakeTokens:
         self.asked.append(token)
         return self.tokens.get(token)
 
+    def cached_grant(self, token):
+        # As if every good token had been verified lately.
+        return self.tokens.get(token)
+
 
 class FakeSessions:
     def __init__(self, users):
@@ -146,6 +155,10 @@ def request_as(who=None, *, authorization=None, ip="192.0.2.1"):
     if authorization is not None:
         headers["Authorization"] = authorization
     request = DummyRequest(headers=headers)
+    if authorization is not None:
+        # DummyRequest keeps headers apart from its environ; a real one
+        # reads them from it, as the known-duplicate filter does.
+        request.environ["HTTP_AUTHORIZATION"] = authorization
     request.db = object()
     request.client_ip = ip
     request.session = Session()
@@ -268,3 +281,38 @@ class TestSecurityPolicy:
         policy = make_policy()
         assert policy.remember(request_as(), "ann") == []
         assert policy.forget(request_as()) == []
+
+
+@pytest.mark.parametrize("require_token", [False, True])
+@pytest.mark.parametrize(
+    ("allow_ips", "ip", "who", "authorization"),
+    [
+        ("", "192.0.2.1", None, None),
+        ("", "192.0.2.1", "s-viewer", None),
+        ("10.0.0.0/8", "10.2.3.4", None, None),
+        ("10.0.0.0/8", "192.0.2.1", None, None),
+        ("10.0.0.0/8", None, None, None),
+        ("", "192.0.2.1", None, "Bearer stg_bad"),
+        ("", "192.0.2.1", None, "Bearer stg_good"),
+        ("", "192.0.2.1", None, "Basic stg_good"),
+        ("10.0.0.0/8", "192.0.2.1", None, "Bearer stg_good"),
+    ],
+)
+def test_a_grant_without_the_database_never_differs_from_permits(
+    require_token, allow_ips, ip, who, authorization
+):
+    """The known-duplicate filter's question: "not sure" (None) is always
+    allowed, a grant only where the policy permits, for the same gateway."""
+    policy = make_policy(require_token=require_token, allow_ips=allow_ips)
+    request = request_as(who, authorization=authorization, ip=ip)
+    grant = policy.ingest_grant_without_database(request.environ, ip)
+    permitted = bool(policy.permits(request, Root(request), INGEST))
+    if grant is not None:
+        assert permitted
+        identity = policy.identity(request)
+        expected = identity.gateway_id if identity is not None else None
+        assert grant.gateway_id == expected
+    if who is not None:
+        assert grant is None  # a cookie: a session to look up
+    elif permitted:
+        assert grant is not None  # everything else is decidable here
