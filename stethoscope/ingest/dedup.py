@@ -66,14 +66,14 @@ class ExpiringMap:
             if entry is not None and entry[0] > now:
                 return False
             self._entries[key] = (now + ttl_s, value)
-            if now >= self._next_sweep:
-                self._sweep(now)
-                self._next_sweep = now + max(ttl_s, 1.0)
+            self._sweep_if_due(now, ttl_s)
         return True
 
     def put(self, key: str, value, ttl_s: float) -> None:
+        now = self._clock()
         with self._lock:
-            self._entries[key] = (self._clock() + ttl_s, value)
+            self._entries[key] = (now + ttl_s, value)
+            self._sweep_if_due(now, ttl_s)
 
     def discard(self, key: str, value) -> None:
         """Remove ``key`` if it still holds ``value``."""
@@ -81,6 +81,11 @@ class ExpiringMap:
             entry = self._entries.get(key)
             if entry is not None and entry[1] == value:
                 del self._entries[key]
+
+    def _sweep_if_due(self, now: float, ttl_s: float) -> None:
+        if now >= self._next_sweep:
+            self._sweep(now)
+            self._next_sweep = now + max(ttl_s, 1.0)
 
     def _sweep(self, now: float) -> None:
         expired = [key for key, (expires, _) in self._entries.items() if expires <= now]
@@ -140,9 +145,11 @@ class RedisDeduplicator:
     * A per-process cache of *committed* claims answers most duplicates with
       no Redis round trip. A claim's value in Redis is ``p:<token>`` while its
       transaction is open and ``c:<expiry ms>`` once committed; ``SET NX GET``
-      returns the value it found, so any process that meets a committed claim
-      caches it until it expires. Pending claims are never cached, because a
-      pending claim may yet be released.
+      (and ``known_duplicate``'s GET) return the value found, so any process
+      that meets a committed claim caches it until it expires. Another
+      process's pending claim is never cached, because it may yet be
+      released; this process's own pending claims are known here until
+      confirmed or released (the same answer Redis would give).
     * A pending claim lives ``pending_ms`` (2 s), not the whole window, and is
       extended to the window when confirmed. If the process holding it dies
       before committing, the badge's next repeat of the same advertisement
@@ -176,6 +183,7 @@ class RedisDeduplicator:
         self._clock = clock
         self._wall_clock = wall_clock
         self._committed = ExpiringMap(clock)
+        self._pending = ExpiringMap(clock)
         self._confirm = client.register_script(_CONFIRM)
         self._release = client.register_script(_RELEASE)
         self._down_until = 0.0
@@ -184,12 +192,12 @@ class RedisDeduplicator:
 
     def claim(self, fingerprint: str) -> Claim | None:
         key = self.prefix + fingerprint
-        if self._committed.get(key) is not None:
-            self.cache_hits += 1
+        if self._known_here(key):
             return None
-        if self._down and self._clock() < self._down_until:
+        if self._redis_down():
             return self._fall_back(fingerprint)
         token = _new_token()
+        asked = self._clock()
         expires_at = self._wall_clock() + self.window_ms / 1000
         try:
             found = self.client.set(key, token, nx=True, px=self.pending_ms, get=True)
@@ -198,16 +206,44 @@ class RedisDeduplicator:
             return self._fall_back(fingerprint)
         self._recovered()
         if found is None:
+            # Counted from before the SET: never live here longer than in Redis.
+            self._pending.put(
+                key, token, self.pending_ms / 1000 - (self._clock() - asked)
+            )
             return Claim(key, token, self, expires_at)
-        if found.startswith(b"c:"):
-            self._cache_committed(key, int(found[2:]) / 1000)
+        self._learn(key, found)
         return None
 
     def known_duplicate(self, fingerprint: str) -> bool:
-        if self._committed.get(self.prefix + fingerprint) is not None:
+        """Known here, or claimed in Redis (a GET: no claim is made)."""
+        key = self.prefix + fingerprint
+        if self._known_here(key):
+            return True
+        if self._redis_down():
+            return False
+        try:
+            found = self.client.get(key)
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        self._recovered()
+        if found is None:
+            return False
+        self._learn(key, found)
+        return True
+
+    def _known_here(self, key: str) -> bool:
+        if self._committed.get(key) is not None or self._pending.get(key) is not None:
             self.cache_hits += 1
             return True
         return False
+
+    def _redis_down(self) -> bool:
+        return self._down and self._clock() < self._down_until
+
+    def _learn(self, key: str, found: bytes) -> None:
+        if found.startswith(b"c:"):
+            self._cache_committed(key, int(found[2:]) / 1000)
 
     def claimed(self, fingerprint: str) -> bool:
         key = self.prefix + fingerprint
@@ -223,6 +259,7 @@ class RedisDeduplicator:
             claim.owner.confirm(claim)
             return
         self._cache_committed(claim.key, claim.expires_at)
+        self._pending.discard(claim.key, claim.token)
         expires_ms = int(claim.expires_at * 1000)
         remaining_ms = max(1, expires_ms - int(self._wall_clock() * 1000))
         try:
@@ -239,6 +276,7 @@ class RedisDeduplicator:
         if claim.owner is not self:
             claim.owner.release(claim)
             return
+        self._pending.discard(claim.key, claim.token)
         try:
             self._release(keys=[claim.key], args=[claim.token])
         except Exception as exc:

@@ -19,9 +19,9 @@ class IDeduplicator(Interface):
         """Whether ``fingerprint`` is claimed now (diagnostics and tests)."""
 
     def known_duplicate(fingerprint):
-        """True when ``claim`` would refuse ``fingerprint`` without asking
-        anyone: this process knows a live claim (memory) or a committed one
-        (Redis). False means "ask claim", not "new"."""
+        """True when ``claim`` would refuse ``fingerprint``, found out without
+        claiming it: a live claim this process knows, or (Redis) a claim a
+        GET finds. False means "ask claim", not "new"."""
 
     def confirm(claim):
         """The reading of ``claim`` is committed."""

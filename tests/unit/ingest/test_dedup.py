@@ -45,13 +45,14 @@ class TestExpiringMap:
         entries.discard("k", "mine")
         assert entries.get("k") is None
 
-    def test_expired_entries_are_swept(self):
+    @pytest.mark.parametrize("method", ["add", "put"])
+    def test_expired_entries_are_swept(self, method):
         clock = FakeClock()
         entries = ExpiringMap(clock)
         for i in range(100):
-            entries.add(f"k{i}", i, ttl_s=1)
+            getattr(entries, method)(f"k{i}", i, ttl_s=1)
         clock.advance(2)
-        entries.add("fresh", 0, ttl_s=1)
+        getattr(entries, method)("fresh", 0, ttl_s=1)
         assert len(entries) == 1
 
 
@@ -164,6 +165,38 @@ class TestRedisDeduplicator:
         assert second.claim("fp") is None
         first.release(claim)
         assert second.claim("fp") is not None
+
+    def test_own_pending_claim_is_known_without_a_round_trip(self, client):
+        dedup = redis_dedup(client)
+        claim = dedup.claim("fp")
+        client.delete(RedisDeduplicator.prefix + "fp")
+        # Redis no longer has it: only this process's memory can answer.
+        assert dedup.known_duplicate("fp")
+        assert dedup.claim("fp") is None
+        dedup.release(claim)
+        assert not dedup.known_duplicate("fp")
+        assert dedup.claim("fp") is not None
+
+    def test_known_duplicate_asks_redis_without_claiming(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        assert not second.known_duplicate("fp")
+        assert client.get(RedisDeduplicator.prefix + "fp") is None  # no claim
+        claim = first.claim("fp")
+        # Another process's pending claim: a duplicate now, not remembered.
+        assert second.known_duplicate("fp")
+        first.release(claim)
+        assert not second.known_duplicate("fp")
+        first.confirm(first.claim("fp"))
+        assert second.known_duplicate("fp")
+        client.delete(RedisDeduplicator.prefix + "fp")
+        assert second.known_duplicate("fp")  # committed: remembered
+
+    def test_known_duplicate_with_redis_down_says_ask_claim(self, tmp_path):
+        missing = redis_client(f"unix://{tmp_path}/nothing.sock", timeout_ms=250)
+        dedup = redis_dedup(missing, retry_interval_ms=60_000)
+        assert not dedup.known_duplicate("fp")
+        assert dedup.claim("fp").owner is dedup.fallback
+        assert dedup.fallbacks == 1
 
     def test_cached_claim_expires_with_its_window(self, client):
         clock, wall = FakeClock(), FakeClock(1_700_000_000.0)
