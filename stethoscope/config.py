@@ -121,6 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.ingest.max_beacons", integer(1, 1000), 32),
     Setting("stethoscope.ingest.max_age_hours", integer(1, 24 * 366), 24 * 7),
     Setting("stethoscope.ingest.max_clock_skew_s", integer(0, 86_400), 300),
+    # Live originals posted together share one commit (ingest/writer.py).
+    Setting("stethoscope.ingest.group_commit", boolean, True),
     Setting("stethoscope.activity.flush_seconds", integer(0, 3600), 10),
     Setting("stethoscope.activity.online_seconds", integer(1, 86_400), 120),
     Setting("stethoscope.readings.page_limit", integer(1, 10_000), 500),

@@ -146,6 +146,8 @@ class Database:
             False: engine,
             True: engine.execution_options(sqlite_begin="IMMEDIATE"),
         }
+        # Group commits of readings (ingest/writer.py) begin IMMEDIATE too.
+        self.write_engine = engines[True]
         self._plain = {
             write: sessionmaker(bind=bound, expire_on_commit=False)
             for write, bound in engines.items()
@@ -176,7 +178,14 @@ def _request_db(request) -> Session:
     database = request.registry["stethoscope.database"]
     session = database.tm_session(request.tm, write=request.method in UNSAFE_METHODS)
     request.add_finished_callback(lambda request: session.close())
+    request.stethoscope_db_opened = True
     return session
+
+
+def request_db_opened(request) -> bool:
+    """Whether this request has its session already (a SQLite write session
+    holds the database's write lock until the request's commit)."""
+    return getattr(request, "stethoscope_db_opened", False)
 
 
 def includeme(config):

@@ -1,7 +1,9 @@
+from ..db import request_db_opened
 from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
 from .interfaces import IDeduplicator
 from .services import IngestLimits, IngestService, ReadingQueryService
+from .writer import ReadingWriter
 
 
 def includeme(config):
@@ -15,6 +17,12 @@ def includeme(config):
     config.register_service(deduplicator, IDeduplicator)
     # For the known-duplicate filter (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
+    writer = (
+        ReadingWriter(database.write_engine)
+        if settings["stethoscope.ingest.group_commit"]
+        else None
+    )
+    config.registry["stethoscope.ingest.writer"] = writer
 
     def ingest_service(request):
         return IngestService(
@@ -23,6 +31,8 @@ def includeme(config):
             tracker=tracker,
             transaction_manager=request.tm,
             limits=limits,
+            writer=writer,
+            session_opened=lambda: request_db_opened(request),
         )
 
     # The ingest hot path takes its service from a request method rather than

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from zope.sqlalchemy import mark_changed
 
@@ -29,15 +29,7 @@ from .dedup import Claim
 from .interfaces import IDeduplicator
 from .models import Reading, reading_json
 from .schemas import FieldError, InvalidPayload, ReadingIn, fingerprint
-
-# Built once: the table, not the mapped class (an ORM-enabled insert goes
-# through the ORM's bulk machinery, which plain rows do not need), and the
-# same statement object each time, so SQLAlchemy neither rebuilds nor
-# re-keys it per reading; it is compiled once and cached.
-INSERT_ONE = insert(Reading.__table__).returning(Reading.__table__.c.id)
-INSERT_MANY = insert(Reading.__table__).returning(
-    Reading.__table__.c.id, sort_by_parameter_order=True
-)
+from .writer import INSERT_MANY, INSERT_ONE, ReadingWriter
 
 
 @dataclass(frozen=True)
@@ -102,6 +94,8 @@ class IngestService:
         tracker,
         transaction_manager,
         limits: IngestLimits,
+        writer: ReadingWriter | None = None,
+        session_opened: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime.datetime] = utcnow,
     ):
         # ``session`` is a callable so that a duplicate, which never touches
@@ -111,6 +105,9 @@ class IngestService:
         self.tracker = tracker
         self.tm = transaction_manager
         self.limits = limits
+        # None: every reading is stored in the request's transaction.
+        self.writer = writer
+        self._session_opened = session_opened
         self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
         self._clock = clock
 
@@ -150,13 +147,21 @@ class IngestService:
             )
             (live if now - observed_at <= self.window else late).append(pending)
 
+        # Live originals alone are stored by the group writer, outside the
+        # request's transaction, and their claims settle with its commit.
+        # With late items everything shares the request's transaction, in
+        # which they were checked against the stored readings; so does a
+        # request that opened its session already (a session or token
+        # looked up): on SQLite it holds the write lock the writer needs.
+        grouped = self.writer is not None and not late and not self._session_opened()
         originals: list[_Pending] = []
         for pending in live:
             pending.claim = self.deduplicator.claim(pending.fingerprint)
             if pending.claim is None:
                 results[pending.index] = ItemResult("duplicate")
             else:
-                self._release_on_failure(pending.claim)
+                if not grouped:
+                    self._release_on_failure(pending.claim)
                 originals.append(pending)
         if late:
             for pending, duplicate in zip(late, self._find_stored(late), strict=True):
@@ -167,9 +172,8 @@ class IngestService:
 
         if originals:
             originals.sort(key=lambda p: p.index)
-            for pending, reading in zip(
-                originals, self._insert(originals, now), strict=True
-            ):
+            insert = self._insert_grouped if grouped else self._insert
+            for pending, reading in zip(originals, insert(originals, now), strict=True):
                 results[pending.index] = ItemResult("created", reading=reading)
                 self.tracker.record_beacons(pending.item.beacons, pending.observed_at)
 
@@ -243,20 +247,26 @@ class IngestService:
             duplicates.append(duplicate)
         return duplicates
 
-    def _insert(self, originals: list[_Pending], now) -> list[dict]:
-        session = self._session()
-        rows = [
-            {
-                "badge_id": p.item.badge_id,
-                "gateway_id": p.item.pi_id,
-                "received_at": now,
-                "observed_at": p.observed_at,
-                "badge_strength": p.item.badge_strength,
-                "beacons": p.item.beacons,
-                "fingerprint": p.fingerprint,
-            }
-            for p in originals
+    def _insert_grouped(self, originals: list[_Pending], now) -> list[dict]:
+        """Stored and committed by the group writer; claims settled here."""
+        rows = _rows(originals, now)
+        try:
+            ids = self.writer.insert(rows)
+        except BaseException:
+            for pending in originals:
+                self.deduplicator.release(pending.claim)
+            raise
+        for pending in originals:
+            self.deduplicator.confirm(pending.claim)
+        return [
+            reading_json(reading_id, **row)
+            for row, reading_id in zip(rows, ids, strict=True)
         ]
+
+    def _insert(self, originals: list[_Pending], now) -> list[dict]:
+        """Added to the request's transaction (pyramid_tm commits it)."""
+        session = self._session()
+        rows = _rows(originals, now)
         if len(rows) == 1:
             ids = [session.execute(INSERT_ONE, rows[0]).scalar_one()]
         else:
@@ -268,6 +278,21 @@ class IngestService:
             reading_json(reading_id, **row)
             for row, reading_id in zip(rows, ids, strict=True)
         ]
+
+
+def _rows(originals: list[_Pending], now) -> list[dict]:
+    return [
+        {
+            "badge_id": p.item.badge_id,
+            "gateway_id": p.item.pi_id,
+            "received_at": now,
+            "observed_at": p.observed_at,
+            "badge_strength": p.item.badge_strength,
+            "beacons": p.item.beacons,
+            "fingerprint": p.fingerprint,
+        }
+        for p in originals
+    ]
 
 
 class ReadingQueryService:

@@ -1,10 +1,14 @@
 """POST /rssi_readings: storage, deduplication and its interplay with commits."""
 
 import datetime
+import sqlite3
 
 import pytest
 import webtest
 from pyramid.events import NewRequest
+from pyramid_retry import mark_error_retryable
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from stethoscope.config import configure
 from stethoscope.ingest.interfaces import IDeduplicator
@@ -137,33 +141,112 @@ def app_with_failing_commits(settings, failures):
     return config.make_wsgi_app(), failing
 
 
+class FailingCommits:
+    """The database's COMMIT fails ``failures`` times, transiently (as
+    SQLite's "database is locked" is marked for pyramid_retry)."""
+
+    def __init__(self, engine, failures: int):
+        self.engine = engine
+        self.remaining = failures
+        self.commits = 0
+        event.listen(engine, "commit", self.commit)
+
+    def commit(self, connection):
+        self.commits += 1
+        if self.remaining > 0:
+            self.remaining -= 1
+            error = OperationalError(
+                "COMMIT", {}, sqlite3.OperationalError("database is locked")
+            )
+            mark_error_retryable(error)
+            raise error
+
+    def remove(self):
+        event.remove(self.engine, "commit", self.commit)
+
+
+def late(reading: dict) -> dict:
+    """``reading`` as a gateway uploads it from its buffer, 10 minutes on."""
+    return {**reading, "observed_at": iso(now() - datetime.timedelta(minutes=10))}
+
+
 class TestCommitFailures:
-    def test_commit_failing_once_is_retried_and_stored_once(
+    """A live original is committed by the group writer, a late one in the
+    request's transaction: both must survive a failed commit."""
+
+    @pytest.mark.parametrize("failures", [1, 3])
+    def test_a_live_reading_whose_commit_fails_is_not_lost(
+        self, make_app, dedup_settings, db, failures
+    ):
+        app = make_app(**dedup_settings)
+        engine = app.app.registry["stethoscope.database"].engine
+        failing = FailingCommits(engine, failures)
+        try:
+            if failures == 1:
+                # pyramid_retry replays the request; its claim was released.
+                response = app.post_json("/rssi_readings", READING, status=201)
+                assert db.get(Reading, response.json["id"]) is not None
+            else:
+                response = app.post_json("/rssi_readings", READING, status=503)
+                assert response.headers["Retry-After"] == "5"
+                assert count(db, Reading) == 0
+                # The gateway retries: the released claim lets the reading in.
+                app.post_json("/rssi_readings", READING, status=201)
+        finally:
+            failing.remove()
+        assert failing.commits == failures + 1
+        assert count(db, Reading) == 1
+        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+
+    def test_live_originals_go_to_the_group_writer(self, anonymous, testapp, db):
+        writer = anonymous.app.registry["stethoscope.ingest.writer"]
+        anonymous.post_json("/rssi_readings", READING, status=201)
+        anonymous.post_json("/rssi_readings", late({**READING, "badge_id": "B2"}))
+        assert (writer.commits, writer.rows) == (1, 1)
+        # A request holding its own session (here a staff cookie looked up:
+        # on SQLite, the write lock) stores in its own transaction instead.
+        logged_in = testapp.app.registry["stethoscope.ingest.writer"]
+        testapp.post_json("/rssi_readings", {**READING, "badge_id": "B3"}, status=201)
+        assert logged_in.rows == 0
+        assert count(db, Reading) == 3
+
+    def test_a_late_reading_whose_commit_fails_once_is_stored_once(
         self, app_settings, dedup_settings, db
     ):
         wsgi, failing = app_with_failing_commits({**app_settings, **dedup_settings}, 1)
         app = webtest.TestApp(wsgi)
-        response = app.post_json("/rssi_readings", READING, status=201)
+        reading = late(READING)
+        response = app.post_json("/rssi_readings", reading, status=201)
         assert failing.votes == 2  # the first attempt failed, the retry committed
         assert count(db, Reading) == 1
         assert db.get(Reading, response.json["id"]) is not None
-        # The claim from the failed attempt did not survive as a false
-        # duplicate, and the committed one holds.
-        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
+        app.post_json("/rssi_readings", {**reading, "pi_id": "G2"}, status=409)
         wsgi.registry["stethoscope.database"].engine.dispose()
 
-    def test_commit_failing_every_attempt_is_503_and_the_reading_is_not_lost(
+    def test_a_late_reading_whose_commit_always_fails_is_503_and_not_lost(
         self, app_settings, dedup_settings, db
     ):
         wsgi, failing = app_with_failing_commits({**app_settings, **dedup_settings}, 3)
         app = webtest.TestApp(wsgi)
-        response = app.post_json("/rssi_readings", READING, status=503)
+        reading = late(READING)
+        response = app.post_json("/rssi_readings", reading, status=503)
         assert response.headers["Retry-After"] == "5"
         assert failing.votes == 3
         assert count(db, Reading) == 0
-        # The gateway retries: the released claim lets the reading in.
-        app.post_json("/rssi_readings", READING, status=201)
+        app.post_json("/rssi_readings", reading, status=201)
         assert count(db, Reading) == 1
+        wsgi.registry["stethoscope.database"].engine.dispose()
+
+    def test_without_group_commit_a_live_reading_uses_the_request_transaction(
+        self, app_settings, db
+    ):
+        settings = {**app_settings, "stethoscope.ingest.group_commit": "false"}
+        wsgi, failing = app_with_failing_commits(settings, 1)
+        app = webtest.TestApp(wsgi)
+        app.post_json("/rssi_readings", READING, status=201)
+        assert failing.votes == 2
+        assert count(db, Reading) == 1
+        app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
         wsgi.registry["stethoscope.database"].engine.dispose()
 
 

@@ -1,0 +1,144 @@
+"""The group writer on a real database: grouped commits, ids, failures."""
+
+import datetime
+import threading
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+
+from stethoscope.config import parse_settings
+from stethoscope.db import Database, make_engine
+from stethoscope.ingest.models import Reading
+from stethoscope.ingest.writer import ReadingWriter
+from tests.support.waiting import wait_for
+
+NOW = datetime.datetime(2026, 11, 29, 12, 0, tzinfo=datetime.UTC)
+
+
+def row(badge_id: str, beacons=None) -> dict:
+    return {
+        "badge_id": badge_id,
+        "gateway_id": "G1",
+        "received_at": NOW,
+        "observed_at": NOW,
+        "badge_strength": None,
+        "beacons": beacons if beacons is not None else {"a": -40},
+        "fingerprint": badge_id.ljust(32, "0"),
+    }
+
+
+@pytest.fixture
+def database(app_settings):
+    database = Database(make_engine(parse_settings(app_settings)))
+    yield database
+    database.engine.dispose()
+
+
+@pytest.fixture
+def writer(database):
+    return ReadingWriter(database.write_engine)
+
+
+def stored(database) -> dict[int, str]:
+    with database.engine.connect() as connection:
+        return dict(connection.execute(select(Reading.id, Reading.badge_id)).all())
+
+
+class Gate:
+    """Holds the first commit until opened, so that others queue behind it."""
+
+    def __init__(self, engine):
+        self.opened = threading.Event()
+        self.held = threading.Event()
+        self.engine = engine
+        event.listen(engine, "commit", self.commit)
+
+    def commit(self, connection):
+        if not self.held.is_set():
+            self.held.set()
+            assert self.opened.wait(10), "the gate was never opened"
+
+    def remove(self):
+        event.remove(self.engine, "commit", self.commit)
+
+
+def in_threads(function, arguments) -> list:
+    results = [None] * len(arguments)
+
+    def run(index, argument):
+        try:
+            results[index] = function(argument)
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(index, argument))
+        for index, argument in enumerate(arguments)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def test_an_insert_is_committed_before_it_returns(database, writer):
+    ids = writer.insert([row("B1"), row("B2")])
+    assert stored(database) == {ids[0]: "B1", ids[1]: "B2"}
+    assert writer.commits == 1
+
+
+def queued_behind_a_commit(database, writer, requests) -> tuple[list, list]:
+    """Insert ``[row("B0")]`` and, while its commit is held, ``requests``
+    from threads of their own; let the commit go once all have queued.
+    The results (ids or the exception) of the first and of ``requests``."""
+    gate = Gate(database.engine)
+    try:
+        first, first_result = in_threads(writer.insert, [[row("B0")]])
+        wait_for(gate.held.is_set, "the first commit to start")
+        others, results = in_threads(writer.insert, requests)
+        wait_for(lambda: len(writer._queue) == len(requests), "requests to queue")
+        gate.opened.set()
+        for thread in first + others:
+            thread.join(10)
+    finally:
+        gate.remove()
+    return first_result, results
+
+
+def test_requests_arriving_during_a_commit_share_the_next_one(database, writer):
+    badges = [[row(f"B{n}"), row(f"B{n}x")] for n in range(1, 9)]
+    first_result, results = queued_behind_a_commit(database, writer, badges)
+    assert writer.commits == 2  # the first alone, then the eight together
+    rows = stored(database)
+    assert len(rows) == 17
+    # Each caller got the ids of its own rows, in its order.
+    for request, ids in zip(badges, results, strict=True):
+        assert [rows[i] for i in ids] == [r["badge_id"] for r in request]
+    assert rows[first_result[0][0]] == "B0"
+
+
+def test_a_failed_commit_fails_its_callers_and_the_next_ones_go_on(database, writer):
+    failures = [OperationalError("COMMIT", {}, Exception("disk I/O error"))]
+
+    def fail_once(connection):
+        if failures:
+            raise failures.pop()
+
+    event.listen(database.engine, "commit", fail_once)
+    try:
+        with pytest.raises(OperationalError):
+            writer.insert([row("B1")])
+        ids = writer.insert([row("B2")])
+    finally:
+        event.remove(database.engine, "commit", fail_once)
+    assert stored(database) == {ids[0]: "B2"}
+
+
+def test_rows_the_database_refuses_fail_their_own_caller_only(database, writer):
+    # A set is not JSON: the second request's insert cannot be written.
+    requests = [[row("B1")], [row("B2", beacons={"a": {1}})], [row("B3")]]
+    _, results = queued_behind_a_commit(database, writer, requests)
+    assert isinstance(results[1], Exception), results
+    rows = stored(database)
+    assert sorted(rows.values()) == ["B0", "B1", "B3"], results
+    assert [rows[results[0][0]], rows[results[2][0]]] == ["B1", "B3"]
