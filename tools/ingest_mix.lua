@@ -25,6 +25,13 @@
 --   gateways=0,1     post as these gateways only (to split the houses'
 --                    gateways between two servers, as a balancer would)
 --   tag=x            prefix of ids (keeps separate runs apart)
+--   clock=count      advance the payloads by requests, not by seconds: one
+--                    "second" is one round of every (gateway, badge, house),
+--                    so each payload is posted exactly 5 x 4 times (95 %
+--                    duplicates) whatever the rate; for one wrk process
+--                    posting as all four gateways (default clock=time)
+--   offset=N         start the request count at N (with clock=count: carry
+--                    on from a run that made N requests, same tag)
 --
 -- done() prints one line "BENCH {json}" with counts, status mix and latency
 -- percentiles (microseconds) for tools/bench_ingest.py to parse.
@@ -33,7 +40,10 @@ local houses = 60
 local mode = "mix"
 local gateways = { 0, 1, 2, 3 }
 local tag = "h"
-local counter = 0
+local clock = "time"
+local offset = 0
+-- Global, so that done() can read it with thread:get().
+counter = 0
 local thread_list = {}
 -- Globals: setup() sets thread_index in each thread's Lua state and done()
 -- reads each thread's counts with thread:get().
@@ -63,6 +73,10 @@ function init(args)
       end
     elseif key == "path" then
       path = value
+    elseif key == "clock" then
+      clock = value
+    elseif key == "offset" then
+      offset = tonumber(value)
     end
   end
 end
@@ -94,12 +108,16 @@ function request()
       tag, thread_index, counter % 1000, tag, thread_index, thread_index, counter
     )
   else
-    local i = counter
+    local i = counter + offset
     local n = #gateways
     local g = gateways[(i % n) + 1]
     local b = math.floor(i / n) % 20
     local h = math.floor(i / (n * 20)) % houses
-    body = payload(h, b, g, os.time())
+    local now = os.time()
+    if clock == "count" then
+      now = math.floor(i / (n * 20 * houses))
+    end
+    body = payload(h, b, g, now)
   end
   return wrk.format("POST", path, headers, body)
 end
@@ -110,7 +128,9 @@ end
 
 function done(summary, latency, requests)
   local total = {}
+  local generated = 0
   for _, thread in ipairs(thread_list) do
+    generated = generated + thread:get("counter")
     local c = thread:get("counts")
     for status, n in pairs(c) do
       total[status] = (total[status] or 0) + n
@@ -122,10 +142,11 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    'BENCH {"requests":%d,"duration_us":%d,"bytes":%d,"statuses":{%s},' ..
+    'BENCH {"requests":%d,"generated":%d,"duration_us":%d,"bytes":%d,"statuses":{%s},' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
-    summary.requests, summary.duration, summary.bytes, table.concat(statuses, ","),
+    summary.requests, generated, summary.duration, summary.bytes,
+    table.concat(statuses, ","),
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean
