@@ -12,6 +12,7 @@ so a page added without thought is closed, not open.
 """
 
 import datetime
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -93,6 +94,8 @@ class GatewayIdentity:
         return self.gateway_id
 
 
+# Gateways post from a handful of addresses, many times a second each.
+@functools.lru_cache(maxsize=4096)
 def _address(text: str | None):
     try:
         return ipaddress.ip_address((text or "").strip())
