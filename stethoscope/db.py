@@ -14,9 +14,12 @@ run the same code. The traps this module designs around:
 * Timestamps are stored and returned as timezone-aware UTC on both databases.
 """
 
+import collections
+import contextlib
 import datetime
 import logging
 import sqlite3
+import threading
 
 import transaction
 import zope.sqlalchemy
@@ -136,12 +139,49 @@ def _make_sqlite_engine(url, settings) -> Engine:
     return engine
 
 
+class FairLock:
+    """A lock granted in the order it was asked for.
+
+    SQLite lets one writer in at a time, and a writer that finds the
+    database locked sleeps in growing steps (1, 2, 5 … 100 ms) before it
+    tries again: a thread that writes transaction after transaction (the
+    activity flush) keeps getting back in first, and the readings wait for
+    all of it. Writers of this process that take turns here first meet the
+    database free, and in order.
+    """
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._queue: collections.deque = collections.deque()
+        self._held = False
+
+    def __enter__(self):
+        with self._condition:
+            me = object()
+            self._queue.append(me)
+            while self._held or self._queue[0] is not me:
+                self._condition.wait()
+            self._queue.popleft()
+            self._held = True
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
+
+
 class Database:
     """The engine and its session factories: read or write, joined to the
     thread's transaction manager (requests, scripts) or on their own."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # The group writer and the activity flush take turns here on SQLite
+        # (one writer at a time anyway); PostgreSQL needs no turns.
+        self.write_turn = (
+            FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         engines = {
             False: engine,
             True: engine.execution_options(sqlite_begin="IMMEDIATE"),

@@ -18,7 +18,7 @@ def includeme(config):
     # For the known-duplicate filter (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
     writer = (
-        ReadingWriter(database.write_engine)
+        ReadingWriter(database.write_engine, turn=database.write_turn)
         if settings["stethoscope.ingest.group_commit"]
         else None
     )

@@ -25,6 +25,7 @@ insert needs. So a reading stored this way is outside the request's
 transaction: the service confirms or releases its claim itself.
 """
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 
@@ -62,8 +63,11 @@ class _Request:
 class ReadingWriter:
     """Inserts readings for many threads, committing them in groups."""
 
-    def __init__(self, engine: Engine, *, max_rows: int = 1000):
+    def __init__(self, engine: Engine, *, turn=None, max_rows: int = 1000):
         self.engine = engine
+        # Database.write_turn: on SQLite, other writers of this process
+        # (the activity flush) and the writer take turns.
+        self.turn = turn if turn is not None else contextlib.nullcontext()
         self.max_rows = max_rows
         self._lock = threading.Lock()
         self._queue: list[_Request] = []
@@ -131,7 +135,7 @@ class ReadingWriter:
         self._finish(batch)
 
     def _commit(self, rows: list[dict]) -> list[int]:
-        with self.engine.begin() as connection:
+        with self.turn, self.engine.begin() as connection:
             if len(rows) == 1:
                 ids = [connection.execute(INSERT_ONE, rows[0]).scalar_one()]
             else:

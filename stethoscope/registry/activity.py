@@ -2,9 +2,9 @@
 was first and last heard, without a write per POST.
 
 Each process adds up what it sees in memory and writes the sums every
-``flush_seconds`` in one short transaction (an upsert adding its counts, so
+``flush_seconds`` in short transactions (upserts adding its counts, so
 several processes sharing a database add up correctly). A failed flush puts
-its counts back to be written next time.
+the counts it did not write back, to be written next time.
 """
 
 import dataclasses
@@ -100,30 +100,60 @@ class ActivityTracker:
             )
 
     def flush(self) -> None:
-        """Write the counts gathered so far; on failure keep them for later."""
+        """Write the counts gathered so far; on failure keep them for later.
+
+        In transactions of at most ``FLUSH_ROWS`` rows, each taking its turn
+        with the readings' writes (``Database.write_turn``): a write
+        transaction holds SQLite's one write lock, and a flush of thousands
+        of badges in one brought ingest to a standstill (docs/benchmarks.md).
+        """
         with self._flush_lock:
             with self._lock:
                 gateways, self._gateways = self._gateways, {}
                 badges, self._badges = self._badges, {}
                 beacons, self._beacons = self._beacons, {}
-            if not gateways and not badges and not beacons:
-                return
-            try:
-                with self.database.session(write=True) as session, session.begin():
-                    _upsert(session, Gateway, "last_ip", gateways)
-                    _upsert(session, Badge, "last_gateway_id", badges)
-                    _upsert_beacons(session, beacons)
-            except Exception:
-                log.exception("could not write gateway and badge activity; will retry")
-                with self._lock:
-                    _merge(self._gateways, gateways)
-                    _merge(self._badges, badges)
-                    for beacon_id, (first, last) in beacons.items():
-                        heard = self._beacons.get(beacon_id, (first, last))
-                        self._beacons[beacon_id] = (
-                            min(heard[0], first),
-                            max(heard[1], last),
-                        )
+            parts = [
+                *(("gateways", chunk) for chunk in _chunks(gateways)),
+                *(("badges", chunk) for chunk in _chunks(badges)),
+                *(("beacons", chunk) for chunk in _chunks(beacons)),
+            ]
+            for done, (kind, chunk) in enumerate(parts):
+                try:
+                    session = self.database.session(write=True)
+                    with self.database.write_turn, session, session.begin():
+                        _WRITERS[kind](session, chunk)
+                except Exception:
+                    log.exception(
+                        "could not write gateway and badge activity; will retry"
+                    )
+                    for kind, chunk in parts[done:]:
+                        self._put_back(kind, chunk)
+                    return
+
+    def _put_back(self, kind: str, chunk: dict) -> None:
+        with self._lock:
+            if kind == "gateways":
+                _merge(self._gateways, chunk)
+            elif kind == "badges":
+                _merge(self._badges, chunk)
+            else:
+                for beacon_id, (first, last) in chunk.items():
+                    heard = self._beacons.get(beacon_id, (first, last))
+                    self._beacons[beacon_id] = (
+                        min(heard[0], first),
+                        max(heard[1], last),
+                    )
+
+
+FLUSH_ROWS = 200
+
+
+def _chunks(items: dict) -> list[dict]:
+    ordered = sorted(items.items())
+    return [
+        dict(ordered[start : start + FLUSH_ROWS])
+        for start in range(0, len(ordered), FLUSH_ROWS)
+    ]
 
 
 def _count(tallies, key, at, source, duplicate) -> None:
@@ -228,3 +258,10 @@ def _upsert_beacons(session, beacons: dict[str, tuple]) -> None:
         for key, (first, last) in sorted(beacons.items())
     ]
     session.execute(statement, rows)
+
+
+_WRITERS = {
+    "gateways": lambda session, chunk: _upsert(session, Gateway, "last_ip", chunk),
+    "badges": lambda session, chunk: _upsert(session, Badge, "last_gateway_id", chunk),
+    "beacons": lambda session, chunk: _upsert_beacons(session, chunk),
+}

@@ -5,8 +5,9 @@ import datetime
 from sqlalchemy import select
 
 from stethoscope.db import Database
+from stethoscope.registry import activity
 from stethoscope.registry.activity import ActivityTracker
-from stethoscope.registry.models import Beacon
+from stethoscope.registry.models import Badge, Beacon
 
 T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
 
@@ -67,3 +68,35 @@ def test_a_failed_flush_keeps_the_beacons(engine, db, monkeypatch):
     monkeypatch.undo()
     tracker.flush()
     assert heard(db) == {"b1": (at(3), at(10), None, None)}
+
+
+def test_a_big_flush_goes_in_short_transactions_and_a_failure_keeps_the_rest(
+    engine, db, monkeypatch
+):
+    """Each transaction holds SQLite's write lock, which ingest waits for."""
+    tracker = ActivityTracker(Database(engine), flush_seconds=0)
+    badges = [f"b{n:04d}" for n in range(2 * activity.FLUSH_ROWS + 1)]
+    for badge_id in badges:
+        tracker.record("G1", badge_id, "10.0.0.1", at(10), duplicate=False)
+    written = []
+    upsert = activity._upsert
+
+    def second_badge_chunk_fails(session, model, source, chunk):
+        if model is Badge and written.count(Badge) == 1:
+            raise RuntimeError("database gone")
+        written.append(model)
+        upsert(session, model, source, chunk)
+
+    monkeypatch.setattr(activity, "_upsert", second_badge_chunk_fails)
+    tracker.flush()
+    db.rollback()
+    stored = set(db.scalars(select(Badge.id)))
+    assert stored == set(badges[: activity.FLUSH_ROWS])
+    # What was not written waits for the next flush; nothing is counted twice.
+    assert set(tracker.pending()[1]) == set(badges[activity.FLUSH_ROWS :])
+    monkeypatch.undo()
+    tracker.flush()
+    db.rollback()
+    assert {b.id: b.posts for b in db.scalars(select(Badge))} == dict.fromkeys(
+        badges, 1
+    )
