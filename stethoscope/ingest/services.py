@@ -1,11 +1,12 @@
 """IngestService: deduplicate and store badge readings.
 
 The order of work for a live reading is: validate (in the view), claim the
-advertisement's fingerprint, insert, and let pyramid_tm commit before the
-201 is sent. The claim is confirmed after commit and released after a failed
-commit or an abort, so that pyramid_retry's replay of a failed transaction,
-or the gateway's own retry after a 503, claims it afresh instead of being
-told "duplicate" about a reading that was never stored.
+advertisement's fingerprint, insert and commit (the group writer's commit,
+shared with the other requests of the moment, or else pyramid_tm's) before
+the 201 is sent. The claim is confirmed after commit and released after a
+failed commit or an abort, so that pyramid_retry's replay of a failed
+transaction, or the gateway's own retry after a 503, claims it afresh
+instead of being told "duplicate" about a reading that was never stored.
 
 A reading observed longer than the window ago (a gateway uploading what it
 buffered while offline) cannot be checked against live claims, which have
@@ -155,14 +156,20 @@ class IngestService:
         # looked up): on SQLite it holds the write lock the writer needs.
         grouped = self.writer is not None and not late and not self._session_opened()
         originals: list[_Pending] = []
-        for pending in live:
-            pending.claim = self.deduplicator.claim(pending.fingerprint)
-            if pending.claim is None:
-                results[pending.index] = ItemResult("duplicate")
-            else:
-                if not grouped:
-                    self._release_on_failure(pending.claim)
-                originals.append(pending)
+        try:
+            for pending in live:
+                pending.claim = self.deduplicator.claim(pending.fingerprint)
+                if pending.claim is None:
+                    results[pending.index] = ItemResult("duplicate")
+                else:
+                    if not grouped:
+                        self._release_on_failure(pending.claim)
+                    originals.append(pending)
+        except BaseException:
+            # Grouped claims have no transaction hooks: release them here.
+            for pending in originals if grouped else ():
+                self.deduplicator.release(pending.claim)
+            raise
         if late:
             for pending, duplicate in zip(late, self._find_stored(late), strict=True):
                 if duplicate:

@@ -237,6 +237,30 @@ class TestCommitFailures:
         assert count(db, Reading) == 1
         wsgi.registry["stethoscope.database"].engine.dispose()
 
+    def test_claims_made_before_a_failure_are_released(
+        self, anonymous, monkeypatch, db
+    ):
+        """Grouped claims have no transaction hooks: an error between claim
+        and commit must still release them, or the retry is a "duplicate"."""
+        deduplicator = anonymous.app.registry["stethoscope.deduplicator"]
+        claim = deduplicator.claim
+        calls = []
+
+        def second_claim_fails(fingerprint):
+            calls.append(fingerprint)
+            if len(calls) == 2:
+                raise RuntimeError("injected")
+            return claim(fingerprint)
+
+        monkeypatch.setattr(deduplicator, "claim", second_claim_fails)
+        first = {**READING, "observed_at": iso(now())}
+        second = {**first, "badge_id": "B2"}
+        anonymous.post_json("/rssi_readings", [first, second], status=500)
+        monkeypatch.undo()
+        assert count(db, Reading) == 0
+        anonymous.post_json("/rssi_readings", [first, second], status=200)
+        assert count(db, Reading) == 2
+
     def test_without_group_commit_a_live_reading_uses_the_request_transaction(
         self, app_settings, db
     ):
