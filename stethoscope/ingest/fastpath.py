@@ -47,7 +47,8 @@ class KnownDuplicateFilter:
             *HEADERS,
             NO_STORE,
         ]
-        self._headers = {"http": base, "https": [*base, HSTS]}
+        self._headers = base
+        self._https_headers = [*base, HSTS]
 
     def __call__(self, environ, start_response):
         if (
@@ -55,8 +56,10 @@ class KnownDuplicateFilter:
             and environ.get("PATH_INFO") == INGEST_PATH
             and self._known_duplicate(environ)
         ):
+            # HSTS over HTTPS only, as the security headers tween decides.
+            https = environ["wsgi.url_scheme"] == "https"
             start_response(
-                "409 Conflict", list(self._headers.get(environ["wsgi.url_scheme"]))
+                "409 Conflict", list(self._https_headers if https else self._headers)
             )
             return [DUPLICATE_BODY]
         return self.app(environ, start_response)

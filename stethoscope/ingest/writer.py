@@ -72,7 +72,7 @@ class ReadingWriter:
         self._lock = threading.Lock()
         self._queue: list[_Request] = []
         self._leading = False
-        # Counters for /health-style diagnostics and the benchmarks.
+        # How many commits and rows so far (the tests read them).
         self.commits = 0
         self.rows = 0
 
