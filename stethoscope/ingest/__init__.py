@@ -1,6 +1,7 @@
 from ..db import request_db_opened
 from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
+from .fastpath import retry_attempts
 from .interfaces import IDeduplicator
 from .services import IngestLimits, IngestService, ReadingQueryService
 from .writer import ReadingWriter
@@ -23,6 +24,8 @@ def includeme(config):
         else None
     )
     config.registry["stethoscope.ingest.writer"] = writer
+    # Read by pyramid_retry when the configuration is committed.
+    settings["retry.activate_hook"] = retry_attempts
 
     def ingest_service(request):
         return IngestService(

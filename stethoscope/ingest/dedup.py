@@ -110,7 +110,7 @@ class MemoryDeduplicator:
     def claimed(self, fingerprint: str) -> bool:
         return self._claims.get(fingerprint) is not None
 
-    known_duplicate = claimed
+    known_duplicate = known_here = claimed
 
     def confirm(self, claim: Claim) -> None:
         pass
@@ -213,6 +213,10 @@ class RedisDeduplicator:
             return Claim(key, token, self, expires_at)
         self._learn(key, found)
         return None
+
+    def known_here(self, fingerprint: str) -> bool:
+        """A committed claim cached here, or a pending claim of this process."""
+        return self._known_here(self.prefix + fingerprint)
 
     def known_duplicate(self, fingerprint: str) -> bool:
         """Known here, or claimed in Redis (a GET: no claim is made)."""

@@ -1,16 +1,26 @@
-"""Answering repeats early: most ingest POSTs never reach Pyramid.
+"""Live readings answered early: most ingest POSTs never reach Pyramid.
 
-Nineteen POSTs in twenty repeat an advertisement this process already knows
-is claimed. This WSGI filter, in front of the Pyramid router, answers those
-409 itself: it reads the body, asks the security policy whether the caller
-may post readings (without a query), validates the reading with the view's
-own function and asks the deduplicator. Whenever anything is not certain (a
-batch, an ``observed_at``, a body or caller the view would refuse, a cookie,
-a token not verified lately, a fingerprint only Redis knows about), it steps
-aside and the request takes the whole way, so the answer is always the one
-the view would give. It sits in front of the router rather than in a tween
-because Pyramid's request, router and tweens cost as much as the rest of a
-repeat together (docs/benchmarks.md).
+A gateway's POST of what a badge advertises now is either a repeat (nineteen
+in twenty) or the original of an advertisement. This WSGI filter, in front
+of the Pyramid router, answers both itself: it reads the body, asks the
+security policy whether the caller may post readings (without a query),
+validates the reading with the view's own function, then
+
+* answers 409 for an advertisement this process already knows is claimed;
+* otherwise hands the reading to the same ``IngestService`` the view uses,
+  which claims it and has the group writer store and commit it (the view's
+  path for a live original, docs/architecture.md §5.3), and answers 201
+  with the stored reading, or 409 when the claim finds it taken.
+
+Whenever anything is not certain (a batch, an ``observed_at``, a body or
+caller the view would refuse, a cookie, a token not verified lately, group
+commit switched off) it steps aside and the request takes the whole way, so
+the answer is always the one the view would give. If storing fails, nothing
+was stored and the claim was released: the request then takes the whole way
+too, where pyramid_retry, the 503 and the logs deal with the failure as for
+any other request. The filter sits in front of the router rather than in a
+tween because Pyramid's request, router, tweens and transaction cost as much
+as the rest of the request together (docs/benchmarks.md).
 """
 
 import io
@@ -21,14 +31,20 @@ from pyramid.interfaces import ISecurityPolicy
 from ..db import utcnow
 from ..ops.headers import HEADERS, HSTS, NO_STORE
 from ..security import client_address
-from .schemas import InvalidPayload, fingerprint, validate_reading
+from .schemas import InvalidPayload, ReadingIn, fingerprint, validate_reading
+from .services import IngestService
 from .views import DUPLICATE_BODY
 
 INGEST_PATH = "/rssi_readings"
 JSON = "application/json"
 
 
-class KnownDuplicateFilter:
+def _no_session():
+    # Only late readings need the request's session; the filter takes none.
+    raise RuntimeError("the ingest fast path stores live readings only")
+
+
+class IngestFastPath:
     """The WSGI application: ``app`` (the Pyramid router) behind the filter."""
 
     def __init__(self, app):
@@ -39,75 +55,128 @@ class KnownDuplicateFilter:
         self.limits = app.registry["stethoscope.ingest.limits"]
         self.deduplicator = app.registry["stethoscope.deduplicator"]
         self.tracker = app.registry["stethoscope.activity"]
-        # The headers the view's 409 gets from webob and the security
-        # headers tween, built once.
-        base = [
-            ("Content-Type", JSON),
-            ("Content-Length", str(len(DUPLICATE_BODY))),
-            *HEADERS,
-            NO_STORE,
-        ]
-        self._headers = base
-        self._https_headers = [*base, HSTS]
+        writer = app.registry["stethoscope.ingest.writer"]
+        # The view's service, as it is for a live reading with no session
+        # open: claim, group writer, claim confirmed or released. None when
+        # group commit is off (readings are then stored in the request's
+        # transaction, which only the whole way has).
+        self.service = (
+            IngestService(
+                session=_no_session,
+                deduplicator=self.deduplicator,
+                tracker=self.tracker,
+                transaction_manager=None,
+                limits=self.limits,
+                writer=writer,
+            )
+            if writer is not None
+            else None
+        )
+        # The headers the view's responses get from webob and the security
+        # headers tween, built once; HSTS over HTTPS only, as the tween
+        # decides.
+        self._headers = [("Content-Type", JSON), *HEADERS, NO_STORE]
+        self._https_headers = [*self._headers, HSTS]
 
     def __call__(self, environ, start_response):
-        if (
-            environ["REQUEST_METHOD"] == "POST"
-            and environ.get("PATH_INFO") == INGEST_PATH
-            and self._known_duplicate(environ)
+        if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO") == (
+            INGEST_PATH
         ):
-            # HSTS over HTTPS only, as the security headers tween decides.
-            https = environ["wsgi.url_scheme"] == "https"
-            start_response(
-                "409 Conflict", list(self._https_headers if https else self._headers)
-            )
-            return [DUPLICATE_BODY]
+            answer = self._answer(environ)
+            if answer is not None:
+                status, body = answer
+                https = environ["wsgi.url_scheme"] == "https"
+                headers = list(self._https_headers if https else self._headers)
+                headers.append(("Content-Length", str(len(body))))
+                start_response(status, headers)
+                return [body]
         return self.app(environ, start_response)
 
-    def _known_duplicate(self, environ) -> bool:
+    def _answer(self, environ) -> tuple[str, bytes] | None:
+        """The status and body the view would give, or None: not sure."""
+        posted = self._live_reading(environ)
+        if posted is None:
+            return None
+        item, client_ip = posted
+        key = fingerprint(item.badge_id, item.beacons)
+        # What this process knows answers most repeats. Else the service's
+        # claim asks Redis (SET NX GET) and refuses a repeat in the same
+        # round trip; without the service, a GET (no claim) is all we may do.
+        known = (
+            self.deduplicator.known_here(key)
+            if self.service is not None
+            else self.deduplicator.known_duplicate(key)
+        )
+        if known:
+            self.tracker.record(
+                item.pi_id, item.badge_id, client_ip, utcnow(), duplicate=True
+            )
+            return DUPLICATE
+        if self.service is None:
+            return None
+        try:
+            result = self.service.ingest_one(item, client_ip)
+        except Exception:
+            # Not stored, and the claim released (IngestService): the whole
+            # way tries again and answers a failure as it answers any, with
+            # one attempt fewer (retry_attempts).
+            environ[TRIED] = True
+            return None
+        if result.status == "duplicate":
+            return DUPLICATE
+        return "201 Created", orjson.dumps(result.reading)
+
+    def _live_reading(self, environ) -> tuple[ReadingIn, str | None] | None:
+        """A valid live reading this caller may post, and the caller's address."""
         if "HTTP_COOKIE" in environ:
-            return False
+            return None
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type != JSON and not content_type.startswith(JSON + ";"):
-            return False
+            return None
         try:
             length = int(environ.get("CONTENT_LENGTH") or "")
         except ValueError:
-            return False
+            return None
         if not 0 < length <= self.limits.max_body_bytes:
-            return False
+            return None
         body = environ["wsgi.input"].read(length)
         # Put the body back for the whole way, seekable as webob wants it
         # (pyramid_retry replays it).
         environ["wsgi.input"] = io.BytesIO(body)
         environ["webob.is_body_seekable"] = True
         if len(body) != length:
-            return False
+            return None
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            return False
+            return None
         if not isinstance(data, dict):
-            return False
+            return None
         try:
             item = validate_reading(data, max_beacons=self.limits.max_beacons)
         except InvalidPayload:
-            return False
+            return None
         # A live post only: an observed_at has bounds to check.
         if item.observed_at is not None:
-            return False
+            return None
         client_ip = client_address(environ, self.proxies)
         grant = self.policy.ingest_grant_without_database(environ, client_ip)
         if grant is None:
-            return False
+            return None
         # A gateway's token is good for its own readings only.
         if grant.gateway_id is not None and grant.gateway_id != item.pi_id:
-            return False
-        if not self.deduplicator.known_duplicate(
-            fingerprint(item.badge_id, item.beacons)
-        ):
-            return False
-        self.tracker.record(
-            item.pi_id, item.badge_id, client_ip, utcnow(), duplicate=True
-        )
-        return True
+            return None
+        return item, client_ip
+
+
+DUPLICATE = ("409 Conflict", DUPLICATE_BODY)
+TRIED = "stethoscope.ingest.fast_path_tried"
+
+
+def retry_attempts(request) -> int | None:
+    """pyramid_retry's ``retry.activate_hook``: a reading the fast path failed
+    to store has had its first attempt, so a failing database does not keep
+    a gateway waiting one attempt longer than ``retry.attempts`` says."""
+    if TRIED in request.environ:
+        return max(1, request.registry.settings["retry.attempts"] - 1)
+    return None

@@ -23,6 +23,10 @@ class IDeduplicator(Interface):
         claiming it: a live claim this process knows, or (Redis) a claim a
         GET finds. False means "ask claim", not "new"."""
 
+    def known_here(fingerprint):
+        """``known_duplicate`` without asking anyone: what this process
+        knows. False means "ask claim", not "new"."""
+
     def confirm(claim):
         """The reading of ``claim`` is committed."""
 

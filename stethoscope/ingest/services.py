@@ -1,12 +1,13 @@
 """IngestService: deduplicate and store badge readings.
 
-The order of work for a live reading is: validate (in the view), claim the
-advertisement's fingerprint, insert and commit (the group writer's commit,
-shared with the other requests of the moment, or else pyramid_tm's) before
-the 201 is sent. The claim is confirmed after commit and released after a
-failed commit or an abort, so that pyramid_retry's replay of a failed
-transaction, or the gateway's own retry after a 503, claims it afresh
-instead of being told "duplicate" about a reading that was never stored.
+The order of work for a live reading is: validate (in the view, or in the
+fast path in front of Pyramid, fastpath.py), claim the advertisement's
+fingerprint, insert and commit (the group writer's commit, shared with the
+other requests of the moment, or else pyramid_tm's) before the 201 is sent.
+The claim is confirmed after commit and released after a failed commit or
+an abort, so that pyramid_retry's replay of a failed transaction, or the
+gateway's own retry after a 503, claims it afresh instead of being told
+"duplicate" about a reading that was never stored.
 
 A reading observed longer than the window ago (a gateway uploading what it
 buffered while offline) cannot be checked against live claims, which have
