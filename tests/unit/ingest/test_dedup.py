@@ -68,6 +68,15 @@ class TestMemoryDeduplicator:
         clock.advance(0.2)
         assert dedup.claim("fp") is not None
 
+    def test_known_here_is_a_live_claim(self):
+        clock = FakeClock()
+        dedup = MemoryDeduplicator(window_ms=5500, clock=clock)
+        assert not dedup.known_here("fp")
+        dedup.claim("fp")
+        assert dedup.known_here("fp")
+        clock.advance(5.5)
+        assert not dedup.known_here("fp")
+
     def test_released_claim_can_be_claimed_again(self):
         dedup = MemoryDeduplicator(window_ms=5500, clock=FakeClock())
         claim = dedup.claim("fp")
@@ -190,6 +199,16 @@ class TestRedisDeduplicator:
         assert second.known_duplicate("fp")
         client.delete(RedisDeduplicator.prefix + "fp")
         assert second.known_duplicate("fp")  # committed: remembered
+
+    def test_known_here_never_asks_redis(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        claim = first.claim("fp")
+        assert first.known_here("fp")  # its own pending claim
+        assert not second.known_here("fp")  # in Redis, but not known here
+        first.confirm(claim)
+        assert second.claim("fp") is None  # meets the committed claim...
+        client.delete(RedisDeduplicator.prefix + "fp")
+        assert second.known_here("fp")  # ...and remembers it
 
     def test_known_duplicate_with_redis_down_says_ask_claim(self, tmp_path):
         missing = redis_client(f"unix://{tmp_path}/nothing.sock", timeout_ms=250)
