@@ -31,7 +31,7 @@ from .dedup import Claim
 from .interfaces import IDeduplicator
 from .models import Reading, reading_json
 from .schemas import FieldError, InvalidPayload, ReadingIn, fingerprint
-from .writer import INSERT_MANY, INSERT_ONE, ReadingWriter
+from .writer import ReadingWriter, insert_readings
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,20 @@ class ItemResult:
     """What became of one posted reading."""
 
     status: str  # "created" | "duplicate" | "rejected"
-    reading: dict | None = None
+    id: int | None = None
+    # The stored row of a created reading (see _rows).
+    row: dict | None = None
     errors: list[FieldError] = field(default_factory=list)
+
+    @property
+    def reading(self) -> dict | None:
+        """The stored reading in its API form (a batch reports ids only)."""
+        return None if self.row is None else reading_json(self.id, **self.row)
 
     def as_json(self, index: int) -> dict:
         result = {"index": index, "status": self.status}
-        if self.reading is not None:
-            result["id"] = self.reading["id"]
+        if self.id is not None:
+            result["id"] = self.id
         if self.errors:
             result["errors"] = [error.as_json() for error in self.errors]
         return result
@@ -180,9 +187,11 @@ class IngestService:
 
         if originals:
             originals.sort(key=lambda p: p.index)
+            rows = _rows(originals, now)
             insert = self._insert_grouped if grouped else self._insert
-            for pending, reading in zip(originals, insert(originals, now), strict=True):
-                results[pending.index] = ItemResult("created", reading=reading)
+            ids = insert(originals, rows)
+            for pending, row, reading_id in zip(originals, rows, ids, strict=True):
+                results[pending.index] = ItemResult("created", reading_id, row)
                 self.tracker.record_beacons(pending.item.beacons, pending.observed_at)
 
         for result, item in zip(results, items, strict=True):
@@ -255,9 +264,8 @@ class IngestService:
             duplicates.append(duplicate)
         return duplicates
 
-    def _insert_grouped(self, originals: list[_Pending], now) -> list[dict]:
+    def _insert_grouped(self, originals: list[_Pending], rows: list[dict]) -> list[int]:
         """Stored and committed by the group writer; claims settled here."""
-        rows = _rows(originals, now)
         try:
             ids = self.writer.insert(rows)
         except BaseException:
@@ -266,26 +274,16 @@ class IngestService:
             raise
         for pending in originals:
             self.deduplicator.confirm(pending.claim)
-        return [
-            reading_json(reading_id, **row)
-            for row, reading_id in zip(rows, ids, strict=True)
-        ]
+        return ids
 
-    def _insert(self, originals: list[_Pending], now) -> list[dict]:
+    def _insert(self, originals: list[_Pending], rows: list[dict]) -> list[int]:
         """Added to the request's transaction (pyramid_tm commits it)."""
         session = self._session()
-        rows = _rows(originals, now)
-        if len(rows) == 1:
-            ids = [session.execute(INSERT_ONE, rows[0]).scalar_one()]
-        else:
-            ids = list(session.scalars(INSERT_MANY, rows))
+        ids = insert_readings(session, rows)
         # A Core insert does not tell zope.sqlalchemy that the session
         # changed; without this the transaction would not be committed.
         mark_changed(session)
-        return [
-            reading_json(reading_id, **row)
-            for row, reading_id in zip(rows, ids, strict=True)
-        ]
+        return ids
 
 
 def _rows(originals: list[_Pending], now) -> list[dict]:

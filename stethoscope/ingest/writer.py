@@ -29,7 +29,7 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
@@ -39,10 +39,43 @@ from .models import Reading
 # through the ORM's bulk machinery, which plain rows do not need), and the
 # same statement object each time, so SQLAlchemy neither rebuilds nor
 # re-keys it per reading; it is compiled once and cached.
-INSERT_ONE = insert(Reading.__table__).returning(Reading.__table__.c.id)
-INSERT_MANY = insert(Reading.__table__).returning(
-    Reading.__table__.c.id, sort_by_parameter_order=True
-)
+_TABLE = Reading.__table__
+INSERT_ONE = insert(_TABLE).returning(_TABLE.c.id)
+INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+INSERT_PLAIN = insert(_TABLE)
+_LAST_ID = select(func.max(_TABLE.c.id))
+_SQLITE_MAX_ROWID = 2**63 - 1
+
+
+def insert_readings(connection, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` in the open write transaction; their ids, in order.
+
+    ``connection`` is a Connection or a Session. PostgreSQL returns the ids
+    of a many-row insert in order in one statement. SQLite cannot tie a
+    RETURNING row to its parameters, so SQLAlchemy would run one INSERT per
+    row; but a write transaction holds SQLite's only write lock, and SQLite
+    gives a new row the largest rowid plus one (sqlite.org/autoinc.html)
+    until the largest possible rowid is taken: the rows of one executemany
+    get the ids after the largest, in order.
+    """
+    if len(rows) == 1:
+        return [connection.execute(INSERT_ONE, rows[0]).scalar_one()]
+    dialect = getattr(connection, "dialect", None) or connection.get_bind().dialect
+    if dialect.name != "sqlite":
+        return list(connection.scalars(INSERT_MANY, rows))
+    last = connection.scalar(_LAST_ID) or 0
+    if last > _SQLITE_MAX_ROWID - len(rows):
+        # SQLite picks rowids at random up there: ask for each one.
+        return list(connection.scalars(INSERT_MANY, rows))
+    connection.execute(INSERT_PLAIN, rows)
+    new_last = connection.scalar(_LAST_ID)
+    if new_last != last + len(rows):
+        # Not what SQLite promises: refuse rather than misreport ids (the
+        # transaction is rolled back, the callers hear of an error).
+        raise RuntimeError(
+            f"readings ids {last + 1}..{new_last} for {len(rows)} new rows"
+        )
+    return list(range(last + 1, new_last + 1))
 
 
 @dataclass(eq=False)
@@ -136,10 +169,7 @@ class ReadingWriter:
 
     def _commit(self, rows: list[dict]) -> list[int]:
         with self.turn, self.engine.begin() as connection:
-            if len(rows) == 1:
-                ids = [connection.execute(INSERT_ONE, rows[0]).scalar_one()]
-            else:
-                ids = list(connection.scalars(INSERT_MANY, rows))
+            ids = insert_readings(connection, rows)
         self.commits += 1
         self.rows += len(rows)
         return ids

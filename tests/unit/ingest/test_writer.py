@@ -4,13 +4,13 @@ import datetime
 import threading
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import OperationalError
 
 from stethoscope.config import parse_settings
 from stethoscope.db import Database, make_engine
 from stethoscope.ingest.models import Reading
-from stethoscope.ingest.writer import ReadingWriter
+from stethoscope.ingest.writer import ReadingWriter, insert_readings
 from tests.support.waiting import wait_for
 
 NOW = datetime.datetime(2026, 11, 29, 12, 0, tzinfo=datetime.UTC)
@@ -142,3 +142,25 @@ def test_rows_the_database_refuses_fail_their_own_caller_only(database, writer):
     rows = stored(database)
     assert sorted(rows.values()) == ["B0", "B1", "B3"], results
     assert [rows[results[0][0]], rows[results[2][0]]] == ["B1", "B3"]
+
+
+def test_many_rows_get_their_own_ids_in_order(database):
+    rows = [row(f"B{n}") for n in range(300)]
+    with database.write_engine.begin() as connection:
+        connection.execute(insert(Reading), [row("before")])
+        ids = insert_readings(connection, rows)
+    stored_rows = stored(database)
+    assert [stored_rows[i] for i in ids] == [r["badge_id"] for r in rows]
+
+
+def test_near_the_largest_rowid_sqlite_ids_are_asked_for(database):
+    """Up there SQLite picks rowids at random: the ids come from RETURNING."""
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's rowid rule")
+    with database.write_engine.begin() as connection:
+        connection.execute(insert(Reading), [{**row("top"), "id": 2**63 - 2}])
+        rows = [row(f"B{n}") for n in range(5)]
+        ids = insert_readings(connection, rows)
+    stored_rows = stored(database)
+    assert [stored_rows[i] for i in ids] == [r["badge_id"] for r in rows]
+    assert len(set(ids)) == 5
