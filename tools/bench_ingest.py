@@ -720,6 +720,7 @@ def main(argv=None) -> int:
                     summary["p50_ms"],
                     summary["p99_ms"],
                     f"houses={summary['houses']} errors={summary['errors']} "
+                    f"{summary['error_kinds'] or ''} "
                     f"max client lag={summary['max_send_lag_ms']:.1f} ms "
                     f"cores={list(summary['core_busy'].values())} "
                     "(target p99 < 50 ms)",

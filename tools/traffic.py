@@ -68,6 +68,8 @@ class OpenLoopResult:
     sent: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     errors: int = 0
+    # What the errors were: exception class -> count.
+    error_kinds: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     max_send_lag_ms: float = 0.0
     connections: int = 0
@@ -81,6 +83,7 @@ class OpenLoopResult:
             "completed": len(lat),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": self.errors,
+            "error_kinds": self.error_kinds,
             "p50_ms": percentile(lat, 50),
             "p90_ms": percentile(lat, 90),
             "p99_ms": percentile(lat, 99),
@@ -151,8 +154,15 @@ async def _open_loop(
                 status = await asyncio.wait_for(
                     connection.post(host, "/rssi_readings", body), timeout_s
                 )
-            except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+            except (
+                OSError,
+                TimeoutError,
+                ValueError,
+                asyncio.IncompleteReadError,
+            ) as exc:
                 result.errors += 1
+                kind = f"{type(exc).__name__}: {exc}"[:80]
+                result.error_kinds[kind] = result.error_kinds.get(kind, 0) + 1
                 if connection is not None:
                     connection.close()
                 return
