@@ -201,6 +201,22 @@ class Database:
             zope.sqlalchemy.register(factory, transaction_manager=transaction.manager)
             self._joined[write] = factory
 
+    def checkpoint(self) -> None:
+        """On SQLite, copy the write-ahead log into the database now, outside
+        any write turn (a PASSIVE checkpoint: writers go on meanwhile).
+
+        SQLite checkpoints by itself in the commit that takes the log past
+        1,000 pages, which then holds the write turn for the copy and its
+        fsync, and every writer waiting for a turn waits for that too:
+        100-200 ms during an activity flush, which writes most of the
+        pages (docs/benchmarks.md). Writers that write much call this
+        between their transactions, so that the log stays short of it.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def session(self, *, write: bool) -> Session:
         """A new session outside any request (background flushes)."""
         return self._plain[write]()

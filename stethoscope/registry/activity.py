@@ -106,6 +106,8 @@ class ActivityTracker:
         with the readings' writes (``Database.write_turn``): a write
         transaction holds SQLite's one write lock, and a flush of thousands
         of badges in one brought ingest to a standstill (docs/benchmarks.md).
+        After each, SQLite's log is checkpointed outside the turn
+        (``Database.checkpoint``).
         """
         with self._flush_lock:
             with self._lock:
@@ -122,6 +124,9 @@ class ActivityTracker:
                     session = self.database.session(write=True)
                     with self.database.write_turn, session, session.begin():
                         _WRITERS[kind](session, chunk)
+                    # Its pages copied out of SQLite's log before the next
+                    # turn, rather than inside someone's commit.
+                    self.database.checkpoint()
                 except Exception:
                     log.exception(
                         "could not write gateway and badge activity; will retry"

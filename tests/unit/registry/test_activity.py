@@ -1,10 +1,12 @@
 """ActivityTracker's beacon tallies, flushed to real SQLite and PostgreSQL."""
 
 import datetime
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from stethoscope.db import Database
+from stethoscope.config import parse_settings
+from stethoscope.db import Database, make_engine
 from stethoscope.registry import activity
 from stethoscope.registry.activity import ActivityTracker
 from stethoscope.registry.models import Badge, Beacon
@@ -100,3 +102,34 @@ def test_a_big_flush_goes_in_short_transactions_and_a_failure_keeps_the_rest(
     assert {b.id: b.posts for b in db.scalars(select(Badge))} == dict.fromkeys(
         badges, 1
     )
+
+
+def test_a_big_flush_keeps_sqlites_log_short(sqlite_url, tmp_path):
+    """SQLite would copy its log into the database inside the commit that
+    takes it past 1,000 pages, holding the write turn meanwhile; the flush
+    checkpoints between its transactions instead, so the log never gets
+    there."""
+    settings = parse_settings(
+        {
+            "sqlalchemy.url": sqlite_url,
+            "stethoscope.secret": "test-secret-of-at-least-thirty-two-characters",
+            "stethoscope.model_dir": str(tmp_path / "models"),
+        }
+    )
+    database = Database(make_engine(settings))
+    tracker = ActivityTracker(database, flush_seconds=0)
+    log = Path(sqlite_url.removeprefix("sqlite:///") + "-wal")
+    try:
+        for n in range(15000):
+            tracker.record(f"G{n % 300}", f"badge-{n:05}", None, at(n), duplicate=False)
+        tracker.flush()
+        with database.engine.connect() as connection:
+            page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+            badges = connection.scalar(select(func.count()).select_from(Badge))
+            # Read while a connection is open: the last one to close
+            # checkpoints and removes the log.
+            log_size = log.stat().st_size
+    finally:
+        database.engine.dispose()
+    assert badges == 15000
+    assert log_size < 1000 * page_size
