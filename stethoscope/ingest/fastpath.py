@@ -24,6 +24,7 @@ as the rest of the request together (docs/benchmarks.md).
 """
 
 import io
+import logging
 
 import orjson
 from pyramid.interfaces import ISecurityPolicy
@@ -37,6 +38,8 @@ from .views import DUPLICATE_BODY
 
 INGEST_PATH = "/rssi_readings"
 JSON = "application/json"
+
+log = logging.getLogger(__name__)
 
 
 def _no_session():
@@ -118,8 +121,11 @@ class IngestFastPath:
             result = self.service.ingest_one(item, client_ip)
         except Exception:
             # Not stored, and the claim released (IngestService): the whole
-            # way tries again and answers a failure as it answers any, with
-            # one attempt fewer (retry_attempts).
+            # way tries again and answers (and logs) a failure as it does
+            # any, with one attempt fewer (retry_attempts).
+            log.debug(
+                "could not store early; the request goes the whole way", exc_info=True
+            )
             environ[TRIED] = True
             return None
         if result.status == "duplicate":

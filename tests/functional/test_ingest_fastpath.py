@@ -6,6 +6,7 @@ That is how these tests tell which way a request went.
 """
 
 import datetime
+import logging
 
 import orjson
 import pytest
@@ -98,8 +99,9 @@ def test_an_original_is_stored_early_and_answered_like_the_view(counting, db, sc
 
 @pytest.mark.parametrize(("failures", "status"), [(1, 201), (3, 503)])
 def test_a_reading_not_stored_early_goes_the_whole_way_one_attempt_fewer(
-    counting, db, failures, status
+    counting, db, caplog, failures, status
 ):
+    caplog.set_level(logging.DEBUG, logger="stethoscope.ingest.fastpath")
     counted = counting()
     failing = FailingCommits(
         counted.wsgi.registry["stethoscope.database"].engine, failures
@@ -112,6 +114,7 @@ def test_a_reading_not_stored_early_goes_the_whole_way_one_attempt_fewer(
     # the others, and the claims of the failed ones were released.
     assert failing.commits == min(failures + 1, 3)
     assert counted.full_path == min(failures, 2)
+    assert "could not store early" in caplog.text
     assert count(db, Reading) == (1 if status == 201 else 0)
     counted.app.post_json(
         "/rssi_readings", READING, status=409 if status == 201 else 201
