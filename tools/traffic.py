@@ -71,11 +71,14 @@ class OpenLoopResult:
     # What the errors were: exception class -> count.
     error_kinds: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
+    # (seconds since the start, latency ms) of each request: when stalls were.
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     max_send_lag_ms: float = 0.0
     connections: int = 0
 
     def summary(self) -> dict:
         lat = sorted(self.latencies_ms)
+        slowest = sorted(self.timeline, key=lambda point: -point[1])[:20]
         return {
             "rate": self.rate,
             "houses": self.houses,
@@ -88,6 +91,7 @@ class OpenLoopResult:
             "p90_ms": percentile(lat, 90),
             "p99_ms": percentile(lat, 99),
             "max_ms": lat[-1] if lat else float("nan"),
+            "slowest": [(round(at, 3), round(ms, 1)) for at, ms in sorted(slowest)],
             "max_send_lag_ms": self.max_send_lag_ms,
             "connections": self.connections,
         }
@@ -168,6 +172,7 @@ async def _open_loop(
                 return
             idle.append(connection)
         result.latencies_ms.append((loop.time() - due) * 1000)
+        result.timeline.append((due - start, result.latencies_ms[-1]))
         result.statuses[status] = result.statuses.get(status, 0) + 1
 
     start = loop.time() + 0.05
