@@ -13,14 +13,14 @@ login: ``viewer_page`` is a page logged in as a viewer through the form.
 
 import json
 import os
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
-import waitress
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support.servers import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -72,23 +72,9 @@ class LiveServer:
 @pytest.fixture
 def live_server(make_app):
     """The app served over HTTP by waitress on a free port of 127.0.0.1."""
-    server = waitress.create_server(make_app.wsgi(), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.effective_port}")
-
-    def close_all():
-        # Runs in the server's own loop, which then finds nothing left to
-        # serve and returns; closing sockets from this thread would race it.
-        for dispatcher in list(server._map.values()):
-            if dispatcher is not server and dispatcher is not server.trigger:
-                dispatcher.close()
-        server.close()
-
-    server.trigger.pull_trigger(close_all)
-    thread.join(timeout=10)
-    server.task_dispatcher.shutdown(timeout=5)
-    assert not thread.is_alive(), "waitress did not stop"
+    server = ThreadedServer(make_app.wsgi())
+    yield LiveServer(server.url)
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,12 @@ post from more gateways than that default, all connected at once.
 
 import configparser
 import socket
-import threading
 from pathlib import Path
 
 import orjson
 import pytest
-import waitress
+
+from tests.support.servers import ThreadedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAYS = 150
@@ -34,28 +34,12 @@ def serve(make_app):
     servers = []
 
     def start(settings: dict) -> int:
-        server = waitress.create_server(
-            make_app.wsgi(), host="127.0.0.1", port=0, **settings
-        )
-        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return server.effective_port
+        servers.append(ThreadedServer(make_app.wsgi(), **settings))
+        return servers[-1].port
 
     yield start
-    for server, thread in servers:
-
-        def close_all(server=server):
-            # In the server's own loop, as tests/browser/conftest.py does.
-            for dispatcher in list(server._map.values()):
-                if dispatcher is not server and dispatcher is not server.trigger:
-                    dispatcher.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_all)
-        thread.join(timeout=10)
-        server.task_dispatcher.shutdown(timeout=5)
-        assert not thread.is_alive(), "waitress did not stop"
+    for server in servers:
+        server.stop()
 
 
 @pytest.mark.parametrize("ini", ["development.ini", "production.ini"])

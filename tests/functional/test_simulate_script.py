@@ -1,10 +1,8 @@
 """stethoscope-simulate: setup, csv and live, on SQLite and PostgreSQL."""
 
 import re
-import threading
 
 import pytest
-import waitress
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +14,7 @@ from stethoscope.scripts import gateways as gateway_script
 from stethoscope.scripts import labelled_import
 from stethoscope.scripts import simulate as simulate_script
 from stethoscope.simulate.house import demo_house
+from tests.support.servers import ThreadedServer
 
 
 def count(engine, model, *where) -> int:
@@ -29,28 +28,12 @@ def serve(make_app):
     servers = []
 
     def start(**overrides):
-        server = waitress.create_server(
-            make_app.wsgi(**overrides), host="127.0.0.1", port=0
-        )
-        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.effective_port}"
+        servers.append(ThreadedServer(make_app.wsgi(**overrides)))
+        return servers[-1].url
 
     yield start
-    for server, thread in servers:
-
-        def close_all(server=server):
-            # In the server's own loop, as tests/browser/conftest.py does.
-            for dispatcher in list(server._map.values()):
-                if dispatcher is not server and dispatcher is not server.trigger:
-                    dispatcher.close()
-            server.close()
-
-        server.trigger.pull_trigger(close_all)
-        thread.join(timeout=10)
-        server.task_dispatcher.shutdown(timeout=5)
-        assert not thread.is_alive(), "waitress did not stop"
+    for server in servers:
+        server.stop()
 
 
 def final_counts(output: str) -> dict[str, int]:

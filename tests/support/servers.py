@@ -1,0 +1,34 @@
+"""A WSGI app served by a real waitress on a free port of 127.0.0.1."""
+
+import threading
+
+import waitress
+
+
+class ThreadedServer:
+    """waitress serving ``app`` from a thread of its own until ``stop``."""
+
+    def __init__(self, app, **settings):
+        self.server = waitress.create_server(app, host="127.0.0.1", port=0, **settings)
+        self.thread = threading.Thread(
+            target=self.server.run, name="waitress", daemon=True
+        )
+        self.thread.start()
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        server = self.server
+
+        def close_all():
+            # Runs in the server's own loop, which then finds nothing left to
+            # serve and returns; closing sockets from this thread would race it.
+            for dispatcher in list(server._map.values()):
+                if dispatcher is not server and dispatcher is not server.trigger:
+                    dispatcher.close()
+            server.close()
+
+        server.trigger.pull_trigger(close_all)
+        self.thread.join(timeout=10)
+        server.task_dispatcher.shutdown(timeout=5)
+        assert not self.thread.is_alive(), "waitress did not stop"
