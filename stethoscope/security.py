@@ -179,7 +179,7 @@ class SecurityPolicy:
     ) -> IngestGrant | None:
         """May this caller post readings, known without a query?
 
-        For the known-duplicate fast path, which runs before any request,
+        For the ingest fast path, which runs before any request,
         session or transaction exists. ``None``: only the whole way can tell
         (a cookie: a session to look up; a token this process has not
         verified lately; a caller the view will refuse). Otherwise the grant,

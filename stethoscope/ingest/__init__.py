@@ -16,7 +16,7 @@ def includeme(config):
     config.registry["stethoscope.ingest.limits"] = limits
     config.registry["stethoscope.activity"] = tracker
     config.register_service(deduplicator, IDeduplicator)
-    # For the known-duplicate filter (fastpath.py), which runs before Pyramid.
+    # For the ingest fast path (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
     writer = (
         ReadingWriter(database.write_engine, turn=database.write_turn)

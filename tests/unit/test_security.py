@@ -28,7 +28,7 @@ from stethoscope.security import (
 
 def request_from(remote, forwarded=None, proxies=""):
     """A request as the WSGI server gives it: client_ip reads its environ
-    (the known-duplicate filter, which has no request, reads the same)."""
+    (the ingest fast path, which has no request, reads the same)."""
     environ = {"REMOTE_ADDR": remote}
     if forwarded is not None:
         environ["HTTP_X_FORWARDED_FOR"] = forwarded
@@ -157,7 +157,7 @@ def request_as(who=None, *, authorization=None, ip="192.0.2.1"):
     request = DummyRequest(headers=headers)
     if authorization is not None:
         # DummyRequest keeps headers apart from its environ; a real one
-        # reads them from it, as the known-duplicate filter does.
+        # reads them from it, as the ingest fast path does.
         request.environ["HTTP_AUTHORIZATION"] = authorization
     request.db = object()
     request.client_ip = ip
@@ -301,7 +301,7 @@ class TestSecurityPolicy:
 def test_a_grant_without_the_database_never_differs_from_permits(
     require_token, allow_ips, ip, who, authorization
 ):
-    """The known-duplicate filter's question: "not sure" (None) is always
+    """The ingest fast path's question: "not sure" (None) is always
     allowed, a grant only where the policy permits, for the same gateway."""
     policy = make_policy(require_token=require_token, allow_ips=allow_ips)
     request = request_as(who, authorization=authorization, ip=ip)
