@@ -124,9 +124,6 @@ class ActivityTracker:
                     session = self.database.session(write=True)
                     with self.database.write_turn, session, session.begin():
                         _WRITERS[kind](session, chunk)
-                    # Its pages copied out of SQLite's log before the next
-                    # turn, rather than inside someone's commit.
-                    self.database.checkpoint()
                 except Exception:
                     log.exception(
                         "could not write gateway and badge activity; will retry"
@@ -134,6 +131,20 @@ class ActivityTracker:
                     for kind, chunk in parts[done:]:
                         self._put_back(kind, chunk)
                     return
+                # Committed: whatever happens now, this chunk is not put back
+                # (it would be counted twice).
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """The pages just written copied out of SQLite's log before the next
+        turn, rather than inside someone's commit."""
+        try:
+            self.database.checkpoint()
+        except Exception:
+            log.warning(
+                "could not checkpoint SQLite's log; SQLite will, in a commit",
+                exc_info=True,
+            )
 
     def _put_back(self, kind: str, chunk: dict) -> None:
         with self._lock:

@@ -104,6 +104,27 @@ def test_a_big_flush_goes_in_short_transactions_and_a_failure_keeps_the_rest(
     )
 
 
+def test_a_failed_checkpoint_counts_nothing_twice(engine, db, monkeypatch, caplog):
+    database = Database(engine)
+    tracker = ActivityTracker(database, flush_seconds=0)
+    badges = [f"b{n:04d}" for n in range(activity.FLUSH_ROWS + 1)]
+    for badge_id in badges:
+        tracker.record("G1", badge_id, "10.0.0.1", at(10), duplicate=False)
+
+    def checkpoint():
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(database, "checkpoint", checkpoint)
+    tracker.flush()
+    db.rollback()
+    # Every chunk was committed, so none waits to be written again.
+    assert tracker.pending() == ({}, {})
+    assert {b.id: b.posts for b in db.scalars(select(Badge))} == dict.fromkeys(
+        badges, 1
+    )
+    assert "could not checkpoint" in caplog.text
+
+
 def test_a_big_flush_keeps_sqlites_log_short(sqlite_url, tmp_path):
     """SQLite would copy its log into the database inside the commit that
     takes it past 1,000 pages, holding the write turn meanwhile; the flush
