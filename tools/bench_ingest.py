@@ -455,6 +455,26 @@ def alternate(pairs: list[tuple[str, Load, bool]], rounds: int) -> dict:
     return runs
 
 
+def summarise_rounds(runs: dict, name: str, base: str | None = None):
+    """The median run of ``name`` and a note on its rounds; with ``base``'s
+    rounds beside them, the median of the rounds' ratios to ``base``
+    (``ratio_to_<base>``, ``rounds_ratio``)."""
+    result = median_run(runs[name])
+    note = f"median of {len(runs[name])} rounds {result['rounds_rps']}"
+    if base in runs:
+        ratios = [
+            run["rps"] / under["rps"]
+            for under, run in zip(runs[base], runs[name], strict=True)
+        ]
+        result[f"ratio_to_{base}"] = statistics.median(ratios)
+        result["rounds_ratio"] = [round(r, 3) for r in ratios]
+        note += (
+            f"; {result[f'ratio_to_{base}']:.0%} of {base} "
+            f"(median of the rounds' ratios {[f'{r:.0%}' for r in ratios]})"
+        )
+    return result, note
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median rate, with every round's rate beside it."""
     ordered = sorted(runs, key=lambda r: r["rps"])
@@ -674,32 +694,17 @@ def main(argv=None) -> int:
         if hello is not None:
             hello.stop()
         if "hello" in runs:
-            result = median_run(runs["hello"])
+            result, note = summarise_rounds(runs, "hello")
             results["scenarios"]["hello"] = result
+            lines.append(wrk_row("hello (pinned, 1 proc)", result, note))
+        if "mix" in runs:
+            result, note = summarise_rounds(runs, "mix", base="hello")
+            results["scenarios"]["mix"] = result
             lines.append(
                 wrk_row(
-                    "hello (pinned, 1 proc)",
-                    result,
-                    f"median of {args.rounds} rounds {result['rounds_rps']}",
+                    "mix (pinned, SQLite+memory)", result, f"{note} (target >= 50%)"
                 )
             )
-        if "mix" in runs:
-            result = median_run(runs["mix"])
-            results["scenarios"]["mix"] = result
-            note = f"median of {args.rounds} rounds {result['rounds_rps']}"
-            if "hello" in runs:
-                ratios = [
-                    m["rps"] / h["rps"]
-                    for h, m in zip(runs["hello"], runs["mix"], strict=True)
-                ]
-                ratio = statistics.median(ratios)
-                result["ratio_to_hello"] = ratio
-                result["rounds_ratio"] = [round(r, 3) for r in ratios]
-                note += (
-                    f"; {100 * ratio:.0f}% of hello (median of the rounds' ratios "
-                    f"{[f'{r:.0%}' for r in ratios]}; target >= 50%)"
-                )
-            lines.append(wrk_row("mix (pinned, SQLite+memory)", result, note))
 
         if "openloop" in chosen:
             wait_quiet(args.quiet_wait)
@@ -821,27 +826,14 @@ def production(
         runs = alternate(pairs, args.rounds)
         lines = []
         if "prodhello" in runs:
-            result = median_run(runs["prodhello"])
+            result, note = summarise_rounds(runs, "prodhello")
             results["scenarios"]["prodhello"] = result
-            note = f"median of {args.rounds} rounds {result['rounds_rps']}"
             lines.append(
                 wrk_row("prod hello (2 procs)", result, f"{note} (the ceiling)")
             )
         if "prod" in runs:
-            result = median_run(runs["prod"])
+            result, note = summarise_rounds(runs, "prod", base="prodhello")
             results["scenarios"]["prod"] = result
-            note = f"median of {args.rounds} rounds {result['rounds_rps']}"
-            if "prodhello" in runs:
-                ratios = [
-                    m["rps"] / h["rps"]
-                    for h, m in zip(runs["prodhello"], runs["prod"], strict=True)
-                ]
-                result["ratio_to_prodhello"] = statistics.median(ratios)
-                result["rounds_ratio"] = [round(r, 3) for r in ratios]
-                note += (
-                    f"; {result['ratio_to_prodhello']:.0%} of prod hello "
-                    f"(rounds {[f'{r:.0%}' for r in ratios]})"
-                )
             results["problems_prod"] = [p for app in apps for p in app.problems()]
             lines.append(
                 wrk_row(
