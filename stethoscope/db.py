@@ -177,11 +177,10 @@ class Database:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
         # The group writer and the activity flush take turns here on SQLite
         # (one writer at a time anyway); PostgreSQL needs no turns.
-        self.write_turn = (
-            FairLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
-        )
+        self.write_turn = FairLock() if self.is_sqlite else contextlib.nullcontext()
         engines = {
             False: engine,
             True: engine.execution_options(sqlite_begin="IMMEDIATE"),
@@ -212,7 +211,7 @@ class Database:
         pages (docs/benchmarks.md). Writers that write much call this
         between their transactions, so that the log stays short of it.
         """
-        if self.engine.dialect.name != "sqlite":
+        if not self.is_sqlite:
             return
         with self.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

@@ -19,7 +19,11 @@ def includeme(config):
     # For the ingest fast path (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
     writer = (
-        ReadingWriter(database.write_engine, turn=database.write_turn)
+        ReadingWriter(
+            database.write_engine,
+            turn=database.write_turn,
+            checkpoint=database.checkpoint if database.is_sqlite else None,
+        )
         if settings["stethoscope.ingest.group_commit"]
         else None
     )

@@ -19,6 +19,14 @@ committed), with its own ids or with the error of that commit. Rows that
 make an insert fail (none should: the view validated them) do not sink the
 others: the batch is then written again one request at a time.
 
+On SQLite a leader also keeps the write-ahead log short: SQLite copies the
+log into the database by itself inside the commit that takes it past 1,000
+pages, and that commit then holds the write turn for the copy and its fsync
+while every request of the moment waits (a 130-150 ms stall,
+docs/benchmarks.md). Instead, once its commits have written about
+``CHECKPOINT_PAGES`` pages, a leader checkpoints after handing over, outside
+the turn, while the next leader goes on.
+
 The session machinery (an ORM session, zope.sqlalchemy, the two-phase
 commit of ``transaction``) is not used here; a Core connection is all an
 insert needs. So a reading stored this way is outside the request's
@@ -26,6 +34,7 @@ transaction: the service confirms or releases its claim itself.
 """
 
 import contextlib
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -45,6 +54,21 @@ INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True
 INSERT_PLAIN = insert(_TABLE)
 _LAST_ID = select(func.max(_TABLE.c.id))
 _SQLITE_MAX_ROWID = 2**63 - 1
+
+# Half SQLite's automatic checkpoint (wal_autocheckpoint, 1,000 pages), so
+# that the log is copied out by us, between commits, well before SQLite
+# would do it inside one.
+CHECKPOINT_PAGES = 500
+
+log = logging.getLogger(__name__)
+
+
+def pages_written(rows: int) -> int:
+    """A generous estimate of the log pages a commit of ``rows`` readings
+    writes: the table's and each index's pages touched. Measured on the
+    readings of 2,400 badges: 4.7 pages for one row, 10 for 3, 27 for 10,
+    125 for 100, 210 for 500 (docs/benchmarks.md)."""
+    return min(4 + 2 * rows, 250)
 
 
 def insert_readings(connection, rows: list[dict]) -> list[int]:
@@ -96,12 +120,19 @@ class _Request:
 class ReadingWriter:
     """Inserts readings for many threads, committing them in groups."""
 
-    def __init__(self, engine: Engine, *, turn=None, max_rows: int = 1000):
+    def __init__(
+        self, engine: Engine, *, turn=None, checkpoint=None, max_rows: int = 1000
+    ):
         self.engine = engine
         # Database.write_turn: on SQLite, other writers of this process
         # (the activity flush) and the writer take turns.
         self.turn = turn if turn is not None else contextlib.nullcontext()
+        # Database.checkpoint on SQLite; None where there is no log to keep
+        # short (PostgreSQL).
+        self.checkpoint = checkpoint
         self.max_rows = max_rows
+        # Log pages written since the last checkpoint (an estimate).
+        self._pages = 0
         self._lock = threading.Lock()
         self._queue: list[_Request] = []
         self._leading = False
@@ -124,7 +155,11 @@ class ReadingWriter:
         try:
             self._write(self._take())
         finally:
-            self._hand_over()
+            checkpoint_due = self._hand_over()
+        if checkpoint_due:
+            # Its callers have their answers and the next leader has the
+            # turn; only this thread's own caller waits for the copy.
+            self._checkpoint()
         return request.result()
 
     def _take(self) -> list[_Request]:
@@ -137,7 +172,8 @@ class ReadingWriter:
                 count += len(batch[-1].rows)
             return batch
 
-    def _hand_over(self) -> None:
+    def _hand_over(self) -> bool:
+        """Let the next leader go on; True when the log is due a checkpoint."""
         with self._lock:
             if self._queue:
                 following = self._queue[0]
@@ -145,6 +181,17 @@ class ReadingWriter:
                 following.ready.set()
             else:
                 self._leading = False
+            due = self.checkpoint is not None and self._pages >= CHECKPOINT_PAGES
+            if due:
+                self._pages = 0
+            return due
+
+    def _checkpoint(self) -> None:
+        try:
+            self.checkpoint()
+        except Exception:
+            # SQLite will checkpoint by itself in a commit, as it would anyway.
+            log.warning("could not checkpoint SQLite's log", exc_info=True)
 
     def _write(self, batch: list[_Request]) -> None:
         try:
@@ -172,6 +219,7 @@ class ReadingWriter:
             ids = insert_readings(connection, rows)
         self.commits += 1
         self.rows += len(rows)
+        self._pages += pages_written(len(rows))
         return ids
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 import datetime
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, insert, select
@@ -9,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from stethoscope.config import parse_settings
 from stethoscope.db import Database, make_engine
+from stethoscope.ingest import writer as writer_module
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.writer import ReadingWriter, insert_readings
 from tests.support.waiting import wait_for
@@ -164,3 +166,67 @@ def test_near_the_largest_rowid_sqlite_ids_are_asked_for(database):
     stored_rows = stored(database)
     assert [stored_rows[i] for i in ids] == [r["badge_id"] for r in rows]
     assert len(set(ids)) == 5
+
+
+def test_the_writer_keeps_sqlites_log_short(database):
+    """SQLite would copy its log into the database inside the commit that
+    takes it past 1,000 pages, holding the write turn for the copy; the
+    writer checkpoints after its commits instead, so the log never gets
+    there."""
+    if not database.is_sqlite:
+        pytest.skip("SQLite's write-ahead log")
+    writer = ReadingWriter(
+        database.write_engine,
+        turn=database.write_turn,
+        checkpoint=database.checkpoint,
+    )
+    log = Path(database.engine.url.database + "-wal")
+    for n in range(150):
+        writer.insert([row(f"B{n:03}-{m}") for m in range(10)])
+    with database.engine.connect() as connection:
+        page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
+        # Read while a connection is open: the last one to close
+        # checkpoints and removes the log.
+        log_size = log.stat().st_size
+    assert len(stored(database)) == 1500
+    # Without the writer's checkpoints: just over 1,000 pages.
+    assert log_size < writer_module.CHECKPOINT_PAGES * page_size
+
+
+def test_a_checkpoint_holds_up_no_other_writer(database, monkeypatch):
+    """The leader checkpoints after handing over: the next commits go on."""
+    monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)  # after each commit
+    started, finish = threading.Event(), threading.Event()
+
+    def checkpoint():
+        if not started.is_set():  # the first one takes its time
+            started.set()
+            assert finish.wait(10), "the checkpoint was never let finish"
+
+    writer = ReadingWriter(
+        database.write_engine, turn=database.write_turn, checkpoint=checkpoint
+    )
+    threads, results = in_threads(writer.insert, [[row("B1"), row("B2")]])
+    wait_for(started.is_set, "the checkpoint to start")
+    try:
+        # Committed and answered while the checkpoint is still going on.
+        ids = writer.insert([row("later")])
+        assert stored(database)[ids[0]] == "later"
+        assert results == [None]
+    finally:
+        finish.set()
+        threads[0].join(10)
+    rows = stored(database)
+    assert [rows[i] for i in results[0]] == ["B1", "B2"]
+
+
+def test_a_failed_checkpoint_fails_no_insert(database, monkeypatch, caplog):
+    monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)
+
+    def checkpoint():
+        raise OperationalError("PRAGMA wal_checkpoint", {}, Exception("I/O error"))
+
+    writer = ReadingWriter(database.write_engine, checkpoint=checkpoint)
+    ids = writer.insert([row("B1")]) + writer.insert([row("B2")])
+    assert sorted(stored(database).items()) == list(zip(ids, ["B1", "B2"], strict=True))
+    assert "could not checkpoint" in caplog.text
