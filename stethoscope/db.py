@@ -177,6 +177,7 @@ class Database:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._closers = []
         self.is_sqlite = engine.dialect.name == "sqlite"
         # The group writer and the activity flush take turns here on SQLite
         # (one writer at a time anyway); PostgreSQL needs no turns.
@@ -199,6 +200,17 @@ class Database:
             factory = sessionmaker(bind=bound, expire_on_commit=False)
             zope.sqlalchemy.register(factory, transaction_manager=transaction.manager)
             self._joined[write] = factory
+
+    def on_dispose(self, close) -> None:
+        """Have ``dispose`` call ``close()`` first (a connection held open)."""
+        self._closers.append(close)
+
+    def dispose(self) -> None:
+        """Close every connection: those held by their users, then the pool's
+        (an app taken down: scripts, tests)."""
+        for close in self._closers:
+            close()
+        self.engine.dispose()
 
     def checkpoint(self) -> None:
         """On SQLite, copy the write-ahead log into the database now, outside

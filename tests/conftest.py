@@ -140,7 +140,7 @@ class AppFactory:
 
     def close(self):
         for app in self.apps:
-            app.registry["stethoscope.database"].engine.dispose()
+            app.registry["stethoscope.database"].dispose()
 
 
 @pytest.fixture

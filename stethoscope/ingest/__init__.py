@@ -28,6 +28,8 @@ def includeme(config):
         else None
     )
     config.registry["stethoscope.ingest.writer"] = writer
+    if writer is not None:
+        database.on_dispose(writer.close)
     # Read by pyramid_retry when the configuration is committed.
     settings["retry.activate_hook"] = retry_attempts
 

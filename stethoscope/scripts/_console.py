@@ -62,7 +62,7 @@ def application(config_uri: str, *, write: bool) -> Iterator:
         yield env
     finally:
         env["closer"]()
-        env["registry"]["stethoscope.database"].engine.dispose()
+        env["registry"]["stethoscope.database"].dispose()
 
 
 def argument_parser(prog: str, doc: str) -> argparse.ArgumentParser:

@@ -143,13 +143,23 @@ def app_with_failing_commits(settings, failures):
 
 class FailingCommits:
     """The database's COMMIT fails ``failures`` times, transiently (as
-    SQLite's "database is locked" is marked for pyramid_retry)."""
+    SQLite's "database is locked" is marked for pyramid_retry). On
+    PostgreSQL the group writer's INSERT commits by itself (autocommit):
+    there it is the INSERT that fails."""
 
     def __init__(self, engine, failures: int):
         self.engine = engine
         self.remaining = failures
         self.commits = 0
         event.listen(engine, "commit", self.commit)
+        event.listen(engine, "before_cursor_execute", self.statement)
+
+    def statement(self, connection, cursor, statement, *_):
+        options = connection.get_execution_options()
+        if statement.startswith("INSERT") and (
+            options.get("isolation_level") == "AUTOCOMMIT"
+        ):
+            self.commit(connection)
 
     def commit(self, connection):
         self.commits += 1
@@ -163,6 +173,7 @@ class FailingCommits:
 
     def remove(self):
         event.remove(self.engine, "commit", self.commit)
+        event.remove(self.engine, "before_cursor_execute", self.statement)
 
 
 def late(reading: dict) -> dict:
@@ -221,7 +232,7 @@ class TestCommitFailures:
         assert count(db, Reading) == 1
         assert db.get(Reading, response.json["id"]) is not None
         app.post_json("/rssi_readings", {**reading, "pi_id": "G2"}, status=409)
-        wsgi.registry["stethoscope.database"].engine.dispose()
+        wsgi.registry["stethoscope.database"].dispose()
 
     def test_a_late_reading_whose_commit_always_fails_is_503_and_not_lost(
         self, app_settings, dedup_settings, db
@@ -235,7 +246,7 @@ class TestCommitFailures:
         assert count(db, Reading) == 0
         app.post_json("/rssi_readings", reading, status=201)
         assert count(db, Reading) == 1
-        wsgi.registry["stethoscope.database"].engine.dispose()
+        wsgi.registry["stethoscope.database"].dispose()
 
     def test_claims_made_before_a_failure_are_released(
         self, anonymous, monkeypatch, db
@@ -271,7 +282,7 @@ class TestCommitFailures:
         assert failing.votes == 2
         assert count(db, Reading) == 1
         app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
-        wsgi.registry["stethoscope.database"].engine.dispose()
+        wsgi.registry["stethoscope.database"].dispose()
 
 
 class TestRedisOutage:

@@ -39,7 +39,7 @@ class CountingApp:
         self.full_path += 1
 
     def close(self):
-        self.wsgi.registry["stethoscope.database"].engine.dispose()
+        self.wsgi.registry["stethoscope.database"].dispose()
 
 
 @pytest.fixture
@@ -120,6 +120,28 @@ def test_a_reading_not_stored_early_goes_the_whole_way_one_attempt_fewer(
         "/rssi_readings", READING, status=409 if status == 201 else 201
     )
     assert count(db, Reading) == 1
+
+
+def test_a_reading_after_the_writers_connection_died_is_stored(counting, db, engine):
+    """On PostgreSQL the group writer keeps a connection of its own: when it
+    dies (a restart, a network fault) that commit fails and the reading
+    takes the whole way, where a fresh connection from the pool stores it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the writer keeps a connection of its own on PostgreSQL")
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    second = {**READING, "badge_id": "B2"}
+    counted.app.post_json("/rssi_readings", second, status=201)
+    assert counted.full_path == 1
+    third = {**READING, "badge_id": "B3"}
+    counted.app.post_json("/rssi_readings", third, status=201)
+    assert counted.full_path == 1  # the writer has a connection again
+    assert count(db, Reading) == 3
 
 
 @pytest.mark.parametrize(

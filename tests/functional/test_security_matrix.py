@@ -567,7 +567,7 @@ def test_a_new_route_without_a_permission_is_caught(app_settings):
         app = webtest.TestApp(config.make_wsgi_app())
         app.get("/careless", status=401)
     finally:
-        config.registry["stethoscope.database"].engine.dispose()
+        config.registry["stethoscope.database"].dispose()
 
 
 def test_a_route_without_a_view_is_caught(app_settings):
@@ -577,7 +577,7 @@ def test_a_route_without_a_view_is_caught(app_settings):
     try:
         assert ("test.viewless", "NO VIEW") in route_views(config.registry)
     finally:
-        config.registry["stethoscope.database"].engine.dispose()
+        config.registry["stethoscope.database"].dispose()
 
 
 # --- Real requests ---------------------------------------------------------------

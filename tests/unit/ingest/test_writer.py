@@ -38,13 +38,39 @@ def database(app_settings):
 
 
 @pytest.fixture
-def writer(database):
-    return ReadingWriter(database.write_engine)
+def make_writer(database):
+    """Writers on the test's database; their connections closed after."""
+    writers = []
+
+    def make(**options):
+        writers.append(ReadingWriter(database.write_engine, **options))
+        return writers[-1]
+
+    yield make
+    for writer in writers:
+        writer.close()
+
+
+@pytest.fixture
+def writer(make_writer):
+    return make_writer()
 
 
 def stored(database) -> dict[int, str]:
     with database.engine.connect() as connection:
         return dict(connection.execute(select(Reading.id, Reading.badge_id)).all())
+
+
+def on_insert(engine, action):
+    """Call ``action()`` before each INSERT the writer sends (a commit on
+    SQLite ends a transaction around it; on PostgreSQL it commits itself)."""
+
+    def before(connection, cursor, statement, *_):
+        if statement.startswith("INSERT"):
+            action()
+
+    event.listen(engine, "before_cursor_execute", before)
+    return lambda: event.remove(engine, "before_cursor_execute", before)
 
 
 class Gate:
@@ -53,16 +79,12 @@ class Gate:
     def __init__(self, engine):
         self.opened = threading.Event()
         self.held = threading.Event()
-        self.engine = engine
-        event.listen(engine, "commit", self.commit)
+        self.remove = on_insert(engine, self.commit)
 
-    def commit(self, connection):
+    def commit(self):
         if not self.held.is_set():
             self.held.set()
             assert self.opened.wait(10), "the gate was never opened"
-
-    def remove(self):
-        event.remove(self.engine, "commit", self.commit)
 
 
 def in_threads(function, arguments) -> list:
@@ -120,19 +142,19 @@ def test_requests_arriving_during_a_commit_share_the_next_one(database, writer):
 
 
 def test_a_failed_commit_fails_its_callers_and_the_next_ones_go_on(database, writer):
-    failures = [OperationalError("COMMIT", {}, Exception("disk I/O error"))]
+    failures = [OperationalError("INSERT", {}, Exception("disk I/O error"))]
 
-    def fail_once(connection):
+    def fail_once():
         if failures:
             raise failures.pop()
 
-    event.listen(database.engine, "commit", fail_once)
+    remove = on_insert(database.engine, fail_once)
     try:
         with pytest.raises(OperationalError):
             writer.insert([row("B1")])
         ids = writer.insert([row("B2")])
     finally:
-        event.remove(database.engine, "commit", fail_once)
+        remove()
     assert stored(database) == {ids[0]: "B2"}
 
 
@@ -168,18 +190,14 @@ def test_near_the_largest_rowid_sqlite_ids_are_asked_for(database):
     assert len(set(ids)) == 5
 
 
-def test_the_writer_keeps_sqlites_log_short(database):
+def test_the_writer_keeps_sqlites_log_short(database, make_writer):
     """SQLite would copy its log into the database inside the commit that
     takes it past 1,000 pages, holding the write turn for the copy; the
     writer checkpoints after its commits instead, so the log never gets
     there."""
     if not database.is_sqlite:
         pytest.skip("SQLite's write-ahead log")
-    writer = ReadingWriter(
-        database.write_engine,
-        turn=database.write_turn,
-        checkpoint=database.checkpoint,
-    )
+    writer = make_writer(turn=database.write_turn, checkpoint=database.checkpoint)
     log = Path(database.engine.url.database + "-wal")
     for n in range(150):
         writer.insert([row(f"B{n:03}-{m}") for m in range(10)])
@@ -193,7 +211,7 @@ def test_the_writer_keeps_sqlites_log_short(database):
     assert log_size < writer_module.CHECKPOINT_PAGES * page_size
 
 
-def test_a_checkpoint_holds_up_no_other_writer(database, monkeypatch):
+def test_a_checkpoint_holds_up_no_other_writer(database, make_writer, monkeypatch):
     """The leader checkpoints after handing over: the next commits go on."""
     monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)  # after each commit
     started, finish = threading.Event(), threading.Event()
@@ -203,9 +221,7 @@ def test_a_checkpoint_holds_up_no_other_writer(database, monkeypatch):
             started.set()
             assert finish.wait(10), "the checkpoint was never let finish"
 
-    writer = ReadingWriter(
-        database.write_engine, turn=database.write_turn, checkpoint=checkpoint
-    )
+    writer = make_writer(turn=database.write_turn, checkpoint=checkpoint)
     threads, results = in_threads(writer.insert, [[row("B1"), row("B2")]])
     wait_for(started.is_set, "the checkpoint to start")
     try:
@@ -220,13 +236,76 @@ def test_a_checkpoint_holds_up_no_other_writer(database, monkeypatch):
     assert [rows[i] for i in results[0]] == ["B1", "B2"]
 
 
-def test_a_failed_checkpoint_fails_no_insert(database, monkeypatch, caplog):
+def test_a_failed_checkpoint_fails_no_insert(
+    database, make_writer, monkeypatch, caplog
+):
     monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)
 
     def checkpoint():
         raise OperationalError("PRAGMA wal_checkpoint", {}, Exception("I/O error"))
 
-    writer = ReadingWriter(database.write_engine, checkpoint=checkpoint)
+    writer = make_writer(checkpoint=checkpoint)
     ids = writer.insert([row("B1")]) + writer.insert([row("B2")])
     assert sorted(stored(database).items()) == list(zip(ids, ["B1", "B2"], strict=True))
     assert "could not checkpoint" in caplog.text
+
+
+def postgresql_only(database):
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's single-statement commits")
+
+
+def test_on_postgresql_each_insert_commits_by_itself_on_one_connection(
+    database, writer
+):
+    postgresql_only(database)
+    checkouts, commits = [], []
+
+    def checkout(*_):
+        checkouts.append(1)
+
+    event.listen(database.engine.pool, "checkout", checkout)
+    event.listen(database.engine, "commit", lambda _: commits.append(1))
+    ids = [writer.insert([row(f"B{n}"), row(f"B{n}x")]) for n in range(5)]
+    event.remove(database.engine.pool, "checkout", checkout)
+    # Each is committed when it returns (read from another connection).
+    rows = stored(database)
+    assert [[rows[i] for i in pair] for pair in ids] == [
+        [f"B{n}", f"B{n}x"] for n in range(5)
+    ]
+    # One connection kept, and no transaction around the statements.
+    assert len(checkouts) == 1
+    assert commits == []
+
+
+def test_more_rows_than_one_statement_takes_share_a_transaction(
+    database, writer, monkeypatch
+):
+    postgresql_only(database)
+    # SQLAlchemy sends rows in pages of insertmanyvalues_page_size (1,000):
+    # more than a page are several statements, which must commit together.
+    monkeypatch.setattr(writer, "_autocommit_rows", 2)
+    commits = []
+    event.listen(database.engine, "commit", lambda _: commits.append(1))
+    ids = writer.insert([row(f"B{n}") for n in range(3)])
+    assert commits == [1]
+    rows = stored(database)
+    assert [rows[i] for i in ids] == ["B0", "B1", "B2"]
+
+
+def test_a_lost_connection_fails_one_commit_and_the_next_gets_a_new_one(
+    database, writer
+):
+    postgresql_only(database)
+    writer.insert([row("B1")])
+    with database.engine.connect() as connection:
+        # The writer's connection, as a restart or a network fault would.
+        connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(OperationalError):
+        writer.insert([row("B2")])
+    ids = writer.insert([row("B3")])
+    assert sorted(stored(database).values()) == ["B1", "B3"]
+    assert stored(database)[ids[0]] == "B3"
