@@ -309,3 +309,15 @@ def test_a_lost_connection_fails_one_commit_and_the_next_gets_a_new_one(
     ids = writer.insert([row("B3")])
     assert sorted(stored(database).values()) == ["B1", "B3"]
     assert stored(database)[ids[0]] == "B3"
+
+
+def test_a_group_the_server_refuses_stores_none_of_its_rows(database, writer):
+    """On PostgreSQL a group is one statement that commits by itself: when
+    the server refuses one of its rows, none is stored, so writing the
+    requests again one by one stores each good row once."""
+    postgresql_only(database)
+    out_of_range = {**row("B2"), "badge_strength": 100_000}  # a smallint
+    requests = [[row("B1")], [out_of_range], [row("B3")]]
+    _, results = queued_behind_a_commit(database, writer, requests)
+    assert isinstance(results[1], Exception), results
+    assert sorted(stored(database).values()) == ["B0", "B1", "B3"]
