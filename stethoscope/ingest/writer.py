@@ -139,12 +139,20 @@ class ReadingWriter:
         self.max_rows = max_rows
         # Log pages written since the last checkpoint (an estimate).
         self._pages = 0
-        # PostgreSQL: rows up to this many go in one INSERT statement
-        # (SQLAlchemy's insertmanyvalues pages), which commits by itself on
-        # the writer's own connection.
+        # PostgreSQL: rows up to this many go in one INSERT statement, which
+        # commits by itself on the writer's own connection. SQLAlchemy
+        # sends rows in pages (insertmanyvalues), cut short where their
+        # bound parameters would pass its limit: one per column, and one
+        # more for the order of the rows.
+        dialect = engine.dialect
         self._autocommit_rows = (
-            engine.dialect.insertmanyvalues_page_size
-            if engine.dialect.name == "postgresql"
+            min(
+                engine.get_execution_options().get(
+                    "insertmanyvalues_page_size", dialect.insertmanyvalues_page_size
+                ),
+                dialect.insertmanyvalues_max_parameters // (len(_TABLE.columns) + 1),
+            )
+            if dialect.name == "postgresql"
             else 0
         )
         self._connection = None

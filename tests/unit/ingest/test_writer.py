@@ -278,19 +278,23 @@ def test_on_postgresql_each_insert_commits_by_itself_on_one_connection(
     assert commits == []
 
 
-def test_more_rows_than_one_statement_takes_share_a_transaction(
-    database, writer, monkeypatch
-):
+def test_more_rows_than_one_statement_takes_share_a_transaction(database):
     postgresql_only(database)
     # SQLAlchemy sends rows in pages of insertmanyvalues_page_size (1,000):
     # more than a page are several statements, which must commit together.
-    monkeypatch.setattr(writer, "_autocommit_rows", 2)
+    engine = database.write_engine.execution_options(insertmanyvalues_page_size=2)
+    writer = ReadingWriter(engine)
     commits = []
     event.listen(database.engine, "commit", lambda _: commits.append(1))
-    ids = writer.insert([row(f"B{n}") for n in range(3)])
-    assert commits == [1]
+    try:
+        two = writer.insert([row("B0"), row("B1")])
+        assert commits == []  # one statement, committed by itself
+        three = writer.insert([row(f"B{n}") for n in range(2, 5)])
+        assert commits == [1]
+    finally:
+        writer.close()
     rows = stored(database)
-    assert [rows[i] for i in ids] == ["B0", "B1", "B2"]
+    assert [rows[i] for i in two + three] == [f"B{n}" for n in range(5)]
 
 
 def test_a_lost_connection_fails_one_commit_and_the_next_gets_a_new_one(
