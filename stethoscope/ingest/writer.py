@@ -33,7 +33,7 @@ insert needs. On PostgreSQL the writer keeps a connection of its own in
 autocommit mode: a single INSERT statement is a transaction by itself (all
 its rows or none, committed when it returns), so a commit is one round trip
 instead of a pool checkout with its pre-ping, BEGIN, INSERT and COMMIT
-(490 -> 145 us of CPU for one reading, docs/benchmarks.md). A connection
+(490 -> 215 us of CPU for one reading, docs/benchmarks.md). A connection
 that fails is dropped; the next commit takes a fresh, pinged one from the
 pool. So a reading stored this way is outside the request's
 transaction: the service confirms or releases its claim itself.
