@@ -31,7 +31,9 @@ def includeme(config):
     if writer is not None:
         database.on_dispose(writer.close)
     # Read by pyramid_retry when the configuration is committed.
-    settings["retry.activate_hook"] = retry_attempts
+    settings["retry.activate_hook"] = retry_attempts(
+        config.maybe_dotted(settings.get("retry.activate_hook"))
+    )
 
     def ingest_service(request):
         return IngestService(

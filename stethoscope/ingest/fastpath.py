@@ -179,10 +179,22 @@ DUPLICATE = ("409 Conflict", DUPLICATE_BODY)
 TRIED = "stethoscope.ingest.fast_path_tried"
 
 
-def retry_attempts(request) -> int | None:
+def retry_attempts(configured=None):
     """pyramid_retry's ``retry.activate_hook``: a reading the fast path failed
     to store has had its first attempt, so a failing database does not keep
-    a gateway waiting one attempt longer than ``retry.attempts`` says."""
-    if TRIED in request.environ:
-        return max(1, request.registry.settings["retry.attempts"] - 1)
-    return None
+    a gateway waiting one attempt longer than ``retry.attempts`` says.
+
+    ``configured`` is a hook set before this one (``retry.activate_hook`` in
+    the settings): it still decides the attempts, one fewer for such a
+    reading.
+    """
+
+    def activate(request) -> int | None:
+        attempts = configured(request) if configured is not None else None
+        if TRIED not in request.environ:
+            return attempts
+        if attempts is None:
+            attempts = request.registry.settings["retry.attempts"]
+        return max(1, attempts - 1)
+
+    return activate

@@ -122,6 +122,29 @@ def test_a_reading_not_stored_early_goes_the_whole_way_one_attempt_fewer(
     assert count(db, Reading) == 1
 
 
+def test_a_retry_hook_configured_before_still_decides_the_attempts(counting):
+    """``retry.activate_hook`` set in the settings keeps deciding; a reading
+    the fast path failed to store gets one attempt fewer of its answer."""
+    asked = []
+
+    def five_attempts(request):
+        asked.append(request.path)
+        return 5
+
+    counted = counting(**{"retry.activate_hook": five_attempts})
+    failing = FailingCommits(
+        counted.wsgi.registry["stethoscope.database"].engine, failures=100
+    )
+    try:
+        counted.app.post_json("/rssi_readings", READING, status=503)
+    finally:
+        failing.remove()
+    assert failing.commits == 5  # the early try, then four
+    assert counted.full_path == 4
+    counted.app.get("/health")
+    assert asked == ["/rssi_readings", "/health"]
+
+
 def test_a_reading_after_the_writers_connection_died_is_stored(counting, db, engine):
     """On PostgreSQL the group writer keeps a connection of its own: when it
     dies (a restart, a network fault) that commit fails and the reading
