@@ -325,3 +325,24 @@ def test_a_group_the_server_refuses_stores_none_of_its_rows(database, writer):
     _, results = queued_behind_a_commit(database, writer, requests)
     assert isinstance(results[1], Exception), results
     assert sorted(stored(database).values()) == ["B0", "B1", "B3"]
+
+
+def test_ids_sqlite_did_not_give_as_promised_are_refused(database):
+    """Something else inserting rows in the same statement (a trigger) breaks
+    the rule the ids are derived from: the insert fails and stores nothing,
+    rather than report ids that are not the rows'."""
+    if not database.is_sqlite:
+        pytest.skip("SQLite's rowid rule")
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER echo AFTER INSERT ON readings"
+            " WHEN NEW.badge_id = 'B1' BEGIN"
+            " INSERT INTO readings (badge_id, gateway_id, received_at,"
+            " observed_at, beacons, fingerprint) SELECT 'echo', gateway_id,"
+            " received_at, observed_at, beacons, fingerprint"
+            " FROM readings WHERE id = NEW.id; END"
+        )
+    with pytest.raises(RuntimeError, match="for 3 new rows"):
+        with database.write_engine.begin() as connection:
+            insert_readings(connection, [row("B0"), row("B1"), row("B2")])
+    assert stored(database) == {}
