@@ -342,7 +342,9 @@ def test_ids_sqlite_did_not_give_as_promised_are_refused(database):
             " received_at, observed_at, beacons, fingerprint"
             " FROM readings WHERE id = NEW.id; END"
         )
-    with pytest.raises(RuntimeError, match="for 3 new rows"):
-        with database.write_engine.begin() as connection:
-            insert_readings(connection, [row("B0"), row("B1"), row("B2")])
+    with (
+        pytest.raises(RuntimeError, match="for 3 new rows"),
+        database.write_engine.begin() as connection,
+    ):
+        insert_readings(connection, [row("B0"), row("B1"), row("B2")])
     assert stored(database) == {}
