@@ -105,6 +105,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.sqlite.synchronous", choice("full", "normal"), "full"),
     Setting("stethoscope.sqlite.busy_timeout_ms", integer(0, 60_000), 5000),
     Setting("stethoscope.db.connect_timeout_s", integer(1, 60), 3),
+    # How long PostgreSQL may leave what we sent unacknowledged, or go
+    # without answering TCP keepalives, before the connection counts as
+    # lost: a database host gone silent (a network fault, a crash) fails
+    # requests with 503 instead of holding them for the kernel's ~15 min.
+    Setting("stethoscope.db.tcp_timeout_s", integer(1, 600), 10),
     Setting("stethoscope.db.pool_size", integer(1, 100), 5),
     Setting("stethoscope.db.pool_timeout_s", integer(1, 60), 5),
     Setting("stethoscope.db.retry_after_s", integer(1, 3600), 5),

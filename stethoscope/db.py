@@ -101,10 +101,30 @@ def make_engine(settings) -> Engine:
         "pool_timeout": settings["stethoscope.db.pool_timeout_s"],
     }
     if url.startswith("postgresql"):
-        kwargs["connect_args"] = {
-            "connect_timeout": settings["stethoscope.db.connect_timeout_s"]
-        }
+        kwargs["connect_args"] = postgresql_connect_args(settings)
     return create_engine(url, **kwargs)
+
+
+def postgresql_connect_args(settings) -> dict:
+    """libpq's connection parameters that bound every wait on the server.
+
+    ``connect_timeout`` bounds connecting. Once connected, a server host that
+    goes silent (its network gone, its machine down) leaves a request
+    waiting for an answer until the kernel gives up, ~15 minutes: so data
+    we sent may stay unacknowledged for ``tcp_timeout_s`` at most
+    (``tcp_user_timeout``), and while we wait for an answer the server's
+    host must acknowledge TCP keepalives within about as long. A slow query
+    on a live server is not cut short: its host acknowledges both.
+    """
+    timeout_s = settings["stethoscope.db.tcp_timeout_s"]
+    return {
+        "connect_timeout": settings["stethoscope.db.connect_timeout_s"],
+        "tcp_user_timeout": timeout_s * 1000,
+        "keepalives": 1,
+        "keepalives_idle": max(1, timeout_s // 2),
+        "keepalives_interval": max(1, timeout_s // 6),
+        "keepalives_count": 3,
+    }
 
 
 def _make_sqlite_engine(url, settings) -> Engine:
