@@ -198,15 +198,16 @@ class ReadingWriter:
     def _hand_over(self) -> bool:
         """Let the next leader go on; True when the log is due a checkpoint."""
         with self._lock:
+            # Counted before the next leader starts adding to it.
+            due = self.checkpoint is not None and self._pages >= CHECKPOINT_PAGES
+            if due:
+                self._pages = 0
             if self._queue:
                 following = self._queue[0]
                 following.leads = True
                 following.ready.set()
             else:
                 self._leading = False
-            due = self.checkpoint is not None and self._pages >= CHECKPOINT_PAGES
-            if due:
-                self._pages = 0
             return due
 
     def _checkpoint(self) -> None:
