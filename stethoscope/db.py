@@ -242,11 +242,21 @@ class Database:
         100-200 ms during an activity flush, which writes most of the
         pages (docs/benchmarks.md). Writers that write much call this
         between their transactions, so that the log stays short of it.
+
+        Never raises: a checkpoint that fails is logged, and SQLite then
+        checkpoints in a commit as it would anyway; what the caller
+        committed stays committed.
         """
         if not self.is_sqlite:
             return
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:
+            log.warning(
+                "could not checkpoint SQLite's log; SQLite will, in a commit",
+                exc_info=True,
+            )
 
     def session(self, *, write: bool) -> Session:
         """A new session outside any request (background flushes)."""

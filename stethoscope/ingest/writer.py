@@ -40,7 +40,6 @@ transaction: the service confirms or releases its claim itself.
 """
 
 import contextlib
-import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -65,8 +64,6 @@ _SQLITE_MAX_ROWID = 2**63 - 1
 # that the log is copied out by us, between commits, well before SQLite
 # would do it inside one.
 CHECKPOINT_PAGES = 500
-
-log = logging.getLogger(__name__)
 
 
 def pages_written(rows: int) -> int:
@@ -133,8 +130,8 @@ class ReadingWriter:
         # Database.write_turn: on SQLite, other writers of this process
         # (the activity flush) and the writer take turns.
         self.turn = turn if turn is not None else contextlib.nullcontext()
-        # Database.checkpoint on SQLite; None where there is no log to keep
-        # short (PostgreSQL).
+        # Database.checkpoint on SQLite (it logs a failure, never raises);
+        # None where there is no log to keep short (PostgreSQL).
         self.checkpoint = checkpoint
         self.max_rows = max_rows
         # Log pages written since the last checkpoint (an estimate).
@@ -182,7 +179,7 @@ class ReadingWriter:
         if checkpoint_due:
             # Its callers have their answers and the next leader has the
             # turn; only this thread's own caller waits for the copy.
-            self._checkpoint()
+            self.checkpoint()
         return request.result()
 
     def _take(self) -> list[_Request]:
@@ -209,13 +206,6 @@ class ReadingWriter:
             else:
                 self._leading = False
             return due
-
-    def _checkpoint(self) -> None:
-        try:
-            self.checkpoint()
-        except Exception:
-            # SQLite will checkpoint by itself in a commit, as it would anyway.
-            log.warning("could not checkpoint SQLite's log", exc_info=True)
 
     def _write(self, batch: list[_Request]) -> None:
         try:

@@ -131,20 +131,9 @@ class ActivityTracker:
                     for kind, chunk in parts[done:]:
                         self._put_back(kind, chunk)
                     return
-                # Committed: whatever happens now, this chunk is not put back
-                # (it would be counted twice).
-                self._checkpoint()
-
-    def _checkpoint(self) -> None:
-        """The pages just written copied out of SQLite's log before the next
-        turn, rather than inside someone's commit."""
-        try:
-            self.database.checkpoint()
-        except Exception:
-            log.warning(
-                "could not checkpoint SQLite's log; SQLite will, in a commit",
-                exc_info=True,
-            )
+                # Committed: this chunk is not put back whatever happens now
+                # (it would be counted twice); a checkpoint never raises.
+                self.database.checkpoint()
 
     def _put_back(self, kind: str, chunk: dict) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from stethoscope.db import Database, make_engine
 from stethoscope.ingest import writer as writer_module
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.writer import ReadingWriter, insert_readings
+from tests.support.sqlite import failing_checkpoints
 from tests.support.waiting import wait_for
 
 NOW = datetime.datetime(2026, 11, 29, 12, 0, tzinfo=datetime.UTC)
@@ -239,13 +240,12 @@ def test_a_checkpoint_holds_up_no_other_writer(database, make_writer, monkeypatc
 def test_a_failed_checkpoint_fails_no_insert(
     database, make_writer, monkeypatch, caplog
 ):
+    if not database.is_sqlite:
+        pytest.skip("SQLite's write-ahead log")
     monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)
-
-    def checkpoint():
-        raise OperationalError("PRAGMA wal_checkpoint", {}, Exception("I/O error"))
-
-    writer = make_writer(checkpoint=checkpoint)
-    ids = writer.insert([row("B1")]) + writer.insert([row("B2")])
+    writer = make_writer(checkpoint=database.checkpoint)
+    with failing_checkpoints(database.engine):
+        ids = writer.insert([row("B1")]) + writer.insert([row("B2")])
     assert sorted(stored(database).items()) == list(zip(ids, ["B1", "B2"], strict=True))
     assert "could not checkpoint" in caplog.text
 
