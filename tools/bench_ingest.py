@@ -3,6 +3,7 @@
     .venv/bin/python tools/bench_ingest.py                  # every scenario
     .venv/bin/python tools/bench_ingest.py --scenarios hello,mix --duration 10
     .venv/bin/python tools/bench_ingest.py --profile var/bench-profile
+    .venv/bin/python tools/bench_ingest.py --scenarios prodhello,prod --server threads=8
 
 Scenarios (docs/benchmarks.md gives the targets and the latest figures):
 
@@ -57,6 +58,9 @@ SCENARIOS = ("hello", "mix", "openloop", "batch", "prodhello", "prod")
 PG_DATABASE = "stethoscope_bench"
 PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DATABASE}"
 REDIS_PORT = 6391
+# [server:main] settings for every server of a run, hello-worlds included
+# (--server): a waitress variant is measured against its own ceiling.
+SERVER_OVERRIDES: dict[str, str] = {}
 PORTS = {
     "hello": 6601,
     "app": 6602,
@@ -82,6 +86,8 @@ def write_ini(
     parser.optionxform = str
     parser.read(source)
     parser["server:main"]["listen"] = f"127.0.0.1:{port}"
+    for key, value in SERVER_OVERRIDES.items():
+        parser["server:main"][key] = value
     if app is not None:
         parser.remove_section("app:main")
         parser.add_section("app:main")
@@ -613,14 +619,18 @@ def main(argv=None) -> int:
         default=3,
         help="alternating rounds of hello/mix and of prodhello/prod",
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        type=lambda text: tuple(text.split("=", 1)),
-        metavar="KEY=VALUE",
-        help="an app setting of the ingest servers (to measure a variant)",
-    )
+    for option, help_text in (
+        ("--set", "an app setting of the ingest servers (to measure a variant)"),
+        ("--server", "a waitress setting of every server, hello-worlds included"),
+    ):
+        parser.add_argument(
+            option,
+            action="append",
+            default=[],
+            type=lambda text: tuple(text.split("=", 1)),
+            metavar="KEY=VALUE",
+            help=help_text,
+        )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--houses", type=int, default=60, help="warm-up houses")
     parser.add_argument("--rate", type=float, default=1000.0, help="openloop req/s")
@@ -644,6 +654,7 @@ def main(argv=None) -> int:
         help="seconds to wait for an idle machine before each run",
     )
     args = parser.parse_args(argv)
+    SERVER_OVERRIDES.update(dict(args.server))
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
