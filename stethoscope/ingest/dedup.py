@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from zope.interface import implementer
 
-from ..ops.redis import redis_client
+from ..ops.redis import LuaScript, ThreadConnections, redis_client
 from .interfaces import IDeduplicator
 
 log = logging.getLogger(__name__)
@@ -124,18 +124,18 @@ class MemoryDeduplicator:
 
 # Confirm and release act only on our own claim: after a slow request the
 # key may have expired and been claimed by someone else.
-_CONFIRM = """
+_CONFIRM = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 return false
-"""
-_RELEASE = """
+""")
+_RELEASE = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-"""
+""")
 
 
 @implementer(IDeduplicator)
@@ -184,8 +184,8 @@ class RedisDeduplicator:
         self._wall_clock = wall_clock
         self._committed = ExpiringMap(clock)
         self._pending = ExpiringMap(clock)
-        self._confirm = client.register_script(_CONFIRM)
-        self._release = client.register_script(_RELEASE)
+        # The hot path's commands skip the client's own layers (ThreadConnections).
+        self._redis = ThreadConnections(client)
         self._down_until = 0.0
         self._down = False
         self._state_lock = threading.Lock()
@@ -200,7 +200,9 @@ class RedisDeduplicator:
         asked = self._clock()
         expires_at = self._wall_clock() + self.window_ms / 1000
         try:
-            found = self.client.set(key, token, nx=True, px=self.pending_ms, get=True)
+            found = self._redis.execute(
+                "SET", key, token, "NX", "PX", self.pending_ms, "GET"
+            )
         except Exception as exc:  # any redis or socket error: see the class doc
             self._failed(exc)
             return self._fall_back(fingerprint)
@@ -226,7 +228,7 @@ class RedisDeduplicator:
         if self._redis_down():
             return False
         try:
-            found = self.client.get(key)
+            found = self._redis.execute("GET", key)
         except Exception as exc:
             self._failed(exc)
             return False
@@ -267,7 +269,8 @@ class RedisDeduplicator:
         expires_ms = int(claim.expires_at * 1000)
         remaining_ms = max(1, expires_ms - int(self._wall_clock() * 1000))
         try:
-            self._confirm(
+            _CONFIRM(
+                self._redis,
                 keys=[claim.key],
                 args=[claim.token, f"c:{expires_ms}", remaining_ms],
             )
@@ -282,7 +285,7 @@ class RedisDeduplicator:
             return
         self._pending.discard(claim.key, claim.token)
         try:
-            self._release(keys=[claim.key], args=[claim.token])
+            _RELEASE(self._redis, keys=[claim.key], args=[claim.token])
         except Exception as exc:
             # Until Redis answers again we deduplicate in memory, so the retry
             # of this very request is not refused by our stale claim.

@@ -1,7 +1,12 @@
 """Redis clients that fail fast: every Redis user falls back when it is away."""
 
+import hashlib
+import threading
+import weakref
+
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 
@@ -20,3 +25,59 @@ def redis_client(url: str, timeout_ms: int) -> redis.Redis:
         retry_on_timeout=False,
         health_check_interval=0,
     )
+
+
+class ThreadConnections:
+    """Commands sent on a connection of the calling thread's own.
+
+    redis-py's client wraps every command in a pool checkout and release, a
+    retry policy, event dispatch and observability hooks: half the CPU of a
+    ``SET NX GET`` here (docs/benchmarks.md). The ingest hot path sends its
+    few commands this way instead. Each thread's connection is made with
+    the client's own settings (address, timeouts, protocol), so it fails as
+    fast as the client does; on a timeout or a broken connection redis-py's
+    connection drops itself (no late reply is left to be read as the next
+    command's) and the thread's next command connects again.
+    """
+
+    def __init__(self, client: redis.Redis):
+        pool = client.connection_pool
+        self._connection_class = pool.connection_class
+        self._connection_kwargs = dict(pool.connection_kwargs)
+        self._local = threading.local()
+        # Weak: a thread's connection closes when the thread ends.
+        self._connections = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def execute(self, *args):
+        """Send one command and return its reply; raises redis-py's errors."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connection_class(**self._connection_kwargs)
+            self._local.connection = connection
+            with self._lock:
+                self._connections.add(connection)
+        connection.send_command(*args)
+        return connection.read_response()
+
+    def close(self) -> None:
+        """Close every thread's connection (a later command connects again)."""
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            connection.disconnect()
+
+
+class LuaScript:
+    """A Lua script run by its SHA1, loaded into Redis when Redis lacks it."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, connections: ThreadConnections, keys: list, args: list):
+        try:
+            return connections.execute("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted or flushed Redis: EVAL runs it and caches it again.
+            return connections.execute("EVAL", self.source, len(keys), *keys, *args)
