@@ -153,6 +153,9 @@ SETTINGS: tuple[Setting, ...] = (
     # checks the newest activation at most this often (0: on every use).
     Setting("stethoscope.models.refresh_seconds", integer(0, 3600), 2),
     Setting("stethoscope.docs_dir", string),
+    # Keep the objects made at start-up out of the collector's full passes
+    # (stethoscope.main): off in tests, which build hundreds of apps.
+    Setting("stethoscope.gc_freeze", boolean, True),
     Setting("retry.attempts", integer(1, 10), 3),
 )
 

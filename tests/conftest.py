@@ -118,6 +118,8 @@ def app_settings(db_url, tmp_path):
         "stethoscope.accounts.password_profile": "cheapest",
         # The embedded default: gateways in the field send no token.
         "stethoscope.ingest.require_token": "false",
+        # Frozen objects are never collected: hundreds of apps would pile up.
+        "stethoscope.gc_freeze": "false",
     }
 
 
