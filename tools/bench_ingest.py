@@ -223,20 +223,46 @@ def busy_since(before: dict) -> dict[int, float]:
     }
 
 
-def wait_quiet(limit_s: float, threshold=0.15) -> float:
-    """Wait (at most ``limit_s``) for both cores to be nearly idle.
+def fsync_ms(path: Path) -> float:
+    """Milliseconds to make a 4 KiB write durable in ``path``'s file system."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"\0" * 4096)
+        started = time.perf_counter()
+        os.fsync(fd)
+        return (time.perf_counter() - started) * 1000
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def wait_quiet(
+    limit_s: float, threshold=0.15, fsync_limit_ms=20.0
+) -> tuple[float, float]:
+    """Wait (at most ``limit_s``) for both cores to be nearly idle and for
+    the disk to make writes durable promptly.
 
     Other work on the machine (a test suite, another server) takes CPU from
     the pinned server and the load generator; the figures would be theirs.
-    Returns the busiest core's share of the last second measured.
+    This host's disk also stalls at times: a 4 KiB fsync that takes 0.3 ms
+    took 0.1-1.2 s, often for a minute after large files were deleted (a
+    benchmark's database; the file system discards online). Every commit
+    of SQLite and PostgreSQL waits for such a write, so a run that starts
+    then measures the disk. Returns the busiest core's share and the
+    slowest of ten fsyncs (ms) of the last second measured.
     """
+    probe = Path(tempfile.gettempdir()) / f"stethoscope-bench-fsync-{os.getpid()}"
     deadline = time.monotonic() + limit_s
     while True:
         before = core_busy()
-        time.sleep(1.0)
+        slowest = 0.0
+        for _ in range(10):
+            slowest = max(slowest, fsync_ms(probe))
+            time.sleep(0.1)
         busiest = max(busy_since(before).values())
-        if busiest <= threshold or time.monotonic() >= deadline:
-            return busiest
+        quiet = busiest <= threshold and slowest <= fsync_limit_ms
+        if quiet or time.monotonic() >= deadline:
+            return busiest, round(slowest, 1)
 
 
 # -- wrk ---------------------------------------------------------------------------
@@ -396,7 +422,7 @@ class Load:
 
     def measure(self, houses, tag, prime=True, seconds=None) -> dict:
         seconds = seconds or self.args.duration
-        quiet = wait_quiet(self.args.quiet_wait)
+        quiet, fsync = wait_quiet(self.args.quiet_wait)
         offset = 0
         if prime and self.mode == "mix":
             # Post the measured run's payloads for a while first: else every
@@ -414,6 +440,7 @@ class Load:
         result["houses"] = houses
         result["core_busy"] = busy_since(cores_before)
         result["busy_before"] = quiet
+        result["fsync_before_ms"] = fsync
         result["server_cpu"] = [round(c / seconds, 2) for c in cpu]
         # CPU time on the servers' cores that the servers did not use:
         # another program (or the kernel's network work) took it.
@@ -601,7 +628,8 @@ def wrk_row(name, result, note=""):
         f"houses={result['houses']} server cpu={result['server_cpu']} "
         f"other cpu={result['other_cpu']} "
         f"cores={list(result['core_busy'].values())} idle-before="
-        f"{1 - result['busy_before']:.0%}{extra} {note}",
+        f"{1 - result['busy_before']:.0%} fsync-before="
+        f"{result['fsync_before_ms']} ms{extra} {note}",
     )
 
 
@@ -718,7 +746,7 @@ def main(argv=None) -> int:
             )
 
         if "openloop" in chosen:
-            wait_quiet(args.quiet_wait)
+            _, fsync = wait_quiet(args.quiet_wait)
             os.sched_setaffinity(0, {0})
             cores = core_busy()
             try:
@@ -727,6 +755,7 @@ def main(argv=None) -> int:
                 os.sched_setaffinity(0, set(range(os.cpu_count())))
             summary = loop.summary()
             summary["core_busy"] = busy_since(cores)
+            summary["fsync_before_ms"] = fsync
             results["scenarios"]["openloop"] = summary
             lines.append(
                 row(
@@ -738,13 +767,14 @@ def main(argv=None) -> int:
                     f"houses={summary['houses']} errors={summary['errors']} "
                     f"{summary['error_kinds'] or ''} "
                     f"max client lag={summary['max_send_lag_ms']:.1f} ms "
+                    f"fsync-before={summary['fsync_before_ms']} ms "
                     f"cores={list(summary['core_busy'].values())} "
                     "(target p99 < 50 ms)",
                 )
             )
 
         if "batch" in chosen:
-            wait_quiet(args.quiet_wait)
+            _, fsync = wait_quiet(args.quiet_wait)
             os.sched_setaffinity(0, {0})
             cores = core_busy()
             try:
@@ -755,6 +785,7 @@ def main(argv=None) -> int:
                 os.sched_setaffinity(0, set(range(os.cpu_count())))
             summary = batch.summary()
             summary["core_busy"] = busy_since(cores)
+            summary["fsync_before_ms"] = fsync
             results["scenarios"]["batch"] = summary
             lines.append(
                 f"{'batch ' + str(args.batch_size) + ' (pinned, SQLite)':<34} "
