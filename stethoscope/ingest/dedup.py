@@ -207,7 +207,9 @@ class RedisDeduplicator:
             self._failed(exc)
             return self._fall_back(fingerprint)
         self._recovered()
-        if found is None:
+        # Our own token: the SET took effect before a broken connection was
+        # replaced, and was sent again (ThreadConnections).
+        if found is None or found == token.encode():
             # Counted from before the SET: never live here longer than in Redis.
             self._pending.put(
                 key, token, self.pending_ms / 1000 - (self._clock() - asked)

@@ -50,15 +50,35 @@ class ThreadConnections:
         self._lock = threading.Lock()
 
     def execute(self, *args):
-        """Send one command and return its reply; raises redis-py's errors."""
-        connection = getattr(self._local, "connection", None)
+        """Send one command and return its reply; raises redis-py's errors.
+
+        A Redis restart closes every connection, and a connection that
+        worked before learns it only when used again: then it connects again
+        and sends the command once more, so a restart costs no fallback. A
+        command may thus reach Redis twice, which suits only commands whose
+        second run changes nothing for their sender (a claim that took
+        effect before the connection broke is found holding the sender's
+        own token). A timeout is not repeated: the server is there but slow.
+        """
+        local = self._local
+        connection = getattr(local, "connection", None)
         if connection is None:
             connection = self._connection_class(**self._connection_kwargs)
-            self._local.connection = connection
+            local.connection = connection
+            local.proven = False
             with self._lock:
                 self._connections.add(connection)
-        connection.send_command(*args)
-        return connection.read_response()
+        try:
+            connection.send_command(*args)
+            reply = connection.read_response()
+        except redis.ConnectionError:
+            if not local.proven:
+                raise
+            local.proven = False
+            connection.send_command(*args)
+            reply = connection.read_response()
+        local.proven = True
+        return reply
 
     def close(self) -> None:
         """Close every thread's connection (a later command connects again)."""

@@ -10,6 +10,7 @@ from stethoscope.ingest.dedup import (
     make_deduplicator,
 )
 from stethoscope.ops.redis import redis_client
+from tests.support.services import RedisServer
 from tests.support.waiting import wait_for
 
 
@@ -253,17 +254,50 @@ class TestRedisDeduplicator:
         finally:
             listener.close()
 
-    def test_recovers_when_redis_answers_again(self, client, caplog):
-        dedup = redis_dedup(client, retry_interval_ms=0)
+    def test_recovers_when_redis_answers_again(self, tmp_path, caplog):
+        server = RedisServer(tmp_path).start()
+        client = redis_client(server.url, timeout_ms=250)
+        try:
+            dedup = redis_dedup(client, retry_interval_ms=0)
+            assert dedup.claim("zero").owner is dedup
+            server.stop()
+            assert dedup.claim("one").owner is dedup.fallback
+            server.start()
+            claim = dedup.claim("two")
+            assert claim.owner is dedup
+            assert dedup.fallbacks == 1
+            assert "Redis answers again" in caplog.text
+        finally:
+            client.close()
+            server.stop()
+
+    def test_a_dropped_connection_costs_no_fallback(self, client):
+        dedup = redis_dedup(client)
         assert dedup.claim("zero").owner is dedup  # this thread is connected
-        # The server drops every connection but the killer's: the next claim
-        # finds its connection broken and falls back; the one after that
-        # connects again.
+        # The server drops every connection but the killer's (as a restart
+        # would): the claim goes out again on a new connection.
         client.client_kill_filter(_type="normal", skipme=True)
-        assert dedup.claim("one").owner is dedup.fallback
-        claim = dedup.claim("two")
+        claim = dedup.claim("one")
         assert claim.owner is dedup
-        assert "Redis answers again" in caplog.text
+        assert dedup.fallbacks == 0
+        assert client.get(claim.key) == claim.token.encode()
+
+    def test_a_claim_sent_twice_is_still_ours(self, client):
+        # The SET took effect, the connection broke before its reply, and it
+        # was sent again: Redis answers with our own token, not a duplicate.
+        dedup = redis_dedup(client)
+        connections = dedup._redis
+
+        class SentTwice:
+            def execute(self, *args):
+                connections.execute(*args)
+                return connections.execute(*args)
+
+        dedup._redis = SentTwice()
+        claim = dedup.claim("fp")
+        assert claim is not None and claim.owner is dedup
+        assert client.get(claim.key) == claim.token.encode()
+        assert redis_dedup(client).claim("fp") is None  # and others see it
 
 
 def test_make_deduplicator_chooses_the_backend(redis_url):

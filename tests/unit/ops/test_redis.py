@@ -4,6 +4,7 @@ import pytest
 import redis
 
 from stethoscope.ops.redis import LuaScript, ThreadConnections, redis_client
+from tests.support.services import RedisServer
 
 
 @pytest.fixture
@@ -76,3 +77,37 @@ def test_a_script_is_loaded_again_after_redis_forgot_it(client):
     assert client.script_exists(script.sha)[0]  # EVAL cached it again
     assert script(connections, keys=["n"], args=[10]) == 13
     connections.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own, to stop and start, and a thread
+    connection to it that has served a command."""
+    server = RedisServer(tmp_path).start()
+    client = redis_client(server.url, timeout_ms=250)
+    connections = ThreadConnections(client)
+    connections.execute("PING")
+    yield server, client, connections
+    connections.close()
+    client.close()
+    server.stop()
+
+
+def test_a_redis_restart_costs_no_command(own_redis):
+    server, client, connections = own_redis
+    server.stop()
+    server.start()
+    # The thread's connection was closed by the restart: the command is sent
+    # again on a new one instead of failing.
+    assert connections.execute("SET", "k", "v", "NX", "GET") is None
+    assert client.get("k") == b"v"
+
+
+def test_redis_away_fails_every_command_without_hanging(own_redis):
+    server, _, connections = own_redis
+    server.stop()
+    for _ in range(3):
+        with pytest.raises(redis.ConnectionError):
+            connections.execute("PING")
+    server.start()
+    assert connections.execute("PING") == b"PONG"
