@@ -13,9 +13,9 @@ def main(global_config, **settings):
     if app.registry.settings["stethoscope.gc_freeze"]:
         # A process holds some 220,000 objects once started (SQLAlchemy,
         # pydantic, scikit-learn, ...), and a full collection walks them all:
-        # 120-140 ms here, during which every request of the process waits
-        # (the slowest requests of the benchmarks). Frozen, they are left
-        # out of every collection; what is made later is collected as ever.
+        # 120-140 ms here, during which every request of the process waits.
+        # Frozen, they are left out of every collection; what is made later
+        # is collected as ever.
         gc.collect()
         gc.freeze()
     return app
