@@ -18,6 +18,7 @@ from stethoscope.config import configure
 from stethoscope.ingest.fastpath import IngestFastPath
 from stethoscope.ingest.models import Reading
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+from tests.support.postgresql import drop_other_connections
 
 from ..conftest import count
 from .test_ingest import FailingCommits
@@ -153,11 +154,7 @@ def test_a_reading_after_the_writers_connection_died_is_stored(counting, db, eng
         pytest.skip("the writer keeps a connection of its own on PostgreSQL")
     counted = counting()
     counted.app.post_json("/rssi_readings", READING, status=201)
-    with engine.connect() as connection:
-        connection.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    drop_other_connections(engine)  # the writer's among them
     second = {**READING, "badge_id": "B2"}
     counted.app.post_json("/rssi_readings", second, status=201)
     assert counted.full_path == 1

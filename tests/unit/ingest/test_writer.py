@@ -13,6 +13,7 @@ from stethoscope.db import Database, make_engine
 from stethoscope.ingest import writer as writer_module
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.writer import ReadingWriter, insert_readings
+from tests.support.postgresql import drop_other_connections
 from tests.support.sqlite import failing_checkpoints
 from tests.support.waiting import wait_for
 
@@ -60,6 +61,16 @@ def writer(make_writer):
 def stored(database) -> dict[int, str]:
     with database.engine.connect() as connection:
         return dict(connection.execute(select(Reading.id, Reading.badge_id)).all())
+
+
+def sqlite_only(database, why: str) -> None:
+    if not database.is_sqlite:
+        pytest.skip(why)
+
+
+def postgresql_only(database) -> None:
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL's single-statement commits")
 
 
 def on_insert(engine, action):
@@ -180,8 +191,7 @@ def test_many_rows_get_their_own_ids_in_order(database):
 
 def test_near_the_largest_rowid_sqlite_ids_are_asked_for(database):
     """Up there SQLite picks rowids at random: the ids come from RETURNING."""
-    if database.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's rowid rule")
+    sqlite_only(database, "SQLite's rowid rule")
     with database.write_engine.begin() as connection:
         connection.execute(insert(Reading), [{**row("top"), "id": 2**63 - 2}])
         rows = [row(f"B{n}") for n in range(5)]
@@ -196,8 +206,7 @@ def test_the_writer_keeps_sqlites_log_short(database, make_writer):
     takes it past 1,000 pages, holding the write turn for the copy; the
     writer checkpoints after its commits instead, so the log never gets
     there."""
-    if not database.is_sqlite:
-        pytest.skip("SQLite's write-ahead log")
+    sqlite_only(database, "SQLite's write-ahead log")
     writer = make_writer(turn=database.write_turn, checkpoint=database.checkpoint)
     log = Path(database.engine.url.database + "-wal")
     for n in range(150):
@@ -240,19 +249,13 @@ def test_a_checkpoint_holds_up_no_other_writer(database, make_writer, monkeypatc
 def test_a_failed_checkpoint_fails_no_insert(
     database, make_writer, monkeypatch, caplog
 ):
-    if not database.is_sqlite:
-        pytest.skip("SQLite's write-ahead log")
+    sqlite_only(database, "SQLite's write-ahead log")
     monkeypatch.setattr(writer_module, "CHECKPOINT_PAGES", 1)
     writer = make_writer(checkpoint=database.checkpoint)
     with failing_checkpoints(database.engine):
         ids = writer.insert([row("B1")]) + writer.insert([row("B2")])
     assert sorted(stored(database).items()) == list(zip(ids, ["B1", "B2"], strict=True))
     assert "could not checkpoint" in caplog.text
-
-
-def postgresql_only(database):
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's single-statement commits")
 
 
 def test_on_postgresql_each_insert_commits_by_itself_on_one_connection(
@@ -302,12 +305,7 @@ def test_a_lost_connection_fails_one_commit_and_the_next_gets_a_new_one(
 ):
     postgresql_only(database)
     writer.insert([row("B1")])
-    with database.engine.connect() as connection:
-        # The writer's connection, as a restart or a network fault would.
-        connection.exec_driver_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    drop_other_connections(database.engine)  # the writer's among them
     with pytest.raises(OperationalError):
         writer.insert([row("B2")])
     ids = writer.insert([row("B3")])
@@ -331,8 +329,7 @@ def test_ids_sqlite_did_not_give_as_promised_are_refused(database):
     """Something else inserting rows in the same statement (a trigger) breaks
     the rule the ids are derived from: the insert fails and stores nothing,
     rather than report ids that are not the rows'."""
-    if not database.is_sqlite:
-        pytest.skip("SQLite's rowid rule")
+    sqlite_only(database, "SQLite's rowid rule")
     with database.engine.begin() as connection:
         connection.exec_driver_sql(
             "CREATE TRIGGER echo AFTER INSERT ON readings"
