@@ -244,11 +244,11 @@ def wait_quiet(
 
     Other work on the machine (a test suite, another server) takes CPU from
     the pinned server and the load generator; the figures would be theirs.
-    This host's disk also stalls at times: a 4 KiB fsync that takes 0.3 ms
-    took 0.1-1.2 s, often for a minute after large files were deleted (a
-    benchmark's database; the file system discards online). Every commit
-    of SQLite and PostgreSQL waits for such a write, so a run that starts
-    then measures the disk. Returns the busiest core's share and the
+    This host's disk also stalls at times: 4 KiB fsyncs that take 0.3 ms
+    took 0.05-1.25 s for a minute after a run had deleted its files (the
+    file system discards online, a likely cause). Every commit of SQLite
+    and PostgreSQL waits for such a write, so a run that starts then
+    measures the disk. Returns the busiest core's share and the
     slowest of ten fsyncs (ms) of the last second measured.
     """
     probe = Path(tempfile.gettempdir()) / f"stethoscope-bench-fsync-{os.getpid()}"
