@@ -236,7 +236,8 @@ class ReadingWriter:
                 ids = insert_readings(connection, rows)
         self.commits += 1
         self.rows += len(rows)
-        self._pages += pages_written(len(rows))
+        if self.checkpoint is not None:
+            self._pages += pages_written(len(rows))
         return ids
 
     def _insert_alone(self, rows: list[dict]) -> list[int]:
