@@ -162,6 +162,15 @@ class IngestFastPath:
             item = validate_reading(data, max_beacons=self.limits.max_beacons)
         except InvalidPayload:
             return None
+        except Exception:
+            # A bug in validation (such as an OverflowError pydantic did not
+            # turn into a field error): raised from here it would escape the
+            # whole WSGI app, to the server's plain-text 500 without our
+            # headers or log. The whole way validates with the same function,
+            # meets the same exception and answers it as any bug: a JSON 500
+            # with the security headers, logged with its traceback there (so
+            # not here too).
+            return None
         # A live post only: an observed_at has bounds to check.
         if item.observed_at is not None:
             return None

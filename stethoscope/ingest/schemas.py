@@ -44,10 +44,19 @@ Identifier = Annotated[
 Rssi = Annotated[StrictInt, Field(ge=NOT_HEARD, le=RSSI_MAX)]
 
 
+# An ISO-8601 date-time starts with its date. ASCII digits only: \d would
+# also match other scripts' digits.
+ISO_DATE_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _iso_text_only(value: Any) -> Any:
-    # Lax datetime parsing would take 1700000000 as epoch seconds; the
-    # contract is ISO-8601 text, so say so instead of guessing.
-    if not isinstance(value, str):
+    # Lax datetime parsing would take 1700000000 as epoch seconds, and the
+    # texts "1700000000", "-1" and "1700000000.5" too (more digits as
+    # milliseconds); the contract is ISO-8601 text, so say so instead of
+    # guessing. Text that starts with a date is left to pydantic's parser,
+    # which accepts the ISO forms (offset or Z or none, fractional seconds,
+    # a space for the T) and refuses the rest.
+    if not isinstance(value, str) or not ISO_DATE_START.match(value):
         raise ValueError("must be an ISO-8601 date-time string")
     return value
 
@@ -91,7 +100,13 @@ class ReadingIn(BaseModel):
     def _utc(cls, value: datetime.datetime | None) -> datetime.datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=datetime.UTC)
-        return value.astimezone(datetime.UTC) if value is not None else None
+        try:
+            return value.astimezone(datetime.UTC) if value is not None else None
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is a valid text whose UTC time is
+            # before year 1. pydantic turns only ValueError into a field
+            # error; an OverflowError would be a 500.
+            raise ValueError("is out of range once converted to UTC") from None
 
 
 @dataclass(frozen=True)

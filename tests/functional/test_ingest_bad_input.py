@@ -1,6 +1,7 @@
 """Bad input is a clear 4xx naming the field: never a 500, never a row."""
 
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,6 +47,54 @@ bad_rssi = (
     | st.none()
 )
 
+# Epoch seconds (or milliseconds) of the last three days as text: lax
+# datetime parsing takes them, and the age check would then let them in.
+NOW = int(time.time())
+recent_seconds = st.integers(NOW - 3 * 86400, NOW)
+epoch_texts = (
+    recent_seconds.map(str)
+    | recent_seconds.map(lambda s: f"+{s}")
+    | recent_seconds.map(lambda s: str(s * 1000))
+    | st.floats(NOW - 3 * 86400, NOW).map(str)
+    | st.sampled_from(["0", "-1", "1700000000.5", "1.7e9"])
+)
+
+
+@st.composite
+def out_of_range_times(draw):
+    """ISO-8601 text whose UTC time is before year 1 or after year 9999."""
+    offset = draw(st.integers(1, 24 * 60 - 1))  # minutes
+    offset_hours, offset_minutes = divmod(offset, 60)
+    if draw(st.booleans()):
+        sign, date, minute = "+", "0001-01-01", draw(st.integers(0, offset - 1))
+    else:
+        sign, date = "-", "9999-12-31"
+        minute = draw(st.integers(24 * 60 - offset, 24 * 60 - 1))
+    second = draw(st.integers(0, 59))
+    return (
+        f"{date}T{minute // 60:02d}:{minute % 60:02d}:{second:02d}"
+        f"{sign}{offset_hours:02d}:{offset_minutes:02d}"
+    )
+
+
+bad_times = (
+    st.integers()
+    | st.text(alphabet="0123456789-:TZ ", max_size=12)
+    | st.just("2026-13-01T00:00:00Z")
+    | epoch_texts
+    | out_of_range_times()
+)
+
+
+@pytest.fixture(params=["fast path", "whole way"])
+def poster(request):
+    """An app to post with: without a cookie a single reading is validated
+    by the fast path first; with one (a logged-in viewer) it goes the whole
+    way."""
+    return request.getfixturevalue(
+        "anonymous" if request.param == "fast path" else "testapp"
+    )
+
 
 @st.composite
 def invalid_readings(draw):
@@ -81,11 +130,7 @@ def invalid_readings(draw):
         )
     else:
         field = "observed_at"
-        reading[field] = draw(
-            st.integers()
-            | st.text(alphabet="0123456789-:TZ ", max_size=12)
-            | st.just("2026-13-01T00:00:00Z")
-        )
+        reading[field] = draw(bad_times)
     return reading, field
 
 
@@ -96,9 +141,9 @@ def invalid_readings(draw):
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(case=invalid_readings())
-def test_one_bad_field_is_400_naming_it(testapp, case):
+def test_one_bad_field_is_400_naming_it(poster, case):
     reading, field = case
-    response = testapp.post(
+    response = poster.post(
         "/rssi_readings",
         json.dumps(reading, allow_nan=True),
         content_type="application/json",
@@ -106,6 +151,56 @@ def test_one_bad_field_is_400_naming_it(testapp, case):
     )
     named = {error["field"] for error in response.json["errors"]}
     assert any(name == field or name.startswith(field + ".") for name in named), named
+
+
+# No deadline: each example is a real request, slow when the machine is busy.
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(observed_at=bad_times)
+def test_a_bad_time_in_a_batch_rejects_that_item_only(anonymous, db, observed_at):
+    before = count(db, Reading)
+    # Another badge each time, so the good item is created, not a duplicate
+    # of the previous example's.
+    good = {
+        **VALID,
+        "badge_id": f"B{before}",
+        "observed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    response = anonymous.post_json(
+        "/rssi_readings", [{**VALID, "observed_at": observed_at}, good], status=200
+    )
+    assert response.json["results"][0]["status"] == "rejected"
+    assert {e["field"] for e in response.json["results"][0]["errors"]} == {
+        "0.observed_at"
+    }
+    assert response.json["results"][1]["status"] == "created"
+    assert count(db, Reading) == before + 1
+
+
+@pytest.mark.parametrize(
+    "observed_at",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        # Ids that do not change with the clock, for pytest-xdist.
+        pytest.param(str(NOW), id="epoch-seconds-now"),
+        pytest.param(str(NOW * 1000), id="epoch-milliseconds-now"),
+        "0",
+        "-1",
+        "1700000000.5",
+    ],
+)
+def test_a_time_that_is_not_iso_text_or_out_of_range_is_400(poster, db, observed_at):
+    response = poster.post_json(
+        "/rssi_readings", {**VALID, "observed_at": observed_at}, status=400
+    )
+    assert response.json["error"] == "invalid"
+    assert [e["field"] for e in response.json["errors"]] == ["observed_at"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert count(db, Reading) == 0
 
 
 # No deadline: each example is a real request, slow when the machine is busy.

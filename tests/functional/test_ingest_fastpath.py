@@ -393,3 +393,44 @@ def test_a_body_the_filter_read_reaches_the_view_whole(counting):
     padded = {**READING, "pad": "x" * 400}
     counted.app.post_json("/rssi_readings", padded, status=413)
     assert counted.full_path == 2
+
+
+@pytest.mark.parametrize(
+    "observed_at",
+    [
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after 9999 in UTC
+        pytest.param(str(int(datetime.datetime.now().timestamp())), id="epoch"),
+    ],
+)
+def test_a_time_the_view_refuses_gets_its_400(counting, db, observed_at):
+    counted = counting()
+    reading = {**READING, "observed_at": observed_at}
+    fast = counted.app.post_json("/rssi_readings", reading, status=400)
+    assert counted.full_path == 1
+    slow = counted.app.post_json(
+        "/rssi_readings",
+        reading,
+        headers={"Cookie": "stethoscope_session=x"},
+        status=400,
+    )
+    assert [error["field"] for error in fast.json["errors"]] == ["observed_at"]
+    assert fast.body == slow.body
+    assert _headers(fast) == _headers(slow)
+    assert count(db, Reading) == 0
+
+
+def test_an_unexpected_error_in_validation_goes_the_whole_way(
+    counting, db, monkeypatch
+):
+    """A bug in validation must not escape the app as the server's plain
+    500: the fast path steps aside and the whole way answers."""
+
+    def broken(data, **kwargs):
+        raise OverflowError("date value out of range")
+
+    monkeypatch.setattr("stethoscope.ingest.fastpath.validate_reading", broken)
+    counted = counting()
+    counted.app.post_json("/rssi_readings", READING, status=201)
+    assert counted.full_path == 1
+    assert count(db, Reading) == 1

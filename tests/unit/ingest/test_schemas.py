@@ -52,6 +52,28 @@ class TestValidateReading:
         )
 
     @pytest.mark.parametrize(
+        ("text", "utc"),
+        [
+            ("2026-11-28T10:00:00Z", "2026-11-28T10:00:00+00:00"),
+            ("2026-11-28t10:00:00z", "2026-11-28T10:00:00+00:00"),
+            ("2026-11-28T10:00:00-00:00", "2026-11-28T10:00:00+00:00"),
+            ("2026-11-28T10:00:00+0200", "2026-11-28T08:00:00+00:00"),
+            ("2026-11-28T10:00:00.1+02:00", "2026-11-28T08:00:00.100000+00:00"),
+            ("2026-11-28T10:00:00,5Z", "2026-11-28T10:00:00.500000+00:00"),
+            ("2026-11-28T10:00:00.123456789Z", "2026-11-28T10:00:00.123456+00:00"),
+            ("2026-11-28 10:00:00", "2026-11-28T10:00:00+00:00"),
+            ("2026-11-28T10:00", "2026-11-28T10:00:00+00:00"),
+            ("2026-11-28", "2026-11-28T00:00:00+00:00"),
+            # At the limits, but within them in UTC.
+            ("0001-01-01T00:00:00-01:00", "0001-01-01T01:00:00+00:00"),
+            ("9999-12-31T23:59:59+01:00", "9999-12-31T22:59:59+00:00"),
+        ],
+    )
+    def test_iso_forms_are_accepted(self, text, utc):
+        item = validate_reading({**VALID, "observed_at": text}, max_beacons=32)
+        assert item.observed_at.isoformat() == utc
+
+    @pytest.mark.parametrize(
         ("change", "field"),
         [
             ({"badge_id": 1}, "badge_id"),
@@ -72,6 +94,17 @@ class TestValidateReading:
             ({"badge_strength": 128}, "badge_strength"),
             ({"observed_at": 1700000000}, "observed_at"),
             ({"observed_at": "yesterday"}, "observed_at"),
+            # Epoch seconds or milliseconds as text, which lax parsing takes.
+            ({"observed_at": "1795948382"}, "observed_at"),
+            ({"observed_at": "0"}, "observed_at"),
+            ({"observed_at": "-1"}, "observed_at"),
+            ({"observed_at": "+1700000000"}, "observed_at"),
+            ({"observed_at": "1700000000.5"}, "observed_at"),
+            ({"observed_at": "1.7e9"}, "observed_at"),
+            ({"observed_at": "1700000000000"}, "observed_at"),
+            # Valid text, but before year 1 or after 9999 in UTC.
+            ({"observed_at": "0001-01-01T00:00:00+01:00"}, "observed_at"),
+            ({"observed_at": "9999-12-31T23:59:59-01:00"}, "observed_at"),
         ],
     )
     def test_invalid_field_is_named(self, change, field):
