@@ -1,3 +1,5 @@
+from pyramid_retry import is_last_attempt
+
 from ..db import request_db_opened
 from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
@@ -44,6 +46,7 @@ def includeme(config):
             limits=limits,
             writer=writer,
             session_opened=lambda: request_db_opened(request),
+            last_attempt=lambda: is_last_attempt(request),
         )
 
     # The ingest hot path takes its service from a request method rather than

@@ -105,6 +105,7 @@ class IngestService:
         limits: IngestLimits,
         writer: ReadingWriter | None = None,
         session_opened: Callable[[], bool] = lambda: False,
+        last_attempt: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime.datetime] = utcnow,
     ):
         # ``session`` is a callable so that a duplicate, which never touches
@@ -117,6 +118,11 @@ class IngestService:
         # None: every reading is stored in the request's transaction.
         self.writer = writer
         self._session_opened = session_opened
+        # Whether a failure now is the answer, no attempt following
+        # (pyramid_retry's is_last_attempt): activity counts each post once,
+        # in the attempt that answers it. The fast path's failures go the
+        # whole way, which counts them.
+        self._last_attempt = last_attempt
         self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
         self._clock = clock
 
@@ -178,32 +184,71 @@ class IngestService:
             for pending in originals if grouped else ():
                 self.deduplicator.release(pending.claim)
             raise
-        if late:
-            for pending, duplicate in zip(late, self._find_stored(late), strict=True):
-                if duplicate:
-                    results[pending.index] = ItemResult("duplicate")
-                else:
-                    originals.append(pending)
+        try:
+            if late:
+                stored = self._find_stored(late)
+                for pending, duplicate in zip(late, stored, strict=True):
+                    if duplicate:
+                        results[pending.index] = ItemResult("duplicate")
+                    else:
+                        originals.append(pending)
+            if originals:
+                originals.sort(key=lambda p: p.index)
+                rows = _rows(originals, now)
+                insert = self._insert_grouped if grouped else self._insert
+                ids = insert(originals, rows)
+                for pending, row, reading_id in zip(originals, rows, ids, strict=True):
+                    results[pending.index] = ItemResult("created", reading_id, row)
+        except BaseException:
+            if self._last_attempt():
+                self._count(items, results, client_ip, now, stored=False)
+            raise
 
-        if originals:
-            originals.sort(key=lambda p: p.index)
-            rows = _rows(originals, now)
-            insert = self._insert_grouped if grouped else self._insert
-            ids = insert(originals, rows)
-            for pending, row, reading_id in zip(originals, rows, ids, strict=True):
-                results[pending.index] = ItemResult("created", reading_id, row)
-                self.tracker.record_beacons(pending.item.beacons, pending.observed_at)
-
-        for result, item in zip(results, items, strict=True):
-            if isinstance(item, ReadingIn):
-                self.tracker.record(
-                    item.pi_id,
-                    item.badge_id,
-                    client_ip,
-                    now,
-                    duplicate=result.status == "duplicate",
-                )
+        if grouped or self.tm is None:
+            # Stored and committed already (or nothing to store).
+            self._count(items, results, client_ip, now, stored=True)
+        else:
+            self._count_when_answered(items, results, client_ip, now)
         return results
+
+    def _count(self, items, results, client_ip, now, *, stored: bool) -> None:
+        """Add the posts to their gateways' and badges' activity and, if the
+        readings created were ``stored`` (committed), their beacons to
+        theirs."""
+        for result, item in zip(results, items, strict=True):
+            if not isinstance(item, ReadingIn):
+                continue
+            if stored and result is not None and result.status == "created":
+                self.tracker.record_beacons(item.beacons, result.row["observed_at"])
+            self.tracker.record(
+                item.pi_id,
+                item.badge_id,
+                client_ip,
+                now,
+                duplicate=result is not None and result.status == "duplicate",
+            )
+
+    def _count_when_answered(self, items, results, client_ip, now) -> None:
+        """Count once the request's transaction ends, unless pyramid_retry
+        replays the request then (the replay counts it)."""
+        settled = []
+
+        def settle(count: bool, stored: bool) -> None:
+            # A failed commit may be followed by an abort: the first decides.
+            if not settled:
+                settled.append(True)
+                if count:
+                    self._count(items, results, client_ip, now, stored=stored)
+
+        transaction = self.tm.get()
+        # A failed commit is replayed unless this is the last attempt. An
+        # abort is an answer (a reading refused for its time, 400): the
+        # failures that are replayed come from the commit, or from this
+        # service's own writes, which raised before this was called.
+        transaction.addAfterCommitHook(
+            lambda committed: settle(committed or self._last_attempt(), committed)
+        )
+        transaction.addAfterAbortHook(settle, args=(True, False))
 
     def _check_time(self, observed_at, now) -> FieldError | None:
         if observed_at - now > self.limits.max_clock_skew:

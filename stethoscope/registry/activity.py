@@ -7,6 +7,7 @@ several processes sharing a database add up correctly). A failed flush puts
 the counts it did not write back, to be written next time.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -92,12 +93,29 @@ class ActivityTracker:
             return dict(self._beacons)
 
     def pending(self) -> tuple[dict[str, Tally], dict[str, Tally]]:
-        """Copies of the counts not yet written: (gateways, badges)."""
+        """Copies of the counts not yet written: (gateways, badges).
+
+        A flush may be writing others meanwhile (they are in neither the
+        copies nor, until it commits, the database): see ``flushes_held``.
+        """
         with self._lock:
             return (
                 {key: dataclasses.replace(t) for key, t in self._gateways.items()},
                 {key: dataclasses.replace(t) for key, t in self._badges.items()},
             )
+
+    @contextlib.contextmanager
+    def flushes_held(self):
+        """Keep this process's flushes waiting (and wait for one under way).
+
+        Inside, every count of this process is either in ``pending()`` or
+        committed, and none moves from one to the other: the counts pending
+        then, and a database read whose snapshot begins inside, hold each
+        count exactly once. Short reads only: ingest never waits for this,
+        but the counts wait to be written.
+        """
+        with self._flush_lock:
+            yield
 
     def flush(self) -> None:
         """Write the counts gathered so far; on failure keep them for later.
@@ -165,9 +183,12 @@ def _count(tallies, key, at, source, duplicate) -> None:
     tally = tallies.get(key)
     if tally is None:
         tally = tallies[key] = Tally(at, at, source)
-    elif at >= tally.last_seen:
-        tally.last_seen = at
-        tally.last_source = source
+    else:
+        # Posts are recorded by many threads: an earlier one may come second.
+        tally.first_seen = min(tally.first_seen, at)
+        if at >= tally.last_seen:
+            tally.last_seen = at
+            tally.last_source = source
     tally.posts += 1
     tally.duplicates += duplicate
 

@@ -7,12 +7,16 @@ import re
 import zoneinfo
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from ..db import utcnow
 from ..ingest.schemas import IDENTIFIER
 from .activity import Tally
 from .models import Badge, Beacon, Gateway, Room, Site
+
+# Which of ActivityTracker.pending()'s two dicts.
+GATEWAYS, BADGES = 0, 1
 
 
 class SeenService:
@@ -21,6 +25,10 @@ class SeenService:
     What this process counted since its last flush is added to the stored
     rows, so a page never lags behind this process; other processes' counts
     appear within their flush interval. Reading never writes.
+
+    The two are read while the tracker holds off its flushes, so that a
+    flush landing between them neither counts its rows twice nor drops
+    them (``ActivityTracker.flushes_held``).
     """
 
     def __init__(self, session: Session, tracker, online_seconds: int, clock=utcnow):
@@ -31,8 +39,7 @@ class SeenService:
 
     def gateways(self) -> list[dict]:
         """Every gateway that has posted, most recently seen first."""
-        pending, _ = self.tracker.pending()
-        tallies = self._merge(Gateway, "last_ip", pending)
+        tallies = self._merge(Gateway, "last_ip", GATEWAYS)
         now = self._clock()
         return [
             {
@@ -48,8 +55,7 @@ class SeenService:
 
     def badges(self) -> list[dict]:
         """Every badge that has been heard, most recently seen first."""
-        _, pending = self.tracker.pending()
-        tallies = self._merge(Badge, "last_gateway_id", pending)
+        tallies = self._merge(Badge, "last_gateway_id", BADGES)
         now = self._clock()
         return [
             {
@@ -62,27 +68,46 @@ class SeenService:
             for key, t in tallies
         ]
 
-    def _merge(self, model, source: str, pending: dict[str, Tally]):
-        tallies = {
-            row.id: Tally(
-                row.first_seen,
-                row.last_seen,
-                getattr(row, source),
-                row.posts,
-                row.duplicates,
-            )
-            # Rows an admin described before the device was ever heard
-            # are the registry's business, not traffic.
-            for row in self.session.scalars(
-                select(model).where(model.last_seen.is_not(None))
-            )
-        }
+    def _merge(self, model, source: str, which: int):
+        # Rows an admin described before the device was ever heard are the
+        # registry's business, not traffic.
+        query = select(model).where(model.last_seen.is_not(None))
+        with self.tracker.flushes_held():
+            pending = self.tracker.pending()[which]
+            if self.session.get_bind().dialect.name == "sqlite":
+                # SQLite's snapshot is the one the transaction's first read
+                # took, which the request's session may have made already
+                # (finding the viewer's login): a flush committed since is
+                # not in it. A session of its own reads from now.
+                with self.tracker.database.session(write=False) as session:
+                    rows = self._tallies(session.scalars(query), source)
+            else:
+                # PostgreSQL (READ COMMITTED) reads what is committed when
+                # the statement starts.
+                rows = self._tallies(self.session.scalars(query), source)
+        tallies = dict(rows)
         for key, tally in pending.items():
             if key in tallies:
                 tallies[key].add(tally)
             else:
                 tallies[key] = tally
         return sorted(tallies.items(), key=lambda item: item[1].last_seen, reverse=True)
+
+    @staticmethod
+    def _tallies(rows, source: str) -> list[tuple[str, Tally]]:
+        return [
+            (
+                row.id,
+                Tally(
+                    row.first_seen,
+                    row.last_seen,
+                    getattr(row, source),
+                    row.posts,
+                    row.duplicates,
+                ),
+            )
+            for row in rows
+        ]
 
     @staticmethod
     def _times(tally: Tally, now) -> dict:
@@ -207,6 +232,30 @@ def local_time(moment: datetime.datetime | None, tz: str | None) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def _insert_new(session: Session, model, **values) -> bool:
+    """Insert a row of ``model`` unless one with its id is there, or turns
+    up meanwhile; whether this inserted it.
+
+    The activity flush inserts gateways, badges and beacons as they are
+    first heard, in transactions of its own, and may commit one between an
+    admin's look-up and insert (PostgreSQL; SQLite's write transactions
+    hold the write lock from their start); so may another admin creating
+    the same row. A plain INSERT would then fail: a 500 for what is
+    answered as though the row had been there a moment earlier.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # On PostgreSQL a row inserted by a transaction not yet committed makes
+    # this wait for it; the caller's next read sees it (READ COMMITTED).
+    statement = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(model.id)
+    )
+    return session.scalar(statement) is not None
+
+
 def _changes(row, values: dict) -> dict:
     """Set ``values`` on ``row``; the ones that differed: name → (old, new)."""
     changed = {}
@@ -248,16 +297,14 @@ class RegistryService:
 
     def create_site(self, site_id, name, timezone) -> Site:
         """Add a site; its id must be new."""
-        site = Site(
-            id=_identifier("id", site_id),
-            name=_name("name", name),
-            timezone=_timezone(timezone),
-        )
-        if self.session.get(Site, site.id) is not None:
-            raise RegistryConflict(f"site {site.id!r} exists already")
-        self.session.add(site)
-        self.session.flush()
-        return site
+        values = {
+            "id": _identifier("id", site_id),
+            "name": _name("name", name),
+            "timezone": _timezone(timezone),
+        }
+        if not _insert_new(self.session, Site, **values):
+            raise RegistryConflict(f"site {values['id']!r} exists already")
+        return self.session.get(Site, values["id"])
 
     def update_site(self, site: Site, *, name=None, timezone=None) -> dict:
         """Change what is given; returns the changes (field → (old, new))."""
@@ -346,11 +393,11 @@ class RegistryService:
         site = self._existing_site("site", site_id)
         floor = _floor(floor)
         others = self._adjacent_rooms(room_id, site.id, _id_list("adjacent", adjacent))
-        if self.session.get(Room, room_id) is not None:
+        if not _insert_new(
+            self.session, Room, id=room_id, name=name, site_id=site.id, floor=floor
+        ):
             raise RegistryConflict(f"room {room_id!r} exists already")
-        room = Room(id=room_id, name=name, site=site, floor=floor)
-        self.session.add(room)
-        self.session.flush()
+        room = self.session.get(Room, room_id)
         self._set_adjacent(room, others)
         self.session.flush()
         return room
@@ -427,16 +474,14 @@ class RegistryService:
 
     def create_beacon(self, beacon_id, room_id=None, label=None) -> Beacon:
         """Describe a beacon (before or after it is heard: a heard one exists)."""
-        beacon = Beacon(
-            id=_identifier("id", beacon_id),
-            room_id=self._room_or_none(room_id),
-            label=_name("label", label, required=False),
-        )
-        if self.session.get(Beacon, beacon.id) is not None:
-            raise RegistryConflict(f"beacon {beacon.id!r} exists already")
-        self.session.add(beacon)
-        self.session.flush()
-        return beacon
+        values = {
+            "id": _identifier("id", beacon_id),
+            "room_id": self._room_or_none(room_id),
+            "label": _name("label", label, required=False),
+        }
+        if not _insert_new(self.session, Beacon, **values):
+            raise RegistryConflict(f"beacon {values['id']!r} exists already")
+        return self.session.get(Beacon, values["id"])
 
     def update_beacon(self, beacon: Beacon, *, room_id=..., label=...) -> dict:
         """Place (``room_id``; None unplaces) or relabel; returns the changes."""
@@ -479,12 +524,14 @@ class RegistryService:
                 self._existing_site("site", site_id).id if site_id else None
             )
         gateway = self.session.get(Gateway, gateway_id)
-        created = gateway is None
-        if created:
+        created = False
+        if gateway is None:
             # Its traffic columns stay empty until it posts (the activity
             # tracker's upsert fills NULL times in).
-            gateway = Gateway(id=gateway_id, posts=0, duplicates=0)
-            self.session.add(gateway)
+            created = _insert_new(
+                self.session, Gateway, id=gateway_id, posts=0, duplicates=0
+            )
+            gateway = self.session.get(Gateway, gateway_id)
         changes = _changes(gateway, values)
         self.session.flush()
         return gateway, created, changes
@@ -517,10 +564,12 @@ class RegistryService:
                 raise RegistryError("active", "must be true or false")
             values["active"] = active
         badge = self.session.get(Badge, badge_id)
-        created = badge is None
-        if created:
-            badge = Badge(id=badge_id, posts=0, duplicates=0, active=True)
-            self.session.add(badge)
+        created = False
+        if badge is None:
+            created = _insert_new(
+                self.session, Badge, id=badge_id, posts=0, duplicates=0, active=True
+            )
+            badge = self.session.get(Badge, badge_id)
         changes = _changes(badge, values)
         if "wearer" in changes:
             changes["wearer"] = "changed"
@@ -702,9 +751,12 @@ class RegistryService:
         for beacon_id, values in parsed.items():
             beacon = stored.get(beacon_id)
             if beacon is None:
-                self.session.add(Beacon(id=beacon_id, **values))
-                result["created"].append(beacon_id)
-            elif _changes(beacon, values):
+                if _insert_new(self.session, Beacon, id=beacon_id, **values):
+                    result["created"].append(beacon_id)
+                    continue
+                # Heard for the first time since it was looked up.
+                beacon = self.session.get(Beacon, beacon_id)
+            if _changes(beacon, values):
                 result["updated"].append(beacon_id)
             else:
                 result["unchanged"].append(beacon_id)

@@ -7,8 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ..db import utcnow
 from ..ingest.schemas import IDENTIFIER
@@ -59,7 +59,11 @@ class GatewayTokenService:
             return row, False
         row.revoked_at = utcnow()
         row.revoked_by = actor
-        self.cache.forget(row.token_hash)
+        # Forgotten now and again when the transaction ends: until then
+        # another transaction still reads the token as live (PostgreSQL's
+        # READ COMMITTED) and would cache it again for ``ttl_s``.
+        self.cache.revoking(row.token_hash)
+        _when_transaction_ends(self.session, self.cache, row.token_hash)
         return row, True
 
     def list(
@@ -73,6 +77,25 @@ class GatewayTokenService:
         return list(self.session.scalars(query))
 
 
+_REVOKING = "stethoscope.tokens.revoking"
+
+
+def _when_transaction_ends(session: Session, cache: "TokenCache", digest: str) -> None:
+    """Call ``cache.revoked(digest)`` when the session's transaction ends,
+    committed or not (a savepoint's end is not the transaction's)."""
+    pending = session.info.setdefault(_REVOKING, [])
+    pending.append((cache, digest))
+    if not event.contains(session, "after_transaction_end", _transaction_ended):
+        event.listen(session, "after_transaction_end", _transaction_ended)
+
+
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    for cache, digest in session.info.pop(_REVOKING, ()):
+        cache.revoked(digest)
+
+
 @dataclass(frozen=True)
 class TokenGrant:
     token_id: int
@@ -82,8 +105,13 @@ class TokenGrant:
 class TokenCache:
     """Verified tokens, kept ``ttl_s`` so that ingest does not query per POST.
 
-    A revocation made in this process takes effect at once; one made in
-    another process within ``ttl_s`` seconds (stethoscope.ingest.token_cache_seconds).
+    A revocation made in this process takes effect when it commits; one
+    made in another process within ``ttl_s`` seconds
+    (stethoscope.ingest.token_cache_seconds).
+
+    A verification that overlaps a revocation of this process is answered
+    from what it read but not cached: its query may have read the token
+    before the revocation committed.
     """
 
     def __init__(self, ttl_s: int, clock=time.monotonic):
@@ -91,6 +119,11 @@ class TokenCache:
         self._clock = clock
         self._grants: dict[str, tuple[float, TokenGrant]] = {}
         self._lock = threading.Lock()
+        # Digests being revoked by transactions not ended yet (how many).
+        self._revoking: dict[str, int] = {}
+        # Counts the revocations begun and ended: a verification caches
+        # only when none of them happened while it queried.
+        self._generation = 0
 
     def verify(self, session_factory, token: str) -> TokenGrant | None:
         """The grant of a live token; ``session_factory()`` is used on a miss."""
@@ -100,6 +133,7 @@ class TokenCache:
         cached = self._grants.get(digest)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
+        generation = self._generation
         row = session_factory().scalar(
             select(GatewayToken).where(
                 GatewayToken.token_hash == digest, GatewayToken.revoked_at.is_(None)
@@ -110,7 +144,8 @@ class TokenCache:
         grant = TokenGrant(row.id, row.gateway_id)
         if self.ttl_s:
             with self._lock:
-                self._grants[digest] = (self._clock() + self.ttl_s, grant)
+                if generation == self._generation and digest not in self._revoking:
+                    self._grants[digest] = (self._clock() + self.ttl_s, grant)
         return grant
 
     def cached_grant(self, token: str) -> TokenGrant | None:
@@ -122,5 +157,24 @@ class TokenCache:
         return None
 
     def forget(self, digest: str) -> None:
+        """Drop the token's grant (it is verified again when next used)."""
         with self._lock:
             self._grants.pop(digest, None)
+
+    def revoking(self, digest: str) -> None:
+        """A transaction is revoking the token: forget it, and cache it no
+        more until that transaction ends (``revoked``)."""
+        with self._lock:
+            self._revoking[digest] = self._revoking.get(digest, 0) + 1
+            self._grants.pop(digest, None)
+            self._generation += 1
+
+    def revoked(self, digest: str) -> None:
+        """The transaction revoking the token ended, committed or not: forget
+        what a verification meanwhile may have cached after all."""
+        with self._lock:
+            left = self._revoking.pop(digest, 1) - 1
+            if left:
+                self._revoking[digest] = left
+            self._grants.pop(digest, None)
+            self._generation += 1

@@ -1,14 +1,18 @@
 """The registry's JSON API: sites, rooms, beacons, gateways, badges, unplaced."""
 
+import datetime
+import threading
 import uuid
 
 import pytest
+import sqlalchemy
 import webtest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from stethoscope.audit.models import AuditEvent
 from stethoscope.labels.models import TrainingRun
-from stethoscope.registry.models import Beacon, room_adjacency
+from stethoscope.registry.models import Beacon, Room, Site, room_adjacency
 from tests.conftest import login
 
 HTML = {"Accept": "text/html"}
@@ -355,3 +359,181 @@ class TestAccess:
         admin.post_json(
             "/sites", {"id": "x", "name": "X", "timezone": "UTC"}, status=403
         )
+
+
+class TestSeenWhileFlushing:
+    """GET /gateways adds this process's unwritten counts to the stored rows.
+    A flush of this process (its own thread) that tries to land between the
+    two reads waits until both are done: its rows are then neither counted
+    twice (PostgreSQL reads what is committed when the SELECT starts) nor
+    dropped (SQLite reads a snapshot the request may have taken before)."""
+
+    @pytest.mark.parametrize("when", ["before", "after"])
+    @pytest.mark.parametrize("listing", ["gateways", "badges"])
+    def test_a_flush_never_lands_between_the_two_reads(self, testapp, when, listing):
+        tracker = testapp.app.registry["stethoscope.activity"]
+        at = datetime.datetime.now(datetime.UTC)
+        for _ in range(3):
+            tracker.record("pi-1", "badge-1", "192.0.2.1", at, duplicate=False)
+        assert testapp.get(f"/{listing}").json[listing][0]["posts"] == 3
+
+        # The flush thread starts just before or just after the list takes
+        # the unwritten counts; the list goes on once the flush is done, or
+        # is waiting for the list to finish.
+        settled = threading.Event()
+
+        def flush():
+            tracker.flush()
+            settled.set()
+
+        flusher = threading.Thread(target=flush, name="test-flush")
+        tracker._flush_lock = _Announcing(tracker._flush_lock, flusher, settled)
+        original = tracker.pending
+
+        def pending():
+            copy = original() if when == "after" else None
+            flusher.start()
+            assert settled.wait(timeout=30), "the flush neither ended nor waited"
+            return copy or original()
+
+        tracker.pending = pending
+        try:
+            during = testapp.get(f"/{listing}").json[listing]
+        finally:
+            tracker.pending = original
+        flusher.join(timeout=30)
+        assert not flusher.is_alive()
+        assert [(row["id"], row["posts"]) for row in during] == [
+            (
+                "pi-1" if listing == "gateways" else "badge-1",
+                3,
+            )
+        ]
+        # The flush landed after the list: written now, and still 3.
+        assert tracker.pending() == ({}, {})
+        assert testapp.get(f"/{listing}").json[listing][0]["posts"] == 3
+
+
+class _Announcing:
+    """A lock that sets ``waiting`` when ``thread`` has to wait for it."""
+
+    def __init__(self, lock, thread, waiting):
+        self.lock = lock
+        self.thread = thread
+        self.waiting = waiting
+
+    def __enter__(self):
+        if threading.current_thread() is self.thread and self.lock.locked():
+            self.waiting.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self.lock.__exit__(*exc_info)
+
+
+@pytest.fixture
+def first_insert_into(admin):
+    """``first_insert_into(table, action)``: run ``action()`` just before the
+    app's first INSERT into ``table``, that is after the view looked the row
+    up and before it inserts it."""
+    engine = admin.app.registry["stethoscope.database"].engine
+    listeners = []
+
+    def arrange(table, action):
+        done = []
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            if not done and statement.startswith(f"INSERT INTO {table} "):
+                done.append(True)
+                action()
+
+        sqlalchemy.event.listen(engine, "before_cursor_execute", before)
+        listeners.append(before)
+
+    yield arrange
+    for before in listeners:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", before)
+
+
+# SQLite cannot interleave so: a write transaction holds the database's
+# write lock from its start, and the activity flush waits for it.
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+class TestDescribingWhileFirstHeard:
+    """The activity flush inserts a device's row when it is first heard, in
+    a transaction of its own; when that commits between the view's look-up
+    and its insert, the answer is the one the row being there would give."""
+
+    def test_a_gateway(self, api, first_insert_into, db):
+        tracker = api.app.app.registry["stethoscope.activity"]
+
+        def heard():
+            tracker.record("pi-new", "badge-1", "192.0.2.1", NOW, duplicate=False)
+            tracker.flush()
+
+        first_insert_into("gateways", heard)
+        body = api.put("/registry/gateways/pi-new", {"name": "Hall"}, status=200).json
+        assert (body["name"], body["posts"]) == ("Hall", 1)
+        assert [action for action, *_ in events(db, "gateway.")] == ["gateway.update"]
+
+    def test_a_badge(self, api, first_insert_into):
+        tracker = api.app.app.registry["stethoscope.activity"]
+
+        def heard():
+            tracker.record("pi-1", "badge-new", "192.0.2.1", NOW, duplicate=False)
+            tracker.flush()
+
+        first_insert_into("badges", heard)
+        body = api.put("/registry/badges/badge-new", {"wearer": "Ann"}, status=200)
+        assert (body.json["wearer"], body.json["last_gateway_id"]) == ("Ann", "pi-1")
+
+    def test_a_beacon(self, api, first_insert_into):
+        tracker = api.app.app.registry["stethoscope.activity"]
+
+        def heard():
+            tracker.record_beacons(["b-new"], NOW)
+            tracker.flush()
+
+        first_insert_into("beacons", heard)
+        # As when it was heard before: it exists (describe it with PUT).
+        api.post("/beacons", {"id": "b-new", "label": "door"}, status=409)
+        api.put("/beacons/b-new", {"label": "door"})
+
+    def test_a_beacon_imported(self, api, first_insert_into, db):
+        tracker = api.app.app.registry["stethoscope.activity"]
+
+        def heard():
+            tracker.record_beacons(["b-new"], NOW)
+            tracker.flush()
+
+        first_insert_into("beacons", heard)
+        body = "id,room,label\r\nb-new,,door\r\nb-other,,\r\n"
+        result = api.raw("/beacons/import", body.encode(), "text/csv").json
+        assert (result["created_ids"], result["updated_ids"]) == (
+            ["b-other"],
+            ["b-new"],
+        )
+        db.rollback()
+        beacon = db.get(Beacon, "b-new")
+        assert (beacon.label, beacon.last_heard) == ("door", NOW)
+
+    def test_two_admins_create_the_same_site(self, api, first_insert_into, engine):
+        def other_admin():
+            with Session(engine) as session, session.begin():
+                session.add(Site(id="oak", name="Oak", timezone="Europe/London"))
+
+        first_insert_into("sites", other_admin)
+        site = {"id": "oak", "name": "Oak House", "timezone": "Europe/London"}
+        api.post("/sites", site, status=409)
+
+    def test_two_admins_create_the_same_room(self, api, first_insert_into, engine):
+        house(api)
+
+        def other_admin():
+            with Session(engine) as session, session.begin():
+                session.add(Room(id="attic", name="Attic", site_id="oak"))
+
+        first_insert_into("rooms", other_admin)
+        api.post("/rooms", {"id": "attic", "name": "Attic", "site": "oak"}, status=409)
+
+
+NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)

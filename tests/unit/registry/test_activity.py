@@ -10,7 +10,7 @@ from stethoscope.config import parse_settings
 from stethoscope.db import Database, make_engine
 from stethoscope.registry import activity
 from stethoscope.registry.activity import ActivityTracker
-from stethoscope.registry.models import Badge, Beacon
+from stethoscope.registry.models import Badge, Beacon, Gateway
 from tests.support.sqlite import failing_checkpoints
 
 T0 = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
@@ -154,3 +154,24 @@ def test_a_big_flush_keeps_sqlites_log_short(sqlite_url, tmp_path):
         database.engine.dispose()
     assert badges == 15000
     assert log_size < 1000 * page_size
+
+
+def test_a_post_recorded_out_of_order_moves_first_seen_back(engine, db):
+    """Threads record posts in the order they get the lock, not of their
+    times: an earlier post may come second."""
+    tracker = ActivityTracker(Database(engine), flush_seconds=0)
+    tracker.record("G1", "B1", "10.0.0.2", at(2), duplicate=False)
+    tracker.record("G1", "B1", "10.0.0.1", at(1), duplicate=True)
+    gateways, badges = tracker.pending()
+    for tally in (gateways["G1"], badges["B1"]):
+        assert (tally.first_seen, tally.last_seen) == (at(1), at(2))
+        assert (tally.posts, tally.duplicates) == (2, 1)
+    assert gateways["G1"].last_source == "10.0.0.2"
+    tracker.flush()
+    db.rollback()
+    stored = db.get(Gateway, "G1")
+    assert (stored.first_seen, stored.last_seen, stored.last_ip) == (
+        at(1),
+        at(2),
+        "10.0.0.2",
+    )
