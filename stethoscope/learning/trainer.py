@@ -1,11 +1,20 @@
-"""The trainer: candidates, cross-validation grouped by training run, a report.
+"""The trainer: candidates, cross-validation grouped by training session, a report.
 
 Readings of one training run are nearly copies of each other (one badge, one
 spot, seconds apart): a random split of readings puts near-twins on both
-sides and reports the accuracy of remembering, not of locating. Every
-figure here is out-of-fold with whole runs held out
-(StratifiedGroupKFold; leave-one-run-out when runs are few), and model
-selection uses those figures only.
+sides and reports the accuracy of remembering, not of locating. So are the
+runs of badges carried together (a bulk start opens one run per badge, in
+one room, at one moment): the runs of one room that overlap in time for most
+of their length are one *training session*. Every figure here is
+out-of-fold with whole sessions held out (StratifiedGroupKFold;
+leave-one-session-out when they are few), and model selection uses those
+figures only.
+
+A room with a single session cannot be judged: the fold that holds it out
+has nothing of the room left to learn from, so its readings count as wrong
+(a fold that learned one room only says that room). That is the honest
+figure, and a warning says why; when no room has two sessions, nothing at
+all could be judged and training is refused with what to record.
 
 Selection is by **balanced log loss**: the log loss with each room weighing
 the same, whatever its number of readings. Log loss is a proper score — it
@@ -17,6 +26,9 @@ probabilistic counterpart of balanced accuracy. The candidates are trained
 with balanced class weights for the same reason, so their probabilities
 are relative to a uniform prior over rooms: the model's ``class_prior`` says
 so, and the filter and the Bayes step put real priors back explicitly.
+kNN has no class weights: its probabilities carry the training data's room
+frequencies, and its ``class_prior`` is those frequencies, so that the
+filter, which divides by the prior, does not count them twice.
 """
 
 import datetime
@@ -27,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     HistGradientBoostingClassifier,
@@ -50,9 +63,9 @@ from .predictor import RoomModel
 
 ALGORITHMS = ("knn", "forest", "extra_trees", "boosting", "logistic")
 CHOICES = ("auto", *ALGORITHMS)
-# Leave-one-run-out up to this many runs, StratifiedGroupKFold above: five
-# folds, or three when there are so many runs that each fold still holds
-# out over a hundred of them.
+# Leave-one-session-out up to this many sessions, StratifiedGroupKFold
+# above: five folds, or three when there are so many sessions that each
+# fold still holds out over a hundred of them.
 LEAVE_ONE_OUT_RUNS = 10
 FOLDS = 5
 MANY_RUNS = 300
@@ -70,6 +83,13 @@ BOOSTING_MAX_ROOMS = 20
 # Warnings: a room needs several runs (places, days) to be learned and
 # judged; a beacon heard in one run only is probably a passer-by.
 MIN_RUNS_PER_ROOM = 3
+# Runs of one room are one session when they overlap for at least this
+# share of the longer: badges carried together overlap almost wholly, even
+# started or ended a few minutes apart, while residents who merely share
+# the lounge for a while do not. Any overlap at all would chain a busy
+# room's runs into one session (the simulated 200-badge house: 1,469 runs
+# in 145 sessions, one per room; at a half, 763).
+SESSION_OVERLAP = 0.5
 PROBABILITY_FLOOR = 1e-6
 # Degree-2 expansion of the logistic model's inputs up to this many (the
 # expansion has about n²/2 columns).
@@ -78,7 +98,7 @@ CALIBRATION_BINS = 10
 
 
 class TrainingError(Exception):
-    """The data cannot make a model (too few rooms or runs); for people."""
+    """The data cannot make a model (too few rooms, runs or beacons); for people."""
 
 
 @dataclass
@@ -213,31 +233,71 @@ def sample_within_runs(runs: np.ndarray, limit: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def splitter(rooms: np.ndarray, runs: np.ndarray, seed: int = 0):
-    """The grouped CV scheme for these runs, and its description."""
-    n_runs = len(set(runs.tolist()))
-    if n_runs <= LEAVE_ONE_OUT_RUNS:
+def sessions(data: LabelledData) -> np.ndarray:
+    """The training session of each reading (an int): its run, or the first
+    of the runs of its room recorded together (``SESSION_OVERLAP``).
+
+    Runs are compared by their spans in ``data.stays``; a run without one
+    is a session of its own.
+    """
+    run_ids, run_of = np.unique(data.runs, return_inverse=True)
+    index = {run: i for i, run in enumerate(run_ids.tolist())}
+    parent = list(range(len(run_ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_room: dict[str, list[tuple[float, float, int]]] = {}
+    for run, _, room, start, end in data.stays:
+        if run in index:
+            by_room.setdefault(room, []).append((start, end, index[run]))
+    for spans in by_room.values():
+        spans.sort()
+        for position, (start, end, run) in enumerate(spans):
+            # Later runs starting before this one ends, in start order.
+            for other_start, other_end, other in spans[position + 1 :]:
+                if other_start >= end:
+                    break
+                shared = min(end, other_end) - other_start
+                longer = max(end - start, other_end - other_start)
+                if shared >= SESSION_OVERLAP * longer:
+                    parent[root(other)] = root(run)
+    return np.asarray([root(i) for i in range(len(run_ids))])[run_of]
+
+
+def splitter(rooms: np.ndarray, groups: np.ndarray, seed: int = 0):
+    """The grouped CV scheme for these sessions, and its description."""
+    n_groups = len(set(groups.tolist()))
+    described = {
+        "groups": "training session (runs recorded together count as one)",
+        "sessions": n_groups,
+    }
+    if n_groups <= LEAVE_ONE_OUT_RUNS:
         return LeaveOneGroupOut(), {
             "scheme": "LeaveOneGroupOut",
-            "folds": n_runs,
-            "groups": "training run",
+            "folds": n_groups,
+            **described,
         }
-    folds = min(FOLDS if n_runs <= MANY_RUNS else FOLDS_WITH_MANY_RUNS, n_runs)
+    folds = min(FOLDS if n_groups <= MANY_RUNS else FOLDS_WITH_MANY_RUNS, n_groups)
     return StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed), {
         "scheme": "StratifiedGroupKFold",
         "folds": folds,
-        "groups": "training run",
+        **described,
     }
 
 
 def grouped_folds(data: LabelledData, seed: int = 0):
-    """(train, test) index pairs: no run ever on both sides."""
-    cv, description = splitter(data.rooms, data.runs, seed)
+    """(train, test) index pairs: no session (so no run) ever on both sides."""
+    groups = sessions(data)
+    cv, description = splitter(data.rooms, groups, seed)
     with warnings.catch_warnings():
         # "The least populated class has only N members": a room with fewer
-        # runs than folds. Reported as a training warning instead.
+        # sessions than folds. Reported as a training warning instead.
         warnings.simplefilter("ignore", UserWarning)
-        folds = list(cv.split(np.zeros(len(data)), data.rooms, data.runs))
+        folds = list(cv.split(np.zeros(len(data)), data.rooms, groups))
     return folds, description
 
 
@@ -249,28 +309,66 @@ def fit_model(
     seed: int = 0,
     feature_set: str = DEFAULT_FEATURE_SET,
 ) -> RoomModel:
-    """Fit one candidate on ``data``; the model knows all of ``rooms``."""
+    """Fit one candidate on ``data``; the model knows all of ``rooms``.
+
+    Data of a single room (a cross-validation fold that holds out every
+    other room's sessions) make a model that says that room, whatever it
+    hears: all a classifier could learn from them, where some estimators
+    refuse one class and others answer in the wrong shape.
+    """
+    if not any(data.readings):
+        raise TrainingError(
+            "no beacon was heard in any reading to train on: check that the "
+            "beacons are switched on and placed, and that the badges' readings "
+            "list what they heard"
+        )
     vocabulary = build_vocabulary(data.readings)
     features = feature_matrix(data.readings, vocabulary, feature_set)
-    estimator = make_estimator(
-        algorithm, n_readings=len(data), n_features=features.shape[1], seed=seed
-    )
+    counts = Counter(data.rooms.tolist())
+    if len(counts) < 2:
+        estimator = DummyClassifier(strategy="prior")
+    else:
+        estimator = make_estimator(
+            algorithm, n_readings=len(data), n_features=features.shape[1], seed=seed
+        )
+        _fit_to_size(estimator, algorithm, counts)
     estimator.fit(features, data.rooms)
     index = {room: i for i, room in enumerate(rooms)}
     stays = [
         (badge, index[room], start, end) for _, badge, room, start, end in data.stays
     ]
+    if algorithm == "knn":
+        # No class weights: the neighbours vote with the training data's
+        # room frequencies, so those are the prior the filter divides out.
+        prior = np.asarray([counts.get(room, 0) for room in rooms], dtype=float)
+        class_prior = prior / prior.sum()
+    else:
+        # Balanced class weights: the probabilities are relative to a
+        # uniform prior over rooms (module docstring).
+        class_prior = np.full(len(rooms), 1.0 / len(rooms))
     return RoomModel(
         estimator,
         algorithm=algorithm,
         vocabulary=vocabulary,
         feature_set=feature_set,
         rooms=rooms,
-        # Balanced class weights: the probabilities are relative to a
-        # uniform prior over rooms (module docstring).
-        class_prior=np.full(len(rooms), 1.0 / len(rooms)),
+        class_prior=class_prior,
         motion=learn_motion(stays, len(rooms)),
     )
+
+
+def _fit_to_size(estimator, algorithm: str, counts: Counter) -> None:
+    """Shrink what small data cannot hold: kNN's neighbours, and gradient
+    boosting's early stopping, whose stratified validation split needs two
+    readings of every room and room for one of each on its side."""
+    n_readings = sum(counts.values())
+    if algorithm == "knn":
+        neighbours = estimator.named_steps["kneighborsclassifier"]
+        neighbours.set_params(n_neighbors=min(neighbours.n_neighbors, n_readings))
+    elif algorithm == "boosting":
+        held = n_readings * estimator.validation_fraction
+        if min(counts.values()) < 2 or held < len(counts):
+            estimator.set_params(early_stopping=False)
 
 
 def scores(rooms: Sequence[str], truth: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -379,19 +477,34 @@ def cross_validate(
 
 
 def data_warnings(
-    data: LabelledData, beacon_changes: Mapping | None = None
+    data: LabelledData,
+    beacon_changes: Mapping | None = None,
+    groups: np.ndarray | None = None,
 ) -> list[str]:
-    """What makes the model or its figures less trustworthy than they look."""
+    """What makes the model or its figures less trustworthy than they look.
+
+    ``groups`` are the readings' training sessions (``sessions(data)``).
+    """
     found = []
     runs_per_room: dict[str, set] = {}
     for room, run in zip(data.rooms.tolist(), data.runs.tolist(), strict=True):
         runs_per_room.setdefault(room, set()).add(run)
+    sessions_per_room = _per_room(
+        data.rooms, sessions(data) if groups is None else groups
+    )
     for room, runs in sorted(runs_per_room.items()):
         if len(runs) < MIN_RUNS_PER_ROOM:
             found.append(
                 f"room {room}: only {len(runs)} training run(s); record at least "
                 f"{MIN_RUNS_PER_ROOM} (different spots and days) for it to be "
                 "learned and judged fairly"
+            )
+        if len(sessions_per_room[room]) == 1:
+            found.append(
+                f"room {room}: a single training session (runs recorded together "
+                "count as one): cross-validation has nothing of the room left to "
+                "learn from when it holds that session out, so its readings count "
+                "as wrong; record another run there at another time"
             )
     runs_per_beacon: dict[str, set] = {}
     for reading, run in zip(data.readings, data.runs.tolist(), strict=True):
@@ -421,6 +534,14 @@ def data_warnings(
                     f"beacon {beacon} was first heard at {changed.isoformat()}: "
                     f"{older} training run(s) ended before it; re-record them"
                 )
+    return found
+
+
+def _per_room(rooms: np.ndarray, groups: np.ndarray) -> dict[str, set]:
+    """The set of ``groups`` of each room."""
+    found: dict[str, set] = {}
+    for room, group in zip(rooms.tolist(), groups.tolist(), strict=True):
+        found.setdefault(room, set()).add(group)
     return found
 
 
@@ -458,6 +579,18 @@ def train(
         )
     if len(runs) < 2:
         raise TrainingError("training needs at least two completed training runs")
+    groups = sessions(data)
+    if all(len(found) < 2 for found in _per_room(data.rooms, groups).values()):
+        # Every fold would hold out a room's only session: every figure
+        # would be "wrong", which says nothing about the model.
+        raise TrainingError(
+            "cross-validation cannot judge any room: it holds out one training "
+            "session at a time and learns the room from its other sessions, "
+            "and no room has two (runs recorded together, such as badges "
+            "carried together, count as one). Record at least 2 runs in each "
+            f"room at different times ({MIN_RUNS_PER_ROOM} or more, at "
+            "different spots, is better), then train again"
+        )
     if algorithm != "auto":
         eligible = (algorithm,)
     elif len(rooms) > BOOSTING_MAX_ROOMS:
@@ -500,7 +633,7 @@ def train(
     fit_seconds = time.perf_counter() - fitting
     if progress is not None:
         progress.update()
-    found = data_warnings(data, beacon_changes)
+    found = data_warnings(data, beacon_changes, groups)
     metrics = report(rooms, cv_data.rooms, raw)
     metrics["smoothed"] = report(rooms, cv_data.rooms, smoothed)
     metrics |= {

@@ -1,14 +1,15 @@
 """stethoscope-evaluate --train TRAIN.csv --test TEST.csv: offline accuracy.
 
 Trains on TRAIN exactly as stethoscope-train does (same candidates, same
-cross-validation grouped by training run, same selection) and predicts TEST
+cross-validation grouped by training session, same selection) and predicts TEST
 with the predictor the server uses: ``raw`` per reading, ``smoothed``
 following each badge's readings in time order. Unlabelled TEST rows are
 predicted but not scored. Needs no database and no ini file.
 
 Exit status 0, or 2 when a file cannot be read or holds bad rows (listed
 with their line numbers: an evaluation that silently skipped rows would
-not be the evaluation asked for).
+not be the evaluation asked for), or when TRAIN cannot make a model (too
+few rooms or runs to cross-validate, no beacon heard), with what it lacks.
 """
 
 import argparse
@@ -52,8 +53,9 @@ def summary(result: dict) -> str:
     raw, smoothed = result["raw"], result["smoothed"]
     lines = [
         f"algorithm: {result['algorithm']} (selected by balanced log loss, "
-        f"CV grouped by training run: {result['cv']['scheme']['scheme']}, "
-        f"{result['cv']['scheme']['folds']} folds)",
+        f"CV grouped by training session: {result['cv']['scheme']['scheme']}, "
+        f"{result['cv']['scheme']['folds']} folds, "
+        f"{result['cv']['scheme']['sessions']:,} sessions)",
         f"train: {result['n_train']:,} readings in {result['train_runs']:,} runs; "
         f"test: {result['n_test']:,} readings, {result['n_test_labelled']:,} labelled",
         "",

@@ -15,6 +15,7 @@ import json
 import sys
 
 from ..learning.services import ModelRefused, ModelService, version_json
+from ..learning.views import MAX_MODEL_ID
 from ._console import (
     ConsoleError,
     actor,
@@ -35,6 +36,19 @@ def _service(request) -> ModelService:
         request.registry["stethoscope.model_store"],
         audit=functools.partial(audit, request),
     )
+
+
+def model_id(text: str) -> int:
+    """A model version id as argparse reads it: 1 to ``MAX_MODEL_ID``, the
+    range of the id column (a larger number would make the database driver
+    raise rather than find nothing)."""
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_MODEL_ID))
+    if not digits or not 1 <= int(text) <= MAX_MODEL_ID:
+        shown = text if len(text) <= 20 else f"{text[:20]}…"
+        raise argparse.ArgumentTypeError(
+            f"{shown!r} is not a model id (a whole number from 1 to {MAX_MODEL_ID})"
+        )
+    return int(text)
 
 
 def _figure(value) -> str:
@@ -184,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     command.set_defaults(run=list_models, write=False)
 
     command = commands.add_parser("activate", help="make a version its site's model")
-    command.add_argument("version_id", type=int, help="the id shown by list")
+    command.add_argument("version_id", type=model_id, help="the id shown by list")
     command.set_defaults(run=activate, write=True)
 
     command = commands.add_parser(
@@ -194,8 +208,8 @@ def parser() -> argparse.ArgumentParser:
     command.set_defaults(run=rollback, write=True)
 
     command = commands.add_parser("compare", help="two versions' figures side by side")
-    command.add_argument("a", type=int, help="id of the first version")
-    command.add_argument("b", type=int, help="id of the second version")
+    command.add_argument("a", type=model_id, help="id of the first version")
+    command.add_argument("b", type=model_id, help="id of the second version")
     command.add_argument("--json", action="store_true", help="print JSON")
     command.set_defaults(run=compare, write=False)
     return parser

@@ -1,13 +1,19 @@
 """stethoscope-train INI [--site S] [--algorithm A] [--activate] [--json]
 
 Trains a room classifier for one site from its completed training runs:
-the candidates are cross-validated with whole training runs held out,
-the best by balanced log loss is refitted on all the data and stored as the
+the candidates are cross-validated with whole training sessions held out
+(a run, or the runs of badges carried together in one room), the best by
+balanced log loss is refitted on all the data and stored as the
 site's next model version (a write-once artifact in the model store, then
 its row). With --activate it also becomes the active model — only if it is
 not worse than the active one on the same cross-validation folds (the
 active model's algorithm is cross-validated on them too). Every server
 process picks an activation up within seconds.
+
+Exit status 0, or 2 with what is missing when the data cannot make a
+model: fewer than two rooms, no room with two training sessions (runs
+recorded together count as one) for cross-validation to judge, or no
+beacon heard.
 
 A one-site install needs no --site. Training reads the data, then lets the
 database go: nothing is locked while the candidates are fitted. Recorded
@@ -70,7 +76,9 @@ def summary(version, result, activation: str) -> str:
         f"{result.algorithm}, from {result.n_readings:,} readings in "
         f"{result.n_runs:,} training runs",
         f"cross-validation: {metrics['cv']['scheme']}, {metrics['cv']['folds']} "
-        f"folds grouped by training run, {metrics['cv']['readings']:,} readings; "
+        f"folds grouped by training session ({metrics['cv']['sessions']:,} "
+        f"sessions of {metrics['cv']['runs']:,} runs: runs recorded together are "
+        f"one), {metrics['cv']['readings']:,} readings; "
         "selected by balanced log loss",
         "",
         table(

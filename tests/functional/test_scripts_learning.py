@@ -5,6 +5,7 @@ stethoscope-simulate and a labelled day it wrote; evaluate needs no
 database at all.
 """
 
+import datetime
 import json
 
 import pytest
@@ -114,6 +115,61 @@ def test_evaluate_refuses_a_file_with_bad_rows_naming_the_lines(
     assert "line 4: a:" in err
 
 
+BEACONS = ("bcn-kitchen", "bcn-lounge-tv")
+LOUDEST = {"demo-kitchen": "bcn-kitchen", "demo-lounge": "bcn-lounge-tv"}
+START = datetime.datetime(2026, 1, 5, 8, 0, tzinfo=datetime.UTC)
+
+
+def stretches_csv(path, stretches, *, heard: bool = True) -> str:
+    """A labelled CSV of ``(badge, room, minute)`` stretches: 20 readings 5 s
+    apart from that minute, the room's beacon loud and the other faint; rows
+    in time order."""
+    rows = []
+    for badge, room, minute in stretches:
+        for step in range(20):
+            moment = START + datetime.timedelta(minutes=minute, seconds=5 * step)
+            cells = [
+                str((-50 if beacon == LOUDEST[room] else -80) - step % 3)
+                if heard
+                else ""
+                for beacon in BEACONS
+            ]
+            stamp = moment.isoformat().replace("+00:00", "Z")
+            rows.append((moment, badge, f"{stamp},{badge},{room}," + ",".join(cells)))
+    lines = ["timestamp,badge_id,room," + ",".join(BEACONS)]
+    lines += [line for _, _, line in sorted(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+ONE_RUN_PER_ROOM = [
+    ("demo-badge-001", "demo-kitchen", 0),
+    ("demo-badge-001", "demo-lounge", 10),
+]
+
+
+def test_evaluate_explains_data_that_cannot_be_cross_validated(tmp_path, capsys):
+    data = stretches_csv(tmp_path / "first.csv", ONE_RUN_PER_ROOM)
+
+    assert evaluate_script.main(["--train", data, "--test", data]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: cross-validation cannot judge any room")
+    assert "Record at least 2 runs in each room" in err
+
+
+def test_evaluate_explains_training_data_where_nothing_was_heard(tmp_path, capsys):
+    silent = stretches_csv(
+        tmp_path / "silent.csv",
+        [*ONE_RUN_PER_ROOM, *((b, r, m + 30) for b, r, m in ONE_RUN_PER_ROOM)],
+        heard=False,
+    )
+
+    assert evaluate_script.main(["--train", silent, "--test", silent]) == 2
+
+    assert "error: no beacon was heard" in capsys.readouterr().err
+
+
 def test_evaluate_refuses_a_missing_file(labelled_day, tmp_path, capsys):
     missing = str(tmp_path / "nope.csv")
 
@@ -143,7 +199,14 @@ def test_train_stores_a_version_and_activates_it_on_a_new_site(
     assert outcome["site_id"] == "demo"
     assert outcome["version"] == 1
     assert outcome["activated"] is True
-    assert outcome["metrics"]["cv"]["groups"] == "training run"
+    assert outcome["metrics"]["cv"]["groups"].startswith("training session")
+    # Three badges walking about on their own: now and then two share a
+    # room for most of a stay, and are held out together.
+    assert (
+        outcome["n_runs"] - 3
+        <= outcome["metrics"]["cv"]["sessions"]
+        <= outcome["n_runs"]
+    )
     # Eight rooms: far better than chance, whatever the few runs of a room.
     assert outcome["metrics"]["balanced_accuracy"] > 0.5
     with Session(engine) as session:
@@ -207,3 +270,61 @@ def test_train_explains_a_site_without_training_data(ini, capsys):
     assert "no readings in completed training runs" in capsys.readouterr().err
     assert train_script.main([ini, "--site", "nowhere"]) == 2
     assert "no site 'nowhere'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def demo_house(ini, capsys):
+    assert simulate_script.main(["setup", ini]) == 0
+    capsys.readouterr()
+    return ini
+
+
+def imported(ini, path) -> None:
+    assert labelled_import.main([ini, path, "--site", "demo"]) == 0
+
+
+def test_train_explains_a_first_training_with_one_run_per_room(
+    demo_house, tmp_path, engine, capsys
+):
+    imported(demo_house, stretches_csv(tmp_path / "first.csv", ONE_RUN_PER_ROOM))
+    capsys.readouterr()
+
+    assert train_script.main([demo_house, "--site", "demo"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: cross-validation cannot judge any room")
+    assert "Record at least 2 runs in each room" in err
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ModelVersion)) == 0
+
+
+def test_train_holds_out_badges_carried_together_as_one_session(
+    demo_house, tmp_path, capsys
+):
+    # Two badges carried together through each room, twice: eight runs,
+    # four sessions.
+    together = [
+        (badge, room, minute)
+        for room, minute in (
+            ("demo-kitchen", 0),
+            ("demo-lounge", 10),
+            ("demo-kitchen", 60),
+            ("demo-lounge", 70),
+        )
+        for badge in ("demo-badge-001", "demo-badge-002")
+    ]
+    imported(demo_house, stretches_csv(tmp_path / "together.csv", together))
+    capsys.readouterr()
+
+    outcome = train_json(capsys, demo_house, "--site", "demo", "--algorithm", "knn")
+
+    assert outcome["n_runs"] == 8
+    cv = outcome["metrics"]["cv"]
+    assert (cv["scheme"], cv["folds"], cv["sessions"], cv["runs"]) == (
+        "LeaveOneGroupOut",
+        4,
+        4,
+        8,
+    )
+    assert train_script.main([demo_house, "--site", "demo", "--algorithm", "knn"]) == 0
+    assert "4 folds grouped by training session" in capsys.readouterr().out

@@ -160,3 +160,34 @@ def test_compare_json(ini, two, capsys):
 def test_compare_an_unknown_version(ini, two, capsys):
     assert models.main([ini, "compare", "1", "999"]) == 2
     assert capsys.readouterr().err == "error: no model version 999\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["activate", "9" * 20],
+        ["activate", "9" * 5000],
+        ["activate", "0"],
+        ["activate", "-3"],
+        ["activate", "2147483648"],
+        ["compare", "9" * 20, "1"],
+        ["compare", "1", "9" * 20],
+    ],
+)
+def test_an_id_no_model_can_have_is_a_usage_error(ini, app, two, db, argv, capsys):
+    before = count(db, ModelActivation)
+
+    with pytest.raises(SystemExit) as excinfo:
+        models.main([ini, *argv])
+
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a model id (a whole number from 1 to 2147483647)" in err
+    assert len(err) < 1000
+    assert count(db, ModelActivation) == before
+    assert events(db) == []
+
+
+def test_the_largest_model_id_is_looked_up(ini, two, capsys):
+    assert models.main([ini, "activate", "2147483647"]) == 2
+    assert capsys.readouterr().err == "error: no model version 2147483647\n"

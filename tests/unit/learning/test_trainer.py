@@ -7,14 +7,18 @@ import pytest
 
 from stethoscope.learning.trainer import (
     ALGORITHMS,
+    CHOICES,
     LEAVE_ONE_OUT_RUNS,
     MIN_RUNS_PER_ROOM,
+    LabelledData,
     TrainingError,
+    fit_model,
     grouped_folds,
     make_estimator,
     report,
     sample_within_runs,
     scores,
+    sessions,
     train,
 )
 from tests.support.labelled import synthetic_data
@@ -31,7 +35,9 @@ def test_no_training_run_is_ever_on_both_sides_of_a_fold(runs_per_room):
         "LeaveOneGroupOut" if n_runs <= LEAVE_ONE_OUT_RUNS else "StratifiedGroupKFold"
     )
     assert description["scheme"] == expected
-    assert description["groups"] == "training run"
+    assert description["groups"].startswith("training session")
+    # One badge at a time: every run is a session of its own.
+    assert description["sessions"] == n_runs
     tested = []
     for train_index, test_index in folds:
         assert not set(data.runs[train_index]) & set(data.runs[test_index])
@@ -190,3 +196,178 @@ def test_a_beacon_heard_in_the_training_data_does_not_postdate_it():
     result = train(data, algorithm="logistic", beacon_changes={"beacon-0": live})
 
     assert not any("first heard" in warning for warning in result.warnings)
+
+
+CENTRES = {"A": {"b1": -50, "b2": -80}, "B": {"b1": -80, "b2": -50}}
+
+
+def runs_data(specs, *, readings: int = 30, seed: int = 0) -> LabelledData:
+    """One run per ``(room, badge, start)``: a reading a second from
+    ``start``, near the room's centre (rooms ``A`` and ``B`` only)."""
+    rng = np.random.default_rng(seed)
+    rows, rooms, runs, badges, seconds, stays = [], [], [], [], [], []
+    for run, (room, badge, start) in enumerate(specs, start=1):
+        for step in range(readings):
+            rows.append(
+                {b: int(v + rng.integers(-3, 4)) for b, v in CENTRES[room].items()}
+            )
+            rooms.append(room)
+            runs.append(run)
+            badges.append(badge)
+            seconds.append(start + step)
+        stays.append((run, badge, room, start, start + readings))
+    return LabelledData(
+        rows,
+        np.asarray(rooms, dtype=object),
+        np.asarray(runs),
+        np.asarray(badges, dtype=object),
+        np.asarray(seconds, dtype=float),
+        stays,
+    )
+
+
+def test_runs_of_badges_carried_together_are_one_session():
+    data = runs_data(
+        [
+            ("A", "badge-1", 0),  # carried together with run 2
+            ("A", "badge-2", 0),
+            ("A", "badge-1", 1000),  # with run 4, though started 5 s later
+            ("A", "badge-2", 1005),
+            ("B", "badge-3", 1000),  # same time, another room: not together
+            ("B", "badge-1", 2000),  # a short visit during run 7's long stay
+            ("B", "badge-2", 1990),
+        ]
+    )
+    data.stays[6] = (7, "badge-2", "B", 1990, 2200)
+
+    groups = sessions(data)
+
+    session_of_run = dict(zip(data.runs.tolist(), groups.tolist(), strict=True))
+    assert session_of_run[1] == session_of_run[2]
+    assert session_of_run[3] == session_of_run[4]
+    assert session_of_run[1] != session_of_run[3]
+    assert len({session_of_run[run] for run in (3, 5, 6, 7)}) == 4
+    assert len(set(groups.tolist())) == 5
+
+
+def test_no_session_is_ever_on_both_sides_of_a_fold():
+    # A bulk start: two badges in one room at one moment, four times a room.
+    specs = [
+        (room, badge, 1000.0 * visit)
+        for visit, room in enumerate("ABABABAB")
+        for badge in ("badge-1", "badge-2")
+    ]
+    data = runs_data(specs)
+
+    folds, description = grouped_folds(data)
+
+    assert description["sessions"] == 8
+    groups = sessions(data)
+    for train_index, test_index in folds:
+        assert not set(groups[train_index]) & set(groups[test_index])
+    result = train(data, algorithm="logistic")
+    assert result.metrics["cv"]["sessions"] == 8
+    assert result.metrics["cv"]["runs"] == 16
+
+
+@pytest.mark.parametrize("algorithm", CHOICES)
+def test_one_session_per_room_is_refused_with_what_to_record(algorithm):
+    # A new install's first training: one run in each room, or several
+    # badges carried together once through each room.
+    for specs in (
+        [("A", "badge-1", 0), ("B", "badge-1", 1000)],
+        [("A", "badge-1", 0), ("A", "badge-2", 0), ("B", "badge-1", 1000)],
+    ):
+        with pytest.raises(TrainingError, match="Record at least 2 runs in each room"):
+            train(runs_data(specs), algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", CHOICES)
+def test_a_fold_that_learns_one_room_only_counts_the_other_as_wrong(algorithm):
+    # Room B's only run held out leaves a fold with room A alone: it can
+    # only say A (the estimators that refuse one class are not asked).
+    data = runs_data(
+        [("A", "badge-1", 0), ("A", "badge-1", 1000), ("B", "badge-1", 2000)]
+    )
+
+    result = train(data, algorithm=algorithm)
+
+    assert result.metrics["per_room"]["B"]["recall"] == 0.0
+    assert result.metrics["per_room"]["A"]["recall"] == 1.0
+    assert np.isfinite(result.metrics["balanced_log_loss"])
+    assert any("room B: a single training session" in w for w in result.warnings)
+    assert not any("room A: a single" in w for w in result.warnings)
+    # The model refitted on all the data knows both rooms.
+    assert result.model.predict_proba([CENTRES["B"]]).argmax() == 1
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_model_fitted_on_one_room_says_that_room(algorithm):
+    data = runs_data([("A", "badge-1", 0)])
+
+    model = fit_model(data, algorithm, ["A", "B"])
+
+    assert model.predict_proba([CENTRES["A"], CENTRES["B"]]).tolist() == [
+        [1.0, 0.0],
+        [1.0, 0.0],
+    ]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_few_readings_a_run_still_train(algorithm):
+    # Fewer readings in a fold than kNN's neighbours or than gradient
+    # boosting's validation split can hold.
+    data = synthetic_data(rooms=2, runs_per_room=2, readings_per_run=3)
+
+    result = train(data, algorithm=algorithm)
+
+    assert result.model.rooms == ("room-0", "room-1")
+
+
+def test_the_declared_prior_is_the_one_the_probabilities_carry():
+    # Identical readings in both rooms, nine times as many in the lounge:
+    # kNN's probabilities carry that 9:1 (no class weights), the others'
+    # are balanced. The filter divides by the declared prior, so it must
+    # be the prior the probabilities carry.
+    rng = np.random.default_rng(0)
+
+    def noisy() -> dict:
+        return {
+            "b1": int(-60 + rng.integers(-5, 6)),
+            "b2": int(-70 + rng.integers(-5, 6)),
+        }
+
+    sizes = [("lounge", 300), ("lounge", 300), ("lounge", 300), ("bathroom", 100)]
+    readings = [noisy() for _, n in sizes for _ in range(n)]
+    rooms = np.asarray([room for room, n in sizes for _ in range(n)], dtype=object)
+    runs = np.asarray([run for run, (_, n) in enumerate(sizes) for _ in range(n)])
+    data = LabelledData(
+        readings,
+        rooms,
+        runs,
+        np.asarray(["badge"] * len(rooms), dtype=object),
+        np.arange(len(rooms), dtype=float),
+    )
+    probe = [noisy() for _ in range(2000)]
+
+    knn = fit_model(data, "knn", ["bathroom", "lounge"])
+    logistic = fit_model(data, "logistic", ["bathroom", "lounge"])
+
+    assert knn.class_prior.tolist() == pytest.approx([0.1, 0.9])
+    assert knn.predict_proba(probe).mean(axis=0) == pytest.approx([0.1, 0.9], abs=0.05)
+    assert logistic.class_prior.tolist() == [0.5, 0.5]
+    assert logistic.predict_proba(probe).mean(axis=0) == pytest.approx(
+        [0.5, 0.5], abs=0.05
+    )
+    # Readings that tell the rooms apart not at all leave the filtered
+    # belief at the prior: the frequencies are not counted a second time.
+    smoothed = knn.smooth(knn.predict_proba(probe[:50]), np.arange(50.0))
+    assert smoothed[-1] == pytest.approx([0.1, 0.9], abs=0.05)
+
+
+def test_training_where_no_beacon_was_heard_is_refused():
+    data = synthetic_data(rooms=2, runs_per_room=2)
+    data.readings[:] = [{} for _ in data.readings]
+
+    with pytest.raises(TrainingError, match="no beacon was heard"):
+        train(data)
