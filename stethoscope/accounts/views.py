@@ -1,5 +1,6 @@
 """Logging in and out."""
 
+import re
 from urllib.parse import urlsplit
 
 from pyramid.httpexceptions import HTTPSeeOther, HTTPTooManyRequests
@@ -7,8 +8,12 @@ from pyramid.view import view_config
 
 from ..audit.services import record
 from ..ops.errors import error_response
+from ..ops.params import form_text
 from ..security import LOGGED_IN, PUBLIC, SESSION_TOKEN_KEY
-from .services import UserService
+from .services import USERNAME, UserService
+
+# C0 and C1 control characters (NUL included) and DEL.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _safe_next(value: str | None) -> str:
@@ -21,9 +26,19 @@ def _safe_next(value: str | None) -> str:
         or parts.netloc
         or not value.startswith("/")
         or value.startswith("//")
+        # Browsers read "\" as "/" and drop tabs and newlines: "/\evil.example"
+        # and "/\t/evil.example" would both lead off the site.
+        or "\\" in value
+        or CONTROL.search(value)
     ):
         return "/"
     return value
+
+
+def _loggable(username: str) -> str:
+    """``username`` as the audit log may keep it: control characters escaped
+    (PostgreSQL refuses a NUL in text, and a newline would forge a line)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", username)
 
 
 @view_config(
@@ -43,15 +58,16 @@ def login_form(request):
     permission=PUBLIC,
 )
 def login(request):
-    username = request.POST.get("username", "")[:64].strip().lower()
-    password = request.POST.get("password", "")[:1024]
-    next_url = _safe_next(request.POST.get("next"))
+    username = form_text(request.POST, "username")[:64].strip().lower()
+    password = form_text(request.POST, "password")[:1024]
+    next_url = _safe_next(form_text(request.POST, "next"))
     throttle = request.registry["stethoscope.login_throttle"]
     ip = request.client_ip
 
     retry_after = throttle.retry_after(username, ip)
     if retry_after:
-        record(request, "login.throttled", target=username, actor=username or "-")
+        logged = _loggable(username)
+        record(request, "login.throttled", target=logged, actor=logged or "-")
         error = HTTPTooManyRequests(
             f"too many failed logins; try again in {retry_after} s"
         )
@@ -60,10 +76,17 @@ def login(request):
         # and, with it, the audit row just written.
         return error_response(request, error)
 
-    user = request.find_service(UserService).authenticate(username, password)
+    # A name no account can have is a failed login without a look-up (a NUL
+    # in it would make PostgreSQL refuse the query).
+    user = (
+        request.find_service(UserService).authenticate(username, password)
+        if USERNAME.fullmatch(username)
+        else None
+    )
     if user is None:
         throttle.failed(username, ip)
-        record(request, "login.failure", target=username, actor=username or "-")
+        logged = _loggable(username)
+        record(request, "login.failure", target=logged, actor=logged or "-")
         request.response.status = 401
         return {
             "next": next_url,

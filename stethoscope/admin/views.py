@@ -21,8 +21,9 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
 from ..accounts.models import Role, User
-from ..accounts.services import AccountError, UserService
+from ..accounts.services import USERNAME, AccountError, UserService
 from ..audit.services import AuditService, record
+from ..ops.params import form_text, parse_id
 from ..registry.tokens import GatewayTokenService, TokenError
 from ..security import ADMIN
 
@@ -34,6 +35,8 @@ AUDIT_ACTION = re.compile(r"[a-z0-9._-]{1,64}")
 AUDIT_ACTOR = re.compile(r"[!-~]{1,64}")
 # audit_events.id is a BIGINT on PostgreSQL.
 MAX_EVENT_ID = 2**63 - 1
+# gateway_tokens.id is an INTEGER: a larger id cannot exist.
+MAX_TOKEN_ID = 2**31 - 1
 
 
 def when(moment: datetime.datetime | None) -> str:
@@ -91,10 +94,10 @@ def users_page(request):
     permission=ADMIN,
 )
 def create_user(request):
-    username = request.POST.get("username", "")[:200].strip().lower()
-    role = request.POST.get("role", "")
-    password = request.POST.get("password", "")
-    confirm = request.POST.get("confirm", "")
+    username = form_text(request.POST, "username")[:200].strip().lower()
+    role = form_text(request.POST, "role")
+    password = form_text(request.POST, "password")
+    confirm = form_text(request.POST, "confirm")
     form = {"username": username, "role": role}
     try:
         if password != confirm:
@@ -114,9 +117,16 @@ def create_user(request):
 
 
 def _user_or_404(request) -> User:
-    user = request.find_service(UserService).get(request.matchdict["username"])
+    username = request.matchdict["username"]
+    # A name no account can have is not looked up: PostgreSQL refuses a NUL
+    # in a query's text with an error, not an empty answer.
+    user = (
+        request.find_service(UserService).get(username)
+        if USERNAME.fullmatch(username)
+        else None
+    )
     if user is None:
-        raise HTTPNotFound(f"no user {request.matchdict['username']!r}")
+        raise HTTPNotFound(f"no user {username[:64]!r}")
     return user
 
 
@@ -135,7 +145,7 @@ def user_page(request):
 
 
 def _change_role(request, service: UserService, user: User):
-    old, new = user.role.value, request.POST.get("role", "")
+    old, new = user.role.value, form_text(request.POST, "role")
     if new == old:
         return None
     service.set_role(user, new)
@@ -144,8 +154,8 @@ def _change_role(request, service: UserService, user: User):
 
 
 def _change_password(request, service: UserService, user: User):
-    password = request.POST.get("password", "")
-    if password != request.POST.get("confirm", ""):
+    password = form_text(request.POST, "password")
+    if password != form_text(request.POST, "confirm"):
         raise AccountError("confirm", "the two passwords differ")
     service.set_password(user, password)
     # The password itself, or any hash of it, never goes in the log.
@@ -242,7 +252,7 @@ def tokens_page(request):
     permission=ADMIN,
 )
 def create_token(request):
-    gateway_id = request.POST.get("gateway_id", "")[:200].strip()
+    gateway_id = form_text(request.POST, "gateway_id")[:200].strip()
     service = request.find_service(GatewayTokenService)
     try:
         token, row = service.create(gateway_id, request.authenticated_userid)
@@ -276,14 +286,14 @@ def create_token(request):
 )
 def revoke_token(request):
     service = request.find_service(GatewayTokenService)
+    raw = request.matchdict["token_id"]
+    token_id = parse_id(raw, MAX_TOKEN_ID)
+    if token_id is None:
+        raise HTTPNotFound(f"no gateway token {raw[:20]}")
     try:
-        row, revoked = service.revoke(
-            int(request.matchdict["token_id"]), request.authenticated_userid
-        )
+        row, revoked = service.revoke(token_id, request.authenticated_userid)
     except TokenError:
-        raise HTTPNotFound(
-            f"no gateway token {request.matchdict['token_id']}"
-        ) from None
+        raise HTTPNotFound(f"no gateway token {raw}") from None
     if revoked:
         record(
             request,
@@ -313,14 +323,13 @@ def _audit_filters(request) -> dict:
         )
     if actor and not AUDIT_ACTOR.fullmatch(actor):
         raise HTTPBadRequest("actor: up to 64 printable characters, no spaces")
-    if before and not (
-        before.isascii() and before.isdigit() and int(before) <= MAX_EVENT_ID
-    ):
+    before_id = parse_id(before, MAX_EVENT_ID) if before else None
+    if before and before_id is None:
         raise HTTPBadRequest("before: must be an event id (a whole number)")
     return {
         "action": action or None,
         "actor": actor or None,
-        "before": int(before) if before else None,
+        "before": before_id,
     }
 
 

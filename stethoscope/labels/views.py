@@ -28,6 +28,7 @@ from ..ingest.schemas import (
     InvalidPayload,
     validated_body,
 )
+from ..ops.params import form_text, form_texts, parse_id
 from ..registry.models import Room
 from .services import (
     MAX_BADGES,
@@ -49,7 +50,10 @@ PAGE_LIMIT_DEFAULT = 100
 HISTORY_ROWS = 50
 MAX_STATS_RUNS = 200
 
-RunId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+# training_runs.id is an INTEGER: a larger id cannot exist.
+MAX_RUN_ID = 2**31 - 1
+
+RunId = Annotated[StrictInt, Field(ge=1, le=MAX_RUN_ID)]
 
 
 class BulkStartIn(BaseModel):
@@ -91,9 +95,10 @@ def _actor(request) -> str:
 
 
 def _run_id(request) -> int:
-    run_id = int(request.matchdict["run_id"])
-    if run_id > 2**31 - 1:
-        raise HTTPNotFound(f"no training run {run_id}")
+    raw = request.matchdict["run_id"]
+    run_id = parse_id(raw, MAX_RUN_ID)
+    if run_id is None:
+        raise HTTPNotFound(f"no training run {raw[:20]}")
     return run_id
 
 
@@ -101,11 +106,12 @@ def _int_param(request, name: str, minimum: int, maximum: int, default: int) -> 
     raw = request.GET.get(name, "").strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+    value = parse_id(raw, maximum, minimum)
+    if value is None:
         raise InvalidPayload(
             [FieldError(name, f"must be a whole number from {minimum} to {maximum}")]
         )
-    return int(raw)
+    return value
 
 
 def _id_param(request, name: str) -> str | None:
@@ -168,11 +174,9 @@ def bulk_stats(request):
     raw = request.GET.get("run_ids", "").strip()
     run_ids = None
     if raw:
-        parts = [part.strip() for part in raw.split(",")]
-        if len(parts) > MAX_STATS_RUNS or not all(
-            part.isascii() and part.isdigit() and int(part) <= 2**31 - 1
-            for part in parts
-        ):
+        parts = raw.split(",", MAX_STATS_RUNS)
+        run_ids = [parse_id(part.strip(), MAX_RUN_ID) for part in parts]
+        if len(run_ids) > MAX_STATS_RUNS or None in run_ids:
             raise InvalidPayload(
                 [
                     FieldError(
@@ -181,7 +185,6 @@ def bulk_stats(request):
                     )
                 ]
             )
-        run_ids = [int(part) for part in parts]
     service = _service(request)
     return {
         "runs": [result.as_json() for result in service.stats(run_ids)],
@@ -303,9 +306,9 @@ def _refuse(request, status: int) -> None:
 
 
 def start_form(request):
-    room_id = request.POST.get("room_id", "").strip()
-    picked = [value.strip() for value in request.POST.getall("badge_ids")]
-    other = request.POST.get("other_badges", "")[:2000]
+    room_id = form_text(request.POST, "room_id").strip()
+    picked = [value.strip() for value in form_texts(request.POST, "badge_ids")]
+    other = form_text(request.POST, "other_badges")[:2000]
     badge_ids = [b for b in picked if b] + [
         b for b in other.replace(",", " ").split() if b
     ]
@@ -335,10 +338,10 @@ def end_form(request):
             request.session.flash("No open runs to end.")
             return HTTPSeeOther(location=request.route_url("admin.training"))
     else:
-        raw = request.POST.get("run_id", "")
-        if not (raw.isascii() and raw.isdigit() and int(raw) <= 2**31 - 1):
+        run_id = parse_id(form_text(request.POST, "run_id"), MAX_RUN_ID)
+        if run_id is None:
             raise HTTPBadRequest("run_id: use the End buttons on the training page")
-        run_ids = [int(raw)]
+        run_ids = [run_id]
     try:
         results = service.end(run_ids=run_ids, actor=_actor(request))
     except RunNotFound as exc:
@@ -396,7 +399,7 @@ def change_run_form(request):
             )
         elif change == "relabel":
             run = service.relabel(
-                run_id, request.POST.get("room_id", "").strip(), _actor(request)
+                run_id, form_text(request.POST, "room_id").strip(), _actor(request)
             )
             message = f"Run {run.id} ({run.badge_id}) is now labelled {run.room.name}."
         else:

@@ -38,6 +38,7 @@ from ..ingest.schemas import (
     InvalidPayload,
     validated_body,
 )
+from ..ops.params import form_text, parse_id
 from ..registry.models import Site
 from ..registry.services import RegistryService, local_time
 from ..security import ADMIN
@@ -239,9 +240,10 @@ def _serving(request) -> dict:
 
 
 def _model_id(request) -> int:
-    model_id = int(request.matchdict["model_id"])
-    if model_id > MAX_MODEL_ID:
-        raise HTTPNotFound(f"no model version {model_id}")
+    raw = request.matchdict["model_id"]
+    model_id = parse_id(raw, MAX_MODEL_ID)
+    if model_id is None:
+        raise HTTPNotFound(f"no model version {raw[:20]}")
     return model_id
 
 
@@ -273,9 +275,10 @@ def _version_param(request, name: str) -> ModelVersion:
     raw = request.GET.get(name, "").strip()
     if not raw:
         raise InvalidPayload([FieldError(name, "is required: a model version id")])
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_MODEL_ID:
+    model_id = parse_id(raw, MAX_MODEL_ID, 1)
+    if model_id is None:
         raise InvalidPayload([FieldError(name, "must be a model version id")])
-    version = _service(request).get(int(raw))
+    version = _service(request).get(model_id)
     if version is None:
         raise InvalidPayload([FieldError(name, f"no model version {raw}")])
     return version
@@ -480,7 +483,7 @@ def activate_form(request):
 
 
 def rollback_form(request):
-    site_id = request.POST.get("site_id", "").strip()
+    site_id = form_text(request.POST, "site_id").strip()
     if not IDENTIFIER.fullmatch(site_id) or _registry(request).site(site_id) is None:
         raise HTTPBadRequest("site_id: use the Roll back buttons on the models page")
     try:

@@ -7,9 +7,11 @@ here), and only a bug is a 500.
 """
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.httpexceptions import (
+    HTTPBadRequest,
     HTTPException,
     HTTPForbidden,
     HTTPInternalServerError,
@@ -19,9 +21,10 @@ from pyramid.httpexceptions import (
     HTTPServiceUnavailable,
     HTTPUnauthorized,
 )
-from pyramid.interfaces import IRoutesMapper
+from pyramid.interfaces import IRootFactory, IRoutesMapper
 from pyramid.predicates import RequestMethodPredicate
 from pyramid.renderers import render_to_response
+from pyramid.traversal import DefaultRootFactory
 from pyramid.view import exception_view_config, forbidden_view_config
 from pyramid_retry import is_last_attempt
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -29,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from transaction.interfaces import TransientError
 
 from ..security import INGEST
+from .params import InvalidParam
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,80 @@ def error_response(request, http_error: HTTPException, message: str | None = Non
     return response
 
 
+def invalid_response(request, errors: list[dict]):
+    """400 ``invalid`` naming the fields at fault (as the API's other 400s)."""
+    message = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+    if wants_html(request):
+        return error_response(request, HTTPBadRequest(message))
+    response = render_to_response(
+        "json",
+        {"status": 400, "error": "invalid", "message": message, "errors": errors},
+        request=request,
+    )
+    response.status = 400
+    return response
+
+
 @exception_view_config(HTTPException)
 def http_error(exc, request):
     return error_response(request, exc)
+
+
+@exception_view_config(InvalidParam)
+def invalid_param(exc, request):
+    return invalid_response(request, [{"field": exc.field, "message": exc.message}])
+
+
+def _undecodable(environ) -> str | None:
+    """Which part of the URL is not UTF-8: "path", "query_string" or None.
+
+    WSGI hands both over as bytes in latin-1 strings; webob decodes them
+    as UTF-8 when a view (or the router) first reads them.
+    """
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return "path"
+    try:
+        query = environ.get("QUERY_STRING", "").encode("latin-1")
+        unquote_to_bytes(query).decode("utf-8")
+    except UnicodeError:
+        return "query_string"
+    return None
+
+
+@exception_view_config(UnicodeDecodeError)
+def undecodable_url(exc, request):
+    """400 for a path or query string that is not UTF-8 once unquoted.
+
+    The router raises (pyramid's URLDecodeError) for the path, request.GET
+    for the query string: answered here once rather than in every view.
+    Form bodies never get here: webob decodes them with replacement
+    characters, which the fields' own checks then refuse.
+    """
+    environ = request.environ
+    part = _undecodable(environ)
+    if part is None:
+        return unexpected_error(exc, request)
+    if part == "path":
+        # Whatever reads request.path_info after this view (the security
+        # headers tween does) would raise again and the error would escape
+        # the app: from here on the path is its UTF-8 reading, with
+        # replacement characters for the bytes that are not.
+        raw = environ["PATH_INFO"].encode("latin-1", "replace")
+        environ["PATH_INFO"] = (
+            raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
+        )
+        # The router raised before it found a context, of which the page's
+        # layout asks permissions.
+        if not hasattr(request, "context"):
+            root_factory = request.registry.queryUtility(
+                IRootFactory, default=DefaultRootFactory
+            )
+            request.context = root_factory(request)
+    return invalid_response(
+        request, [{"field": part, "message": "must be UTF-8 once percent-decoded"}]
+    )
 
 
 @forbidden_view_config()
@@ -168,5 +243,8 @@ def database_unavailable(exc, request):
 
 @exception_view_config(Exception)
 def unexpected_error(exc, request):
-    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    # The raw path, quoted: request.path decodes it and may raise again,
+    # and a decoded newline would forge a line of the log.
+    path = request.environ.get("PATH_INFO", "")
+    log.error("unexpected error on %s %r", request.method, path, exc_info=exc)
     return error_response(request, HTTPInternalServerError("internal error"))

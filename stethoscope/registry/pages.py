@@ -6,10 +6,12 @@ written; a change redirects with a flash message and is audit-logged like
 its JSON twin in stethoscope.registry.views.
 """
 
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
 from ..audit.services import record
+from ..ingest.schemas import IDENTIFIER, InvalidPayload
+from ..ops.params import form_text, form_texts
 from ..security import ADMIN
 from .models import Badge, Beacon, Gateway, Room, Site
 from .services import (
@@ -114,7 +116,7 @@ def house_page(request):
     permission=ADMIN,
 )
 def page_create_site(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "name", "timezone")}
+    form = {key: form_text(request.POST, key) for key in ("id", "name", "timezone")}
     try:
         site = registry_service(request).create_site(
             form["id"].strip(), form["name"], form["timezone"]
@@ -140,8 +142,10 @@ def page_create_site(request):
     permission=ADMIN,
 )
 def page_create_room(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "name", "site", "floor")}
-    form["adjacent"] = request.POST.getall("adjacent")
+    form = {
+        key: form_text(request.POST, key) for key in ("id", "name", "site", "floor")
+    }
+    form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         room = registry_service(request).create_room(
             form["id"].strip(),
@@ -176,7 +180,7 @@ def page_create_room(request):
     permission=ADMIN,
 )
 def page_import(request):
-    kind = request.POST.get("kind", "")
+    kind = form_text(request.POST, "kind")
     upload = request.POST.get("file")
     try:
         if kind not in ("rooms", "beacons"):
@@ -186,8 +190,14 @@ def page_import(request):
         body = upload.file.read(MAX_IMPORT_BYTES + 1)
         if len(body) > MAX_IMPORT_BYTES:
             raise RegistryError("file", f"at most {MAX_IMPORT_BYTES} bytes")
-        is_json = upload.filename.lower().endswith(".json")
-        fmt, rows = parse_import("application/json" if is_json else "text/csv", body)
+        is_json = (upload.filename or "").lower().endswith(".json")
+        try:
+            fmt, rows = parse_import(
+                "application/json" if is_json else "text/csv", body
+            )
+        except InvalidPayload as exc:
+            # Not JSON at all: the file's fault, shown next to it.
+            raise RegistryError("file", exc.errors[0].message) from None
         service = registry_service(request)
         result = (
             service.import_rooms(rows)
@@ -246,8 +256,8 @@ def page_change_site(request):
             return _back(request, "admin.house")
         changes = service.update_site(
             site,
-            name=request.POST.get("name", ""),
-            timezone=request.POST.get("timezone", ""),
+            name=form_text(request.POST, "name"),
+            timezone=form_text(request.POST, "timezone"),
         )
     except REFUSED as exc:
         return _site_page(request, site, errors=_form_errors(request, exc))
@@ -298,8 +308,8 @@ def room_page(request):
 def page_change_room(request):
     room = room_or_404(request)
     service = registry_service(request)
-    form = {key: request.POST.get(key, "") for key in ("name", "site", "floor")}
-    form["adjacent"] = request.POST.getall("adjacent")
+    form = {key: form_text(request.POST, key) for key in ("name", "site", "floor")}
+    form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         if request.POST.get("change") == "delete":
             service.delete_room(room)
@@ -348,7 +358,7 @@ def beacons_page(request):
     permission=ADMIN,
 )
 def page_create_beacon(request):
-    form = {key: request.POST.get(key, "") for key in ("id", "room", "label")}
+    form = {key: form_text(request.POST, key) for key in ("id", "room", "label")}
     try:
         beacon = registry_service(request).create_beacon(
             form["id"].strip(), form["room"], form["label"]
@@ -438,7 +448,12 @@ def devices_page(request):
 
 def _device_page(request, kind: str, device_id: str, **values) -> dict:
     service = registry_service(request)
-    row = service.gateway(device_id) if kind == "gateway" else service.badge(device_id)
+    row = None
+    # An id that is no identifier is not looked up (PostgreSQL refuses a NUL
+    # in a query): the refused form comes back with the service's reason.
+    if IDENTIFIER.fullmatch(device_id):
+        find = service.gateway if kind == "gateway" else service.badge
+        row = find(device_id)
     if row is None:
         # Describing a device before it is heard: an empty form.
         row = Gateway(id=device_id) if kind == "gateway" else Badge(id=device_id)
@@ -451,6 +466,15 @@ def _device_page(request, kind: str, device_id: str, **values) -> dict:
     )
 
 
+def _device_id(request, kind: str) -> str:
+    """The id in the path; 404 for one no device can have (the form to
+    describe it could never be saved)."""
+    device_id = request.matchdict[f"{kind}_id"]
+    if not IDENTIFIER.fullmatch(device_id):
+        raise HTTPNotFound(f"no {kind} {device_id!r}")
+    return device_id
+
+
 @view_config(
     route_name="admin.house.gateway",
     request_method="GET",
@@ -458,7 +482,7 @@ def _device_page(request, kind: str, device_id: str, **values) -> dict:
     permission=ADMIN,
 )
 def gateway_page(request):
-    return _device_page(request, "gateway", request.matchdict["gateway_id"])
+    return _device_page(request, "gateway", _device_id(request, "gateway"))
 
 
 @view_config(
@@ -468,7 +492,7 @@ def gateway_page(request):
     permission=ADMIN,
 )
 def badge_page(request):
-    return _device_page(request, "badge", request.matchdict["badge_id"])
+    return _device_page(request, "badge", _device_id(request, "badge"))
 
 
 @view_config(

@@ -25,7 +25,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..audit.services import record
-from ..ingest.schemas import parse_json
+from ..ingest.schemas import IDENTIFIER, parse_json
 from ..security import ADMIN, VIEW
 from .models import Badge, Beacon, Gateway, Room, Site
 from .services import (
@@ -193,7 +193,13 @@ def _text(data: dict, key: str):
     return value
 
 
-def _or_404(thing, what: str, key: str):
+def _or_404(find, what: str, key: str):
+    """``find(key)``, or 404 when it finds nothing.
+
+    A key that is no identifier is not looked up: every id here is one,
+    and PostgreSQL answers a NUL in a query's text with an error.
+    """
+    thing = find(key) if IDENTIFIER.fullmatch(key) else None
     if thing is None:
         raise HTTPNotFound(f"no {what} {key!r}")
     return thing
@@ -271,8 +277,7 @@ def _site_filter(request) -> str | None:
     site = request.GET.get("site")
     if site is None or site == "":
         return None
-    service = registry_service(request)
-    if service.site(site) is None:
+    if not IDENTIFIER.fullmatch(site) or registry_service(request).site(site) is None:
         raise RegistryError("site", f"no site {site!r}")
     return site
 
@@ -349,7 +354,7 @@ def api_create_site(request):
 
 def site_or_404(request) -> Site:
     key = request.matchdict["site_id"]
-    return _or_404(registry_service(request).site(key), "site", key)
+    return _or_404(registry_service(request).site, "site", key)
 
 
 @view_config(
@@ -429,7 +434,7 @@ def api_create_room(request):
 
 def room_or_404(request) -> Room:
     key = request.matchdict["room_id"]
-    return _or_404(registry_service(request).room(key), "room", key)
+    return _or_404(registry_service(request).room, "room", key)
 
 
 @view_config(
@@ -541,7 +546,7 @@ def api_create_beacon(request):
 
 def beacon_or_404(request) -> Beacon:
     key = request.matchdict["beacon_id"]
-    return _or_404(registry_service(request).beacon(key), "beacon", key)
+    return _or_404(registry_service(request).beacon, "beacon", key)
 
 
 @view_config(
@@ -636,7 +641,7 @@ def api_gateway_list(request):
 )
 def api_gateway(request):
     key = request.matchdict["gateway_id"]
-    return gateway_json(_or_404(registry_service(request).gateway(key), "gateway", key))
+    return gateway_json(_or_404(registry_service(request).gateway, "gateway", key))
 
 
 @view_config(
@@ -676,7 +681,7 @@ def api_badge_list(request):
 )
 def api_badge(request):
     key = request.matchdict["badge_id"]
-    return badge_json(_or_404(registry_service(request).badge(key), "badge", key))
+    return badge_json(_or_404(registry_service(request).badge, "badge", key))
 
 
 @view_config(

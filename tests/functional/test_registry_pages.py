@@ -150,6 +150,15 @@ class TestImport:
         db.rollback()
         assert db.get(Beacon, "b2") is None
 
+    def test_a_file_that_is_not_json_is_shown_next_to_the_field(self, house, db):
+        upload = form(house, "/admin/house", "import")
+        upload["kind"] = "rooms"
+        upload["file"] = webtest.Upload("rooms.json", b"{not json")
+        page = upload.submit(headers=HTML, status=400)
+        assert page.content_type == "text/html"
+        assert "not valid JSON" in page.html.select_one("#import-file-error").text
+        assert page.html.select_one("#import-file")["aria-invalid"] == "true"
+
     def test_export_links(self, house):
         page = house.get("/admin/house", headers=HTML)
         link = page.html.select_one("#export-rooms-csv")["href"]
@@ -185,6 +194,33 @@ class TestDevices:
         edit["name"], edit["site"] = "Attic Pi", "oak"
         page = edit.submit(status=303).follow(headers=HTML)
         assert "Attic Pi" in page.html.select_one('tr[data-gateway="pi-9"]').text
+
+    @pytest.mark.parametrize("kind", ["badge", "gateway"])
+    def test_a_refused_id_is_shown(self, house, kind):
+        # A page for an id no device can have is not found; its form, posted
+        # all the same, is refused with the reason shown.
+        house.get(f"/admin/house/{kind}s/a%20b", headers=HTML, status=404)
+        token = house.get("/login", headers=HTML).forms["login"]["csrf_token"].value
+        page = house.post(
+            f"/admin/house/{kind}s/a%20b",
+            {"csrf_token": token, "site": ""},
+            headers=HTML,
+            status=400,
+        )
+        assert "printable characters" in page.html.select_one("#id-error").text
+
+    @pytest.mark.parametrize("kind", ["badge", "gateway"])
+    def test_a_nul_in_the_id_is_not_looked_up(self, house, kind):
+        # PostgreSQL refuses a NUL in a query's text: 404 and 400, not 500.
+        house.get(f"/admin/house/{kind}s/a%00b", headers=HTML, status=404)
+        token = house.get("/login", headers=HTML).forms["login"]["csrf_token"].value
+        page = house.post(
+            f"/admin/house/{kind}s/a%00b",
+            {"csrf_token": token, "site": ""},
+            headers=HTML,
+            status=400,
+        )
+        assert "printable characters" in page.html.select_one("#id-error").text
 
 
 class TestUnplaced:
