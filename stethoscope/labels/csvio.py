@@ -7,8 +7,10 @@ The exchange format for recorded data (docs/labelled_csv.md)::
 
 ``timestamp`` is ISO-8601 (no offset means UTC) or epoch seconds; ``room`` a
 room id or name, empty for an unlabelled row; one column per beacon with the
-RSSI in dBm, decimals allowed, empty for "not heard". This module is pure:
-what a room name means, and what is stored, is for the importer.
+RSSI in dBm, decimals allowed, empty for "not heard". Id cells that a
+spreadsheet would run as a formula are written with a ``'`` before them,
+which reading takes off again (see escape_cell). This module is pure: what
+a room name means, and what is stored, is for the importer.
 """
 
 import csv
@@ -22,6 +24,17 @@ from ..ingest.schemas import IDENTIFIER, NOT_HEARD, RSSI_MAX
 
 FIXED_COLUMNS = ("timestamp", "badge_id", "room")
 EPOCH_SECONDS = re.compile(r"[+-]?\d+(\.\d*)?")
+# The timestamps a row may have. Far from datetime's own limits (years 1 and
+# 9999), so that what is done with a reading's time (its run ends a second
+# later, windows of hours or days around it) cannot overflow; and nothing
+# was recorded before 1970, or will be after 3000.
+EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+LATEST = datetime.datetime(3000, 1, 1, tzinfo=datetime.UTC)
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV
+# injection"). Badge and beacon ids come from gateways and may be any
+# printable ASCII, so an export opened in a spreadsheet could run
+# =HYPERLINK(...) or worse.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 class CsvFormatError(Exception):
@@ -59,6 +72,25 @@ class RowError:
 def round_rssi(value: float) -> int:
     """Whole dBm, half away from zero (-80.5 → -81), as readings store them."""
     return int(math.copysign(math.floor(abs(value) + 0.5), value))
+
+
+def escape_cell(text: str) -> str:
+    """An id as written: a ``'`` before one a spreadsheet would take for a
+    formula, so that it shows as text.
+
+    Quotes already there count too (``'=x`` is written ``''=x``), so that
+    unescape_cell gives back exactly the id written, whatever it was.
+    """
+    if text.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """The id of a cell written by escape_cell (other cells as they are)."""
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def parse_timestamp(text: str) -> datetime.datetime:
@@ -110,7 +142,7 @@ def beacon_columns(header: Sequence[str]) -> list[str]:
             f"the header must begin with {','.join(FIXED_COLUMNS)} "
             f"(found {','.join(names[:3]) or 'nothing'})"
         )
-    beacons = names[3:]
+    beacons = [unescape_cell(name) for name in names[3:]]
     seen = set()
     for position, beacon in enumerate(beacons, start=4):
         if not IDENTIFIER.fullmatch(beacon):
@@ -165,7 +197,13 @@ def parse_row(
         return RowError(
             line, "timestamp", f"{text!r} is neither ISO-8601 nor epoch seconds"
         )
-    badge_id = row[1].strip()
+    if not EARLIEST <= observed_at < LATEST:
+        return RowError(
+            line,
+            "timestamp",
+            f"{text!r} is outside the years {EARLIEST.year}-{LATEST.year - 1}",
+        )
+    badge_id = unescape_cell(row[1].strip())
     if not IDENTIFIER.fullmatch(badge_id):
         return RowError(
             line,
@@ -182,11 +220,12 @@ def parse_row(
             return RowError(line, beacon, message)
         if rssi is not None:
             heard[beacon] = rssi
-    return LabelledRow(line, observed_at, badge_id, row[2].strip() or None, heard)
+    room = unescape_cell(row[2].strip()) or None
+    return LabelledRow(line, observed_at, badge_id, room, heard)
 
 
 def header_row(beacons: Sequence[str]) -> list[str]:
-    return [*FIXED_COLUMNS, *beacons]
+    return [*FIXED_COLUMNS, *(escape_cell(beacon) for beacon in beacons)]
 
 
 def data_row(
@@ -199,7 +238,7 @@ def data_row(
     """The cells of one row under ``header_row(beacons)``."""
     return [
         format_timestamp(observed_at),
-        badge_id,
-        room or "",
+        escape_cell(badge_id),
+        escape_cell(room or ""),
         *(str(heard[beacon]) if beacon in heard else "" for beacon in beacons),
     ]

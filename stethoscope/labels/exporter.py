@@ -10,6 +10,9 @@ Two passes over the same streamed query: the first collects the beacon ids
 held in memory. Both passes run in one transaction, at REPEATABLE READ on
 PostgreSQL (SQLite's read transaction is a snapshot already), so that a run
 completed in between cannot bring a beacon the header lacks.
+
+Badge, room and beacon ids a spreadsheet would run as formulas are written
+as text (csvio.escape_cell): the file is meant to be opened in one.
 """
 
 import csv

@@ -28,7 +28,7 @@ from ..db import Database, utcnow
 from ..ingest.models import Reading
 from ..ingest.schemas import IDENTIFIER, fingerprint
 from ..registry.models import Room, Site
-from .csvio import LabelledRow, RowError
+from .csvio import LabelledRow, RowError, format_timestamp
 from .models import TrainingRun
 from .services import lock_badges
 
@@ -36,6 +36,9 @@ GATEWAY_ID = "import"
 CHUNK_ROWS = 5000
 MAX_GAP = datetime.timedelta(seconds=60)
 ONE_SECOND = datetime.timedelta(seconds=1)
+# As for live readings (stethoscope.ingest.max_clock_skew_s): a run ending
+# in the future would block the badge's live runs until then.
+MAX_CLOCK_SKEW = datetime.timedelta(seconds=300)
 ERRORS_KEPT = 50
 
 INSERT_READINGS = insert(Reading.__table__)
@@ -166,6 +169,7 @@ class LabelledImporter:
         create_rooms: bool = False,
         chunk_rows: int = CHUNK_ROWS,
         max_gap: datetime.timedelta = MAX_GAP,
+        max_clock_skew: datetime.timedelta = MAX_CLOCK_SKEW,
         clock: Callable[[], datetime.datetime] = utcnow,
     ):
         if create_rooms and site_id is None:
@@ -176,6 +180,7 @@ class LabelledImporter:
         self.create_rooms = create_rooms
         self.chunk_rows = chunk_rows
         self.max_gap = max_gap
+        self.max_clock_skew = max_clock_skew
         self._clock = clock
 
     def check_site(self) -> None:
@@ -198,10 +203,20 @@ class LabelledImporter:
             rooms = _Rooms(session, self.site_id, self.create_rooms)
         stretches: dict[str, _Stretch] = {}
         chunk: list[LabelledRow] = []
+        latest = self._clock() + self.max_clock_skew
         for row in rows:
             summary.rows += 1
             if isinstance(row, RowError):
                 summary.add_error(row)
+            elif row.observed_at > latest:
+                summary.add_error(
+                    RowError(
+                        row.line,
+                        "timestamp",
+                        f"{format_timestamp(row.observed_at)} is in the future; "
+                        "check the recording's clock",
+                    )
+                )
             else:
                 chunk.append(row)
             if summary.rows % self.chunk_rows == 0:

@@ -11,6 +11,7 @@ file or header). Recorded in the audit log as console:<your login name>.
 """
 
 import argparse
+import datetime
 import os
 import sys
 import time
@@ -70,7 +71,12 @@ def report(path: str, summary: ImportSummary, seconds: float) -> str:
 
 
 def import_file(request, args) -> None:
-    importer_args = {"site_id": args.site, "create_rooms": args.create_rooms}
+    skew = request.registry.settings["stethoscope.ingest.max_clock_skew_s"]
+    importer_args = {
+        "site_id": args.site,
+        "create_rooms": args.create_rooms,
+        "max_clock_skew": datetime.timedelta(seconds=skew),
+    }
     try:
         importer = LabelledImporter(
             request.registry["stethoscope.database"], actor=actor(), **importer_args

@@ -15,17 +15,24 @@ import argparse
 import datetime
 import sys
 import time
+from collections.abc import Callable
 
-from ..labels.csvio import parse_timestamp
+from ..labels.csvio import EARLIEST, LATEST, parse_timestamp
 from ..registry.services import RegistryService
 from ..simulate.csvout import write_csv
 from ..simulate.house import HOUSES, House, house_by_name
 from ..simulate.installer import KINDS, install_house
 from ..simulate.live import SUMMARY_EVERY, LiveRunner, stopped_by_signals
-from ..simulate.traffic import DEFAULT_START
+from ..simulate.traffic import DEFAULT_START, run_seconds
 from ._console import EXIT_ERROR, argument_parser, audit, run
 
 PROG = "stethoscope-simulate"
+# The numbers the options take: finite (--days inf never stops writing,
+# --speed inf posts as fast as the loop turns) and within what a test, a
+# demonstration or a training set needs.
+MAX_DAYS = 366
+MAX_SECONDS = MAX_DAYS * 86400
+MAX_SPEED = 1000
 
 
 def _house(args) -> House:
@@ -127,11 +134,34 @@ def live(args) -> int:
 # ---- csv ----
 
 
+def _seconds(args) -> float | None:
+    """--days in seconds; one day when neither --days nor --readings is given."""
+    if args.days is not None:
+        return args.days * 86400
+    return 86400.0 if args.readings is None else None
+
+
+def _past_latest(args) -> str | None:
+    """Why the rows would be timed past what the CSV format takes, or None.
+
+    csvio refuses times from LATEST on, so that a file written here can be
+    imported (and datetime arithmetic cannot overflow on the way).
+    """
+    house = _house(args)
+    length = run_seconds(_badges(args, house), _seconds(args), args.readings)
+    if length <= (LATEST - args.start).total_seconds():
+        return None
+    return (
+        f"--start {args.start:%Y-%m-%dT%H:%M:%SZ} plus {length / 86400:,.1f} "
+        f"simulated days goes past the year {LATEST.year - 1}, the last a "
+        "labelled-readings CSV takes: choose an earlier --start or fewer "
+        "--days or --readings"
+    )
+
+
 def csv_file(args) -> int:
     house = _house(args)
-    seconds = None if args.days is None else args.days * 86400
-    if seconds is None and args.readings is None:
-        seconds = 86400.0
+    seconds = _seconds(args)
     started = time.monotonic()
     try:
         if args.out == "-":
@@ -180,11 +210,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
+def _positive_float(maximum: int) -> Callable[[str], float]:
+    """An option's type: a number more than 0 and at most ``maximum``."""
+
+    def positive_float(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        # Written so that nan fails too.
+        if not 0 < value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be more than 0 and at most {maximum:,}"
+            )
+        return value
+
+    return positive_float
 
 
 def _share(text: str) -> float:
@@ -196,11 +237,17 @@ def _share(text: str) -> float:
 
 def _start(text: str) -> datetime.datetime:
     try:
-        return parse_timestamp(text)
+        moment = parse_timestamp(text)
     except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(
             "must be an ISO-8601 date-time (UTC without an offset)"
         ) from None
+    if not EARLIEST <= moment < LATEST:
+        raise argparse.ArgumentTypeError(
+            f"must be in the years {EARLIEST.year}-{LATEST.year - 1}, as the "
+            "labelled-readings CSV requires"
+        )
+    return moment
 
 
 def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
@@ -259,18 +306,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--speed",
-        type=_positive_float,
+        type=_positive_float(MAX_SPEED),
         default=1.0,
-        help="simulated seconds per real second (1)",
+        help=f"simulated seconds per real second (1; at most {MAX_SPEED:,})",
     )
     p.add_argument(
         "--duration",
-        type=_positive_float,
-        help="stop after this many simulated seconds (default: run until stopped)",
+        type=_positive_float(MAX_SECONDS),
+        help="stop after this many simulated seconds (default: run until "
+        f"stopped; at most {MAX_SECONDS:,}, {MAX_DAYS} days)",
     )
     p.add_argument(
         "--summary-every",
-        type=_positive_float,
+        type=_positive_float(86400),
         default=SUMMARY_EVERY,
         metavar="SECONDS",
         help=f"print a summary line this often ({SUMMARY_EVERY:g} s)",
@@ -283,7 +331,9 @@ def parser() -> argparse.ArgumentParser:
     _house_options(p)
     length = p.add_mutually_exclusive_group()
     length.add_argument(
-        "--days", type=_positive_float, help="simulated days (default 1)"
+        "--days",
+        type=_positive_float(MAX_DAYS),
+        help=f"simulated days (default 1, at most {MAX_DAYS})",
     )
     length.add_argument(
         "--readings", type=_positive_int, help="stop after this many rows"
@@ -306,11 +356,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    parser_ = parser()
+    args = parser_.parse_args(argv)
     if args.command == "setup":
         return run(args.config_uri, setup, args, write=True)
     if args.command == "live":
         return live(args)
+    problem = _past_latest(args)
+    if problem is not None:
+        parser_.error(problem)
     return csv_file(args)
 
 

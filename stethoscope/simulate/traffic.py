@@ -17,6 +17,7 @@ asking for advertisements does not change the readings.
 
 import datetime
 import heapq
+import math
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -33,6 +34,7 @@ ADVERTS_PER_UPDATE = 5
 # What a badge's payload holds at most (the advertisement's size).
 MAX_PAYLOAD = 8
 DEFAULT_START = datetime.datetime(2025, 1, 6, 7, 0, tzinfo=datetime.UTC)
+_LAST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 # badge_strength, as ingest takes it (-128 would read as "not heard").
 _STRENGTH_MIN, _STRENGTH_MAX = NOT_HEARD + 1, 127
 
@@ -239,6 +241,15 @@ class Simulation:
                 )
 
 
+def run_seconds(badges: int, seconds: float | None, readings: int | None) -> float:
+    """The simulated time ``schedule`` covers at most: ``seconds``, or the
+    updates ``readings`` records of ``badges`` badges take, the shorter."""
+    lengths = [] if seconds is None else [float(seconds)]
+    if readings is not None:
+        lengths.append(math.ceil(readings / badges) * UPDATE_SECONDS)
+    return min(lengths)
+
+
 def schedule(
     simulation: Simulation,
     start: datetime.datetime,
@@ -252,6 +263,10 @@ def schedule(
     start = _aware(start)
     # One datetime addition per record: the step's start plus the phase.
     phases = [_delta(phase) for phase in simulation.phases]
+    # Refused now rather than failing with OverflowError part-way through.
+    room = (_LAST - start).total_seconds()
+    if run_seconds(len(phases), seconds, readings) > room:
+        raise ValueError("the simulated time would run past the year 9999")
     left = readings
     for update in simulation.updates():
         count = len(phases)

