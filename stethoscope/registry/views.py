@@ -26,6 +26,7 @@ from pyramid.view import view_config
 
 from ..audit.services import record
 from ..ingest.schemas import IDENTIFIER, parse_json
+from ..labels.csvio import escape_cell, unescape_cell
 from ..security import ADMIN, VIEW
 from .models import Badge, Beacon, Gateway, Room, Site
 from .services import (
@@ -240,7 +241,12 @@ def parse_import(content_type: str, body: bytes) -> tuple[str, list]:
             for row in reader:
                 if len(rows) >= MAX_IMPORT_ROWS:
                     raise RegistryError("body", f"at most {MAX_IMPORT_ROWS} rows")
-                rows.append(({"line": reader.line_num}, row))
+                # Cells our export wrote as text (export_response) read back.
+                cells = {
+                    key: unescape_cell(value) if isinstance(value, str) else value
+                    for key, value in row.items()
+                }
+                rows.append(({"line": reader.line_num}, cells))
         except csv.Error as exc:
             raise ImportRefused(
                 [{"line": reader.line_num, "field": "body", "message": str(exc)}]
@@ -265,7 +271,16 @@ def export_response(request, kind: str, rows: list[dict]) -> Response:
         cells = {key: ("" if value is None else value) for key, value in row.items()}
         if "adjacent" in cells:
             cells["adjacent"] = ";".join(row["adjacent"])
-        writer.writerow(cells)
+        # Names and ids are text an admin or a gateway chose: one that a
+        # spreadsheet would run as a formula (=, +, -, @) is written as text,
+        # as the labelled export does; the import reads it back. The floor
+        # is a number and stays one.
+        writer.writerow(
+            {
+                key: escape_cell(value) if isinstance(value, str) else value
+                for key, value in cells.items()
+            }
+        )
     response = Response(
         body=out.getvalue().encode(), content_type="text/csv", charset="utf-8"
     )

@@ -72,6 +72,35 @@ class TestRooms:
         only_elm = api.get("/rooms/export?format=csv&site=elm").text
         assert only_elm.splitlines()[1:] == ["porch,Porch,elm,,"]
 
+    def test_csv_export_writes_formula_names_as_text_and_imports_them_back(
+        self, api, db
+    ):
+        """A name or id a spreadsheet would run (=, +, -, @) gets a quote;
+        the floor, a number, does not; the import reads the cells back."""
+        api.post(
+            "/rooms",
+            {
+                "id": "-cellar",
+                "name": '=HYPERLINK("http://evil.example")',
+                "site": "oak",
+            },
+        )
+        api.post(
+            "/rooms", {"id": "attic", "name": "+Attic", "site": "oak", "floor": -1}
+        )
+        api.post("/rooms", {"id": "den", "name": "Den", "site": "oak"})
+        stored = snapshot(db)
+
+        exported = api.get("/rooms/export?format=csv").text
+        assert exported.splitlines()[1:] == [
+            '\'-cellar,"\'=HYPERLINK(""http://evil.example"")",oak,,',
+            "attic,'+Attic,oak,-1,",
+            "den,Den,oak,,",
+        ]
+        back = api.raw("/rooms/import", exported.encode(), "text/csv").json
+        assert back["unchanged"] == 3 and back["created"] == back["updated"] == 0
+        assert snapshot(db) == stored
+
     def test_json_round_trip_and_update(self, api, db):
         api.raw("/rooms/import", ROOMS_CSV.encode(), "text/csv")
         exported = api.get("/rooms/export?format=json").json
