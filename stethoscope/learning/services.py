@@ -475,7 +475,10 @@ class ActiveModels:
     sites' active versions read and the changed ones loaded. A version that
     fails to load is logged once and reported by ``status()``, and the
     previous model goes on being served: a bad artifact must not stop
-    locating. Loading happens under a lock, but serving never waits for it
+    locating. It is tried again every ``retry_seconds`` (the model store
+    on a network share may have been away for a moment), not on every check:
+    a file that never loads (a scikit-learn upgrade) is read and hashed
+    again only that often. Loading happens under a lock, but serving never waits for it
     once something is loaded: the models are swapped in as a new dict.
     """
 
@@ -485,11 +488,14 @@ class ActiveModels:
         store: ModelStore,
         *,
         refresh_seconds: float = 2,
+        retry_seconds: float = 60,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.database = database
         self.store = store
         self.refresh_seconds = refresh_seconds
+        self.retry_seconds = retry_seconds
+        self._retry_at = math.inf
         self.monotonic = monotonic
         self._lock = threading.Lock()
         self._models: dict[str, LoadedModel] = {}
@@ -547,7 +553,8 @@ class ActiveModels:
         try:
             with self.database.session(write=False) as session:
                 marker = session.scalar(select(func.max(ModelActivation.id)))
-                if marker == self._marker and self._checked:
+                retry_due = self._errors and self.monotonic() >= self._retry_at
+                if marker == self._marker and self._checked and not retry_due:
                     return
                 wanted = self._wanted(session)
         except SQLAlchemyError as exc:
@@ -569,6 +576,7 @@ class ActiveModels:
             except ArtifactError as exc:
                 message = f"model {want.version} of {site_id}: {exc}"
                 self._errors[site_id] = (want.version_id, message)
+                self._retry_at = self.monotonic() + self.retry_seconds
                 if want.version_id not in self._logged:
                     self._logged.add(want.version_id)
                     log.error(

@@ -407,6 +407,36 @@ def test_a_model_that_fails_to_load_leaves_the_previous_one_served(
     assert len(errors) == 1
 
 
+def test_a_model_that_failed_to_load_is_tried_again_after_retry_seconds(app, engine):
+    """Missing for a moment (a network share away): served once it is back,
+    at the next try, with no new activation."""
+    now = [1000.0]
+    serving = ActiveModels(
+        app.app.registry["stethoscope.database"],
+        app.app.registry["stethoscope.model_store"],
+        refresh_seconds=0,
+        retry_seconds=60,
+        monotonic=lambda: now[0],
+    )
+    first, second = register(app), register(app, seed=1)
+    activate(app, first)
+    assert serving.get(SITE).version == 1
+    activate(app, second)
+    with Session(engine) as session:
+        directory = session.get(ModelVersion, second).directory
+    path = store_root(app) / directory / MODEL_FILE
+    away = path.with_name("away")
+    path.rename(away)
+    assert serving.get(SITE).version == 1
+    assert "is missing" in serving.status()[SITE]["error"]
+    away.rename(path)
+    now[0] += 59
+    assert serving.get(SITE).version == 1
+    now[0] += 1
+    assert serving.get(SITE).version == 2
+    assert serving.status()[SITE]["error"] is None
+
+
 def test_the_check_is_made_at_most_every_refresh_seconds(app):
     now = [1000.0]
     serving = ActiveModels(
