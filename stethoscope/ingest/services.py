@@ -278,10 +278,11 @@ class IngestService:
         if session.get_bind().dialect.name == "postgresql":
             # Serialise late uploads per badge across processes; SQLite's
             # write transactions (BEGIN IMMEDIATE) are serialised already.
-            for badge_id in badges:
-                session.execute(
-                    select(func.pg_advisory_xact_lock(zlib.crc32(badge_id.encode())))
-                )
+            # Taken in the order of the keys, not of the badges: two badges
+            # whose keys collide would otherwise let two uploads take the
+            # same two locks in opposite orders (a deadlock, answered 503).
+            for key in sorted({zlib.crc32(badge_id.encode()) for badge_id in badges}):
+                session.execute(select(func.pg_advisory_xact_lock(key)))
         start = min(p.observed_at for p in late) - self.window
         end = max(p.observed_at for p in late) + self.window
         seen: dict[str, list[datetime.datetime]] = {}

@@ -2,9 +2,11 @@
 
 import datetime
 import threading
+import zlib
 
 import pytest
 import webtest
+from sqlalchemy import event
 
 from stethoscope.ingest.models import Reading
 from tests.conftest import count
@@ -133,3 +135,27 @@ def test_ids_follow_item_order(testapp, db, size):
     results = testapp.post_json("/rssi_readings", batch).json["results"]
     for sent, result in zip(batch, results, strict=True):
         assert db.get(Reading, result["id"]).badge_id == sent["badge_id"]
+
+
+def test_late_uploads_lock_their_badges_in_the_order_of_the_keys(testapp, db):
+    """PostgreSQL: the per-badge advisory locks are taken by ascending key,
+    whatever the badges' names, so two uploads sharing badges whose keys
+    collide cannot take two locks in opposite orders."""
+    if db.bind.dialect.name != "postgresql":
+        pytest.skip("the advisory locks are PostgreSQL's")
+    engine = testapp.app.registry["stethoscope.database"].engine
+    keys = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):
+        if "pg_advisory_xact_lock" in statement:
+            keys.append(next(iter(parameters.values())))
+
+    # badge-1 sorts before badge-2, but its key is the larger (3074823012).
+    badges = ["badge-1", "badge-2"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = testapp.post_json("/rssi_readings", [item(b) for b in badges])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statuses(response) == ["created", "created"]
+    assert keys == sorted(zlib.crc32(badge.encode()) for badge in badges)
