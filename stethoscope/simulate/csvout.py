@@ -13,7 +13,7 @@ from typing import TextIO
 import numpy as np
 
 from ..ingest.schemas import NOT_HEARD, RSSI_MAX
-from ..labels.csvio import data_row, header_row
+from ..labels.csvio import data_row, escape_cell, header_row
 from .house import House
 from .radio import RadioModel
 from .traffic import DEFAULT_START, UPDATE_SECONDS, Simulation, schedule
@@ -46,7 +46,9 @@ def _timestamps(moments: np.ndarray) -> list[str]:
 
 
 def _plain(text: str) -> bool:
-    return not _NEEDS_QUOTING.intersection(text)
+    # Written as it is: nothing to quote, nothing a spreadsheet would take
+    # for a formula (csvio.escape_cell).
+    return not _NEEDS_QUOTING.intersection(text) and escape_cell(text) == text
 
 
 def write_csv(
@@ -75,8 +77,8 @@ def write_csv(
     rooms = [room.id for room in house.rooms]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header_row(beacon_ids))
-    # Ids the csv module would quote (legal, but never in the simulated
-    # houses) take the slow path through data_row.
+    # Ids the csv module would quote or a spreadsheet would run (legal, but
+    # never in the simulated houses) take the slow path through data_row.
     fast = all(map(_plain, [*beacon_ids, *rooms, *simulation.badge_ids]))
     rows = labelled = 0
     first = last = None

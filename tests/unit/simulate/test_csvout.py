@@ -61,6 +61,28 @@ def test_rows_are_what_data_row_writes_of_the_records(start):
     assert 0 < summary.labelled < summary.rows
 
 
+def test_ids_a_spreadsheet_would_run_are_written_as_text():
+    """Such ids leave the fast path: what data_row writes, quote and all."""
+    house = demo_house()
+    house.badge_prefix = "=HYPERLINK(1)-"
+    options = {"badges": 2, "seconds": 600, "seed": 1}
+    out = io.StringIO()
+    write_csv(out, house, **options)
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    beacons = [b.id for b in house.beacons]
+    writer.writerow(header_row(beacons))
+    for r in labelled_readings(house, **options):
+        writer.writerow(
+            data_row(r.observed_at, r.badge_id, r.room_id, r.beacons, beacons)
+        )
+    assert out.getvalue() == expected.getvalue()
+    assert ",'=HYPERLINK(1)-001," in out.getvalue()
+    badges = {row.badge_id for row in read_rows(io.StringIO(out.getvalue()))}
+    assert badges == {"=HYPERLINK(1)-001", "=HYPERLINK(1)-002"}
+
+
 def test_the_file_parses_without_errors_with_the_rows_asked_for(tmp_path):
     path = tmp_path / "sim.csv"
     status = simulate_script.main(
