@@ -66,14 +66,18 @@ def build_vocabulary(readings: Iterable[Mapping[str, int]]) -> Vocabulary:
 def rssi_matrix(
     readings: Sequence[Mapping[str, int]], vocabulary: Vocabulary
 ) -> np.ndarray:
-    """RSSI per vocabulary beacon, one row per reading; the floor if not heard."""
+    """RSSI per vocabulary beacon, one row per reading; the floor if not heard
+    (or heard weaker than it)."""
     column = {beacon: index for index, beacon in enumerate(vocabulary.beacons)}
     matrix = np.full((len(readings), len(column)), vocabulary.floor, dtype=np.float32)
     for row, reading in enumerate(readings):
         for beacon, rssi in reading.items():
             index = column.get(beacon)
             if index is not None:
-                matrix[row, index] = rssi
+                # Weaker than the floor (weaker than anything the model was
+                # trained on, by a margin): as good as not heard, never a
+                # level of absence the model has not seen.
+                matrix[row, index] = max(rssi, vocabulary.floor)
     return matrix
 
 

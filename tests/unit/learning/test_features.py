@@ -40,6 +40,17 @@ def test_rssi_matrix_puts_the_floor_where_a_beacon_was_not_heard():
     assert matrix.dtype == np.float32
 
 
+def test_a_beacon_heard_weaker_than_the_floor_is_at_the_floor():
+    """Not below it: no level of absence the model never saw in training."""
+    vocabulary = build_vocabulary([{"a": -80, "b": -90}])
+
+    matrix = rssi_matrix([{"a": -120, "b": -70}], vocabulary)
+    features = feature_matrix([{"a": -120, "b": -70}], vocabulary)
+
+    assert matrix.tolist() == [[vocabulary.floor, -70]]
+    assert features[0, -1] == 1  # heard: b only
+
+
 def test_relative_features_are_differences_from_the_strongest_and_a_count():
     vocabulary = Vocabulary(("a", "b"), -100.0)
 
