@@ -33,6 +33,12 @@ PROG = "stethoscope-simulate"
 MAX_DAYS = 366
 MAX_SECONDS = MAX_DAYS * 86400
 MAX_SPEED = 1000
+# A big care home has a few hundred rooms; beyond these a house, its
+# badges' walks or the file would only take the machine's memory or disk.
+MAX_ROOMS = 1_000
+MAX_BEACONS = 5_000
+MAX_BADGES = 10_000
+MAX_READINGS = 100_000_000
 
 
 def _house(args) -> House:
@@ -203,11 +209,22 @@ def _when(moment: datetime.datetime | None) -> str:
 # ---- arguments ----
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+def _count(maximum: int) -> Callable[[str], int]:
+    """An option's type: a whole number from 1 to ``maximum``."""
+
+    def count(text: str) -> int:
+        # The length first: int() of thousands of digits is slow, then refused.
+        if not (text.isascii() and text.isdigit() and len(text) <= len(str(maximum))):
+            value = None
+        else:
+            value = int(text)
+        if value is None or not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from 1 to {maximum:,}"
+            )
+        return value
+
+    return count
 
 
 def _positive_float(maximum: int) -> Callable[[str], float]:
@@ -255,13 +272,16 @@ def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> Non
         "--house", choices=HOUSES, default="demo", help="which house (default demo)"
     )
     parser.add_argument(
-        "--rooms", type=_positive_int, default=40, help="generated house: rooms (40)"
+        "--rooms",
+        type=_count(MAX_ROOMS),
+        default=40,
+        help=f"generated house: rooms (40; at most {MAX_ROOMS:,})",
     )
     parser.add_argument(
         "--beacons",
-        type=_positive_int,
+        type=_count(MAX_BEACONS),
         default=50,
-        help="generated house: beacons (50)",
+        help=f"generated house: beacons (50; at most {MAX_BEACONS:,})",
     )
     parser.add_argument(
         "--house-seed",
@@ -271,9 +291,9 @@ def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> Non
     )
     parser.add_argument(
         "--badges",
-        type=_positive_int,
+        type=_count(MAX_BADGES),
         help="how many badges (default: the house's own, 6 in the demo house, "
-        "200 in the generated one)",
+        f"200 in the generated one; at most {MAX_BADGES:,})",
     )
     if seed:
         parser.add_argument(
@@ -336,7 +356,9 @@ def parser() -> argparse.ArgumentParser:
         help=f"simulated days (default 1, at most {MAX_DAYS})",
     )
     length.add_argument(
-        "--readings", type=_positive_int, help="stop after this many rows"
+        "--readings",
+        type=_count(MAX_READINGS),
+        help=f"stop after this many rows (at most {MAX_READINGS:,})",
     )
     p.add_argument(
         "--start",

@@ -192,6 +192,14 @@ NOWHERE = "http://127.0.0.1:9"
             ["csv", "-", "--start", "2999-12-31T23:59:50Z", "--readings", "100"],
             "goes past the year 2999",
         ),
+        # Sizes that would only take the machine's memory or disk.
+        (["csv", "-", "--rooms", "1001"], "--rooms: must be a whole number from 1"),
+        (["csv", "-", "--beacons", "0"], "--beacons: must be a whole number from 1"),
+        (
+            ["csv", "-", "--badges", "9" * 5000],
+            "--badges: must be a whole number from 1 to 10,000",
+        ),
+        (["csv", "-", "--readings", "1e9"], "--readings: must be a whole number"),
         # inf posted as fast as the loop turns.
         (
             ["live", NOWHERE, "--speed", "inf"],
