@@ -413,9 +413,9 @@ def page_change_beacon(request):
             record(request, "beacon.delete", target=beacon.id)
             request.session.flash(f"Deleted beacon {beacon.id}.")
             return _back(request, "admin.house.beacons")
-        values = {"room_id": request.POST.get("room", "")}
+        values = {"room_id": form_text(request.POST, "room")}
         if "label" in request.POST:
-            values["label"] = request.POST["label"]
+            values["label"] = form_text(request.POST, "label")
         changes = service.update_beacon(beacon, **values)
     except REFUSED as exc:
         if request.POST.get("next") == "unplaced":
@@ -503,9 +503,9 @@ def badge_page(request):
 )
 def page_save_gateway(request):
     gateway_id = request.matchdict["gateway_id"]
-    values = {"site_id": request.POST.get("site", "")}
+    values = {"site_id": form_text(request.POST, "site")}
     if "name" in request.POST:
-        values["name"] = request.POST["name"]
+        values["name"] = form_text(request.POST, "name")
     try:
         gateway, created, changes = registry_service(request).save_gateway(
             gateway_id, **values
@@ -529,9 +529,9 @@ def page_save_gateway(request):
 )
 def page_save_badge(request):
     badge_id = request.matchdict["badge_id"]
-    values = {"site_id": request.POST.get("site", "")}
+    values = {"site_id": form_text(request.POST, "site")}
     if "wearer" in request.POST:
-        values["wearer"] = request.POST["wearer"]
+        values["wearer"] = form_text(request.POST, "wearer")
     if "active" in request.POST:
         values["active"] = request.POST["active"] == "true"
     try:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from stethoscope.audit.models import AuditEvent
 from stethoscope.ops.errors import unexpected_error
-from stethoscope.registry.models import Room, Site
+from stethoscope.registry.models import Beacon, Room, Site
 
 HTML = {"Accept": "text/html"}
 BIG = "1" * 5000  # more digits than int() takes
@@ -301,9 +301,17 @@ def test_a_nul_in_a_login_name_is_a_failed_login(anonymous, create_user, db):
         ("/admin/training/start", {"room_id": "kitchen"}, "badge_ids"),
         ("/admin/training/end", {}, "run_id"),
         ("/admin/models/rollback", {}, "site_id"),
+        ("/admin/house/gateways/gw1", {}, "site"),
+        ("/admin/house/gateways/gw1", {"site": ""}, "name"),
+        ("/admin/house/badges/b1", {}, "site"),
+        ("/admin/house/badges/b1", {"site": ""}, "wearer"),
+        ("/admin/house/beacons/bk1", {}, "room"),
+        ("/admin/house/beacons/bk1", {"room": ""}, "label"),
     ],
 )
-def test_a_file_for_a_text_field_is_400_naming_it(admin, url, fields, upload):
+def test_a_file_for_a_text_field_is_400_naming_it(admin, engine, url, fields, upload):
+    with Session(engine) as session, session.begin():
+        session.add(Beacon(id="bk1"))
     response = admin.post(
         url,
         {"csrf_token": token(admin), **fields},
