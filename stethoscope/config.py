@@ -12,10 +12,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyramid.config import Configurator
 from pyramid.interfaces import IRequestExtensions, IRequestFactory
 from pyramid.request import Request
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class StethoscopeRequest(Request):
@@ -54,6 +57,64 @@ def secret(value: str) -> str:
             "'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return value
+
+
+# The databases Stethoscope runs on, by SQLAlchemy's driver name.
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def database_url(value: str) -> str:
+    """A SQLite file or a PostgreSQL database reached with psycopg 3."""
+    value = string(value)
+    try:
+        url = make_url(value)
+        url.port  # noqa: B018 - a port that is not a number raises here
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "is not a database URL (sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE)"
+        ) from None
+    if url.drivername not in DATABASE_DRIVERS:
+        raise ValueError(
+            f"names the driver {url.drivername!r}: use sqlite:///PATH or "
+            "postgresql+psycopg://…"
+        )
+    if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
+        raise ValueError(
+            "must name a file: an in-memory SQLite database would be one per connection"
+        )
+    return value
+
+
+def redis_url(value: str) -> str:
+    """redis://, rediss:// or unix:// (a socket), as redis-py takes them."""
+    value = string(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError("is not a URL (redis://HOST:PORT/DB)") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
+
+
+def _shown(setting: "Setting", value: Any) -> str:
+    """The value as an error message may show it: no secret, no password."""
+    if setting.parse is secret:
+        return f"{len(str(value).strip())} characters"
+    if setting.parse is database_url:
+        try:
+            return repr(make_url(str(value).strip()).render_as_string())
+        except (ArgumentError, ValueError):
+            return "a value that is not a URL"
+    if setting.parse is redis_url:
+        parts = urlsplit(str(value).strip())
+        if parts.password:
+            shown = parts._replace(netloc=parts.netloc.replace(parts.password, "***"))
+            return repr(shown.geturl())
+    return repr(value)
 
 
 def networks(value: str) -> tuple:
@@ -98,7 +159,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("sqlalchemy.url", string, env="DATABASE_URL", required=True),
+    Setting("sqlalchemy.url", database_url, env="DATABASE_URL", required=True),
     # FULL makes every 201 survive a power cut (an fsync per commit); NORMAL
     # in WAL mode survives a crash of the process but may lose the last
     # commits on power loss. See docs/architecture.md.
@@ -110,10 +171,15 @@ SETTINGS: tuple[Setting, ...] = (
     # lost: a database host gone silent (a network fault, a crash) fails
     # requests with 503 instead of holding them for the kernel's ~15 min.
     Setting("stethoscope.db.tcp_timeout_s", integer(1, 600), 10),
+    # PostgreSQL ends a statement that waits this long for a lock (a
+    # migration's, another upload's) or runs this long: a 503 the gateway
+    # retries, never a request held until the lock goes (0: no limit).
+    Setting("stethoscope.db.lock_timeout_ms", integer(0, 600_000), 5000),
+    Setting("stethoscope.db.statement_timeout_ms", integer(0, 3_600_000), 30_000),
     Setting("stethoscope.db.pool_size", integer(1, 100), 5),
     Setting("stethoscope.db.pool_timeout_s", integer(1, 60), 5),
     Setting("stethoscope.db.retry_after_s", integer(1, 3600), 5),
-    Setting("stethoscope.redis_url", string, env="REDIS_URL"),
+    Setting("stethoscope.redis_url", redis_url, env="REDIS_URL"),
     Setting("stethoscope.redis.timeout_ms", integer(10, 5000), 250),
     Setting("stethoscope.redis.retry_interval_ms", integer(0, 600_000), 1000),
     Setting("stethoscope.dedup.backend", choice("memory", "redis"), "memory"),
@@ -187,7 +253,9 @@ def parse_settings(
         try:
             settings[setting.name] = setting.parse(value)
         except ValueError as exc:
-            raise ConfigurationError(f"{source}: {exc} (got {value!r})") from None
+            raise ConfigurationError(
+                f"{source}: {exc} (got {_shown(setting, value)})"
+            ) from None
     if settings["stethoscope.dedup.backend"] == "redis" and not settings.get(
         "stethoscope.redis_url"
     ):

@@ -1,6 +1,7 @@
 import pytest
 
 from stethoscope.config import ConfigurationError, parse_settings
+from stethoscope.db import postgresql_connect_args
 
 BASE = {
     "sqlalchemy.url": "sqlite:///x.sqlite",
@@ -76,3 +77,62 @@ class TestParseSettings:
     def test_redis_backend_needs_a_url(self):
         with pytest.raises(ConfigurationError, match="needs stethoscope.redis_url"):
             parse_settings({**BASE, "stethoscope.dedup.backend": "redis"}, environ={})
+
+    def test_a_refused_secret_is_not_shown(self):
+        with pytest.raises(ConfigurationError) as excinfo:
+            parse_settings(BASE, environ={"STETHOSCOPE_SECRET": "my-real-secret-123"})
+        assert "my-real-secret" not in str(excinfo.value)
+        assert "got 18 characters" in str(excinfo.value)
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("postgresql+psycopg://app:pw@db:54x32/x", "is not a database URL"),
+            ("postgresql+psycopg//app:pw@db/x", "is not a database URL"),
+            ("postgres://app:pw@db/x", "names the driver 'postgres'"),
+            ("mysql://app:pw@db/x", "names the driver 'mysql'"),
+            ("sqlite://", "must name a file"),
+            ("sqlite:///:memory:", "must name a file"),
+        ],
+    )
+    def test_a_database_url_we_cannot_use_names_the_variable(self, url, message):
+        """Never a driver's traceback at start-up, and never the password."""
+        with pytest.raises(ConfigurationError) as excinfo:
+            parse_settings(BASE, environ={"DATABASE_URL": url})
+        assert str(excinfo.value).startswith("environment variable DATABASE_URL: ")
+        assert message in str(excinfo.value)
+        assert "pw" not in str(excinfo.value)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "sqlite:///var/stethoscope.sqlite",
+            "postgresql+psycopg://app:pw@db:5432/stethoscope",
+            "postgresql+psycopg:///stethoscope?host=/run/postgresql",
+        ],
+    )
+    def test_database_urls_we_run_on_are_taken_as_they_are(self, url):
+        settings = parse_settings(BASE, environ={"DATABASE_URL": url})
+        assert settings["sqlalchemy.url"] == url
+
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("127.0.0.1:6379", "must start with redis://"),
+            ("redis://:pw@127.0.0.1:63x9/0", "is not a URL"),
+            ("http://:pw@127.0.0.1:6379/0", "must start with redis://"),
+        ],
+    )
+    def test_a_redis_url_we_cannot_use_names_the_variable(self, url, message):
+        with pytest.raises(ConfigurationError) as excinfo:
+            parse_settings(BASE, environ={"REDIS_URL": url})
+        assert str(excinfo.value).startswith("environment variable REDIS_URL: ")
+        assert message in str(excinfo.value)
+        assert "pw" not in str(excinfo.value)
+
+    def test_postgresql_gets_lock_and_statement_timeouts(self):
+        settings = parse_settings(
+            {**BASE, "stethoscope.db.lock_timeout_ms": "250"}, environ={}
+        )
+        options = postgresql_connect_args(settings)["options"]
+        assert options == "-c lock_timeout=250 -c statement_timeout=30000"

@@ -17,7 +17,7 @@ def test_ini_parses_and_caps_bodies(name):
         str(ROOT / name), "server:main", defaults={"http_port": "6543"}
     )
     environ = {
-        "DATABASE_URL": "sqlite://",
+        "DATABASE_URL": "sqlite:///var/unused.sqlite",
         "REDIS_URL": "redis://x",
         "STETHOSCOPE_SECRET": "s" * 32,
     }

@@ -8,7 +8,7 @@ from stethoscope.ingest.schemas import ReadingIn
 def settings(**overrides):
     return parse_settings(
         {
-            "sqlalchemy.url": "sqlite://",
+            "sqlalchemy.url": "sqlite:///var/unused.sqlite",
             "stethoscope.secret": "a-test-secret-of-at-least-32-characters",
             **overrides,
         },
