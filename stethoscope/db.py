@@ -113,11 +113,22 @@ def postgresql_connect_args(settings) -> dict:
     waiting for an answer until the kernel gives up, ~15 minutes: so data
     we sent may stay unacknowledged for ``tcp_timeout_s`` at most
     (``tcp_user_timeout``), and while we wait for an answer the server's
-    host must acknowledge TCP keepalives within about as long. A slow query
-    on a live server is not cut short: its host acknowledges both.
+    host must acknowledge TCP keepalives within about as long. A live
+    server ends a statement that waits ``lock_timeout_ms`` for a lock or runs
+    ``statement_timeout_ms`` (its error is a 503). A server that stops
+    answering on a host that still acknowledges (a process stalled on its
+    disk) is bounded by none of these: psycopg has no client-side deadline.
     """
     timeout_s = settings["stethoscope.db.tcp_timeout_s"]
+    options = " ".join(
+        f"-c {name}={settings[key]}"
+        for name, key in (
+            ("lock_timeout", "stethoscope.db.lock_timeout_ms"),
+            ("statement_timeout", "stethoscope.db.statement_timeout_ms"),
+        )
+    )
     return {
+        "options": options,
         "connect_timeout": settings["stethoscope.db.connect_timeout_s"],
         "tcp_user_timeout": timeout_s * 1000,
         "keepalives": 1,

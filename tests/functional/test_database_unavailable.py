@@ -2,6 +2,7 @@
 
 import sqlite3
 
+import psycopg
 import pytest
 
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30}}
@@ -63,3 +64,21 @@ def test_reads_are_not_blocked_by_a_writer(testapp, sqlite_url):
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+def test_a_postgres_table_locked_is_503_and_the_claim_released(make_app, postgres_url):
+    """A migration (or anyone) holding the readings table: the insert gives
+    up after lock_timeout_ms and the gateway hears 503, instead of waiting
+    for as long as the lock is held."""
+    app = make_app(
+        **{"sqlalchemy.url": postgres_url, "stethoscope.db.lock_timeout_ms": "100"}
+    )
+    blocker = psycopg.connect(postgres_url.replace("+psycopg", ""))
+    try:
+        blocker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
+        response = app.post_json("/rssi_readings", READING, status=503)
+        assert response.headers["Retry-After"] == "5"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    app.post_json("/rssi_readings", READING, status=201)
