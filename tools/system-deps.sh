@@ -54,8 +54,15 @@ have_initdb() {
 
 have_chromium() { have_command chromium || [ -x /usr/bin/chromium ]; }
 
-need python3 have_command "$PYTHON"
-need python3-venv python_has_venv
+# PYTHON=python3.12 (or /usr/bin/python3.12) comes from python3.12 and
+# python3.12-venv; anything else from the distribution's python3.
+python_name=$(basename -- "$PYTHON")
+case "$python_name" in
+    python3.[0-9]*) python_package=$python_name ;;
+    *) python_package=python3 ;;
+esac
+need "$python_package" have_command "$PYTHON"
+need "$python_package-venv" python_has_venv
 if [ "$profile" = test ]; then
     need redis-server have_command redis-server
     need postgresql have_initdb
