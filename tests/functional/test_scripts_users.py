@@ -273,7 +273,10 @@ def test_the_console_writes_in_an_immediate_transaction(ini, db_url):
     [
         (None, "No such file"),
         ("[app:other]\nuse = egg:stethoscope\n", "No section 'main'"),
-        ("[app:main]\nuse = egg:stethoscope\nsqlalchemy.url = sqlite://\n", "secret"),
+        (
+            "[app:main]\nuse = egg:stethoscope\nsqlalchemy.url = sqlite:///x.sqlite\n",
+            "secret",
+        ),
         ("not an ini file", "cannot load"),
     ],
 )
