@@ -176,6 +176,9 @@ SETTINGS: tuple[Setting, ...] = (
     # retries, never a request held until the lock goes (0: no limit).
     Setting("stethoscope.db.lock_timeout_ms", integer(0, 600_000), 5000),
     Setting("stethoscope.db.statement_timeout_ms", integer(0, 3_600_000), 30_000),
+    # /health answers "unavailable" when the database has not answered its
+    # probe within this (a server stalled on a live host answers nothing).
+    Setting("stethoscope.health.timeout_ms", integer(10, 60_000), 2000),
     Setting("stethoscope.db.pool_size", integer(1, 100), 5),
     Setting("stethoscope.db.pool_timeout_s", integer(1, 60), 5),
     Setting("stethoscope.db.retry_after_s", integer(1, 3600), 5),

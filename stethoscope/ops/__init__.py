@@ -1,7 +1,7 @@
 from ..ingest.interfaces import IDeduplicator
 from .redis import redis_client
 from .renderers import OrjsonRendererFactory
-from .services import HealthService
+from .services import DatabaseProbe, HealthService
 
 
 def includeme(config):
@@ -14,8 +14,13 @@ def includeme(config):
         redis_client(url, settings["stethoscope.redis.timeout_ms"]) if url else None
     )
 
+    probe = DatabaseProbe(
+        config.registry["stethoscope.database"].engine,
+        settings["stethoscope.health.timeout_ms"] / 1000,
+    )
+
     def health_service(context, request):
-        return HealthService(request.db, request.find_service(IDeduplicator))
+        return HealthService(probe, request.find_service(IDeduplicator))
 
     config.register_service_factory(health_service, HealthService)
     config.add_route("ops.health", "/health")
