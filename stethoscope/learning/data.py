@@ -34,7 +34,8 @@ class Sequence:
     seconds: np.ndarray
 
 
-def _labelled(readings, rooms, runs, badges, seconds, stays) -> LabelledData:
+def labelled_data(readings, rooms, runs, badges, seconds, stays) -> LabelledData:
+    """LabelledData of plain lists: its columns as the arrays training takes."""
     return LabelledData(
         readings,
         np.asarray(rooms, dtype=object),
@@ -83,7 +84,7 @@ def from_rows(rows: Iterable[LabelledRow]) -> tuple[LabelledData, Sequence]:
         runs.append(current[0])
         badges.append(row.badge_id)
         seconds.append(moment)
-    labelled = _labelled(
+    labelled = labelled_data(
         readings, rooms, runs, badges, seconds, [tuple(stay) for stay in stays]
     )
     sequence = Sequence(
@@ -139,7 +140,7 @@ def from_database(session: Session, site_id: str) -> LabelledData:
             groups.append(run.id)
             badges.append(run.badge_id)
             seconds.append(observed_at.timestamp())
-    return _labelled(readings, rooms, groups, badges, seconds, stays)
+    return labelled_data(readings, rooms, groups, badges, seconds, stays)
 
 
 def beacon_changes(session: Session, site_id: str) -> dict[str, datetime.datetime]:

@@ -110,11 +110,27 @@ def store_root(app) -> Path:
     return app.app.registry["stethoscope.model_store"].root
 
 
-def tamper(app, version_id, engine):
-    """Change a byte of the version's model file (the file is read-only)."""
+def model_file(app, version_id, engine) -> Path:
     with Session(engine) as session:
         directory = session.get(ModelVersion, version_id).directory
-    path = store_root(app) / directory / MODEL_FILE
+    return store_root(app) / directory / MODEL_FILE
+
+
+def clocked(app, **options) -> tuple[ActiveModels, list[float]]:
+    """An ActiveModels of its own, and the clock it reads (move now[0])."""
+    now = [1000.0]
+    serving = ActiveModels(
+        app.app.registry["stethoscope.database"],
+        app.app.registry["stethoscope.model_store"],
+        monotonic=lambda: now[0],
+        **options,
+    )
+    return serving, now
+
+
+def tamper(app, version_id, engine):
+    """Change a byte of the version's model file (the file is read-only)."""
+    path = model_file(app, version_id, engine)
     path.chmod(path.stat().st_mode | stat.S_IWUSR)
     with path.open("ab") as handle:
         handle.write(b"\0")
@@ -410,21 +426,12 @@ def test_a_model_that_fails_to_load_leaves_the_previous_one_served(
 def test_a_model_that_failed_to_load_is_tried_again_after_retry_seconds(app, engine):
     """Missing for a moment (a network share away): served once it is back,
     at the next try, with no new activation."""
-    now = [1000.0]
-    serving = ActiveModels(
-        app.app.registry["stethoscope.database"],
-        app.app.registry["stethoscope.model_store"],
-        refresh_seconds=0,
-        retry_seconds=60,
-        monotonic=lambda: now[0],
-    )
+    serving, now = clocked(app, refresh_seconds=0, retry_seconds=60)
     first, second = register(app), register(app, seed=1)
     activate(app, first)
     assert serving.get(SITE).version == 1
     activate(app, second)
-    with Session(engine) as session:
-        directory = session.get(ModelVersion, second).directory
-    path = store_root(app) / directory / MODEL_FILE
+    path = model_file(app, second, engine)
     away = path.with_name("away")
     path.rename(away)
     assert serving.get(SITE).version == 1
@@ -438,13 +445,7 @@ def test_a_model_that_failed_to_load_is_tried_again_after_retry_seconds(app, eng
 
 
 def test_the_check_is_made_at_most_every_refresh_seconds(app):
-    now = [1000.0]
-    serving = ActiveModels(
-        app.app.registry["stethoscope.database"],
-        app.app.registry["stethoscope.model_store"],
-        refresh_seconds=2,
-        monotonic=lambda: now[0],
-    )
+    serving, now = clocked(app, refresh_seconds=2)
     first, second = register(app), register(app, seed=1)
     activate(app, first)
     assert serving.get(SITE).version == 1

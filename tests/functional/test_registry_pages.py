@@ -196,29 +196,16 @@ class TestDevices:
         assert "Attic Pi" in page.html.select_one('tr[data-gateway="pi-9"]').text
 
     @pytest.mark.parametrize("kind", ["badge", "gateway"])
-    def test_a_refused_id_is_shown(self, house, kind):
+    # A NUL would be refused by PostgreSQL in the query's text: not looked up.
+    @pytest.mark.parametrize("device_id", ["a%20b", "a%00b"])
+    def test_a_refused_id_is_shown(self, house, kind, device_id):
         # A page for an id no device can have is not found; its form, posted
         # all the same, is refused with the reason shown.
-        house.get(f"/admin/house/{kind}s/a%20b", headers=HTML, status=404)
+        url = f"/admin/house/{kind}s/{device_id}"
+        house.get(url, headers=HTML, status=404)
         token = house.get("/login", headers=HTML).forms["login"]["csrf_token"].value
         page = house.post(
-            f"/admin/house/{kind}s/a%20b",
-            {"csrf_token": token, "site": ""},
-            headers=HTML,
-            status=400,
-        )
-        assert "printable characters" in page.html.select_one("#id-error").text
-
-    @pytest.mark.parametrize("kind", ["badge", "gateway"])
-    def test_a_nul_in_the_id_is_not_looked_up(self, house, kind):
-        # PostgreSQL refuses a NUL in a query's text: 404 and 400, not 500.
-        house.get(f"/admin/house/{kind}s/a%00b", headers=HTML, status=404)
-        token = house.get("/login", headers=HTML).forms["login"]["csrf_token"].value
-        page = house.post(
-            f"/admin/house/{kind}s/a%00b",
-            {"csrf_token": token, "site": ""},
-            headers=HTML,
-            status=400,
+            url, {"csrf_token": token, "site": ""}, headers=HTML, status=400
         )
         assert "printable characters" in page.html.select_one("#id-error").text
 

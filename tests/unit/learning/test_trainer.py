@@ -5,6 +5,7 @@ import datetime
 import numpy as np
 import pytest
 
+from stethoscope.learning.data import labelled_data
 from stethoscope.learning.trainer import (
     ALGORITHMS,
     CHOICES,
@@ -216,14 +217,7 @@ def runs_data(specs, *, readings: int = 30, seed: int = 0) -> LabelledData:
             badges.append(badge)
             seconds.append(start + step)
         stays.append((run, badge, room, start, start + readings))
-    return LabelledData(
-        rows,
-        np.asarray(rooms, dtype=object),
-        np.asarray(runs),
-        np.asarray(badges, dtype=object),
-        np.asarray(seconds, dtype=float),
-        stays,
-    )
+    return labelled_data(rows, rooms, runs, badges, seconds, stays)
 
 
 def test_runs_of_badges_carried_together_are_one_session():
