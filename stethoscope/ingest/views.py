@@ -9,6 +9,7 @@ from pyramid.httpexceptions import (
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..ops.errors import invalid_response
 from ..security import INGEST, VIEW, GatewayIdentity
 from .schemas import (
     IDENTIFIER,
@@ -146,12 +147,6 @@ def _int_param(request, name, minimum, maximum, default):
     return value
 
 
-@view_config(context=InvalidPayload, renderer="json")
+@view_config(context=InvalidPayload)
 def invalid_payload(exc, request):
-    request.response.status = 400
-    return {
-        "status": 400,
-        "error": "invalid",
-        "message": str(exc),
-        "errors": [error.as_json() for error in exc.errors],
-    }
+    return invalid_response(request, [error.as_json() for error in exc.errors])
