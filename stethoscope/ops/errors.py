@@ -120,22 +120,13 @@ def undecodable_url(exc, request):
     part = _undecodable(environ)
     if part is None:
         return unexpected_error(exc, request)
-    if part == "path":
-        # Whatever reads request.path_info after this view (the security
-        # headers tween does) would raise again and the error would escape
-        # the app: from here on the path is its UTF-8 reading, with
-        # replacement characters for the bytes that are not.
-        raw = environ["PATH_INFO"].encode("latin-1", "replace")
-        environ["PATH_INFO"] = (
-            raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
-        )
+    if part == "path" and not hasattr(request, "context"):
         # The router raised before it found a context, of which the page's
         # layout asks permissions.
-        if not hasattr(request, "context"):
-            root_factory = request.registry.queryUtility(
-                IRootFactory, default=DefaultRootFactory
-            )
-            request.context = root_factory(request)
+        root_factory = request.registry.queryUtility(
+            IRootFactory, default=DefaultRootFactory
+        )
+        request.context = root_factory(request)
     return invalid_response(
         request, [{"field": part, "message": "must be UTF-8 once percent-decoded"}]
     )

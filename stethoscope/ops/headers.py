@@ -33,8 +33,10 @@ def security_headers_tween_factory(handler, registry):
         # POST, and webob's header dict would cost more than the headers.
         headers = response.headerlist
         headers.extend(HEADERS)
+        # The raw path: request.path_info decodes it on every call, and
+        # raises for one that is not UTF-8 (answered 400 by ops.errors).
         if (
-            not request.path_info.startswith("/static/")
+            not request.environ.get("PATH_INFO", "").startswith("/static/")
             and "Cache-Control" not in response.headers
         ):
             headers.append(NO_STORE)
