@@ -25,6 +25,7 @@ import transaction
 import zope.sqlalchemy
 from pyramid_retry import mark_error_retryable
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -200,6 +201,14 @@ class FairLock:
         with self._condition:
             self._held = False
             self._condition.notify_all()
+
+
+def upsert_insert(session: Session, table):
+    """An INSERT into ``table`` for the session's database that can take
+    ``on_conflict_do_nothing`` / ``on_conflict_do_update`` (SQLite's and
+    PostgreSQL's own constructs)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class Database:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import case, or_
-from sqlalchemy.dialects import postgresql, sqlite
 
+from ..db import upsert_insert
 from .models import Badge, Beacon, Gateway
 
 log = logging.getLogger(__name__)
@@ -203,12 +203,10 @@ def _merge(into: dict[str, Tally], other: dict[str, Tally]) -> None:
 def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> None:
     if not tallies:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # On the table, not the mapped class: an ORM-enabled insert goes through
     # the ORM's bulk machinery row by row, which plain rows do not need
     # (a flush of 2,048 rows: 46 -> 38 ms of CPU on SQLite).
-    statement = insert(model.__table__)
+    statement = upsert_insert(session, model.__table__)
     new = statement.excluded
     table = model.__table__.c
     newer = or_(table.last_seen.is_(None), new.last_seen > table.last_seen)
@@ -253,9 +251,7 @@ def _upsert(session, model, source_column: str, tallies: dict[str, Tally]) -> No
 def _upsert_beacons(session, beacons: dict[str, tuple]) -> None:
     if not beacons:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Beacon.__table__)
+    statement = upsert_insert(session, Beacon.__table__)
     new = statement.excluded
     table = Beacon.__table__.c
     # A beacon an admin described before it was heard has NULL times: the

@@ -7,10 +7,9 @@ import re
 import zoneinfo
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from ..db import utcnow
+from ..db import upsert_insert, utcnow
 from ..ingest.schemas import IDENTIFIER
 from .activity import Tally
 from .models import Badge, Beacon, Gateway, Room, Site
@@ -243,12 +242,10 @@ def _insert_new(session: Session, model, **values) -> bool:
     the same row. A plain INSERT would then fail: a 500 for what is
     answered as though the row had been there a moment earlier.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # On PostgreSQL a row inserted by a transaction not yet committed makes
     # this wait for it; the caller's next read sees it (READ COMMITTED).
     statement = (
-        insert(model)
+        upsert_insert(session, model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(model.id)
