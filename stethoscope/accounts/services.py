@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ..bearer import hash_token
 from ..db import utcnow
 from .models import AuthSession, Role, User
 from .passwords import Passwords
@@ -128,8 +129,20 @@ class UserService:
             raise AccountError("role", f"must be one of {names}") from None
 
 
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def write_while_reading(database, session: Session, statement, *, writing: bool):
+    """Execute ``statement`` (a small bookkeeping UPDATE) for a request.
+
+    ``writing`` says that ``session`` is a write transaction (an unsafe
+    request): the statement runs in it. A read transaction must not write
+    (SQLite, see stethoscope.db), so for a reading request it runs in a
+    short transaction of its own; a writing one must not do that, as it
+    already holds SQLite's write lock and would wait for itself.
+    """
+    if writing:
+        session.execute(statement)
+        return
+    with database.session(write=True) as own, own.begin():
+        own.execute(statement)
 
 
 @dataclass(frozen=True)
@@ -156,7 +169,7 @@ class SessionService:
         now = self._clock()
         session.add(
             AuthSession(
-                id=_hash_token(token),
+                id=hash_token(token),
                 user_id=user.id,
                 created_at=now,
                 last_seen_at=now,
@@ -167,22 +180,16 @@ class SessionService:
         return token
 
     def end(self, session: Session, token: str) -> None:
-        session.execute(delete(AuthSession).where(AuthSession.id == _hash_token(token)))
+        session.execute(delete(AuthSession).where(AuthSession.id == hash_token(token)))
 
     def lookup(self, session: Session, token: str, *, writing: bool) -> User | None:
-        """The enabled user of a live session, refreshing its idle timer.
-
-        ``writing`` says that ``session`` is a write transaction (an unsafe
-        request): the timer is refreshed in it. A read transaction must not
-        write (SQLite, see stethoscope.db), so a reading request refreshes
-        it in a short transaction of its own; a writing one must not, as it
-        already holds SQLite's write lock and would wait for itself.
-        """
+        """The enabled user of a live session, refreshing its idle timer
+        (``writing``: see ``write_while_reading``)."""
         now = self._clock()
         row = session.execute(
             select(AuthSession, User)
             .join(User, AuthSession.user_id == User.id)
-            .where(AuthSession.id == _hash_token(token))
+            .where(AuthSession.id == hash_token(token))
         ).first()
         if row is None:
             return None
@@ -194,16 +201,14 @@ class SessionService:
         ):
             return None
         if now - auth.last_seen_at > self.limits.touch_every:
-            touch = (
+            write_while_reading(
+                self.database,
+                session,
                 update(AuthSession)
                 .where(AuthSession.id == auth.id)
-                .values(last_seen_at=now)
+                .values(last_seen_at=now),
+                writing=writing,
             )
-            if writing:
-                session.execute(touch)
-            else:
-                with self.database.session(write=True) as own, own.begin():
-                    own.execute(touch)
         return user
 
     def purge_expired(self, session: Session) -> int:

@@ -1,8 +1,6 @@
 """Gateway bearer tokens: created and revoked by admins, checked on ingest."""
 
-import hashlib
 import hmac
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -10,15 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..bearer import hash_token, new_token
 from ..db import utcnow
 from ..ingest.schemas import IDENTIFIER
 from .models import GatewayToken
 
 TOKEN_PREFIX = "stg_"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TokenError(ValueError):
@@ -38,17 +33,17 @@ class GatewayTokenService:
     def create(self, gateway_id: str, actor: str) -> tuple[str, GatewayToken]:
         if not IDENTIFIER.fullmatch(gateway_id or ""):
             raise TokenError("gateway_id", "1 to 64 printable characters, no spaces")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        minted = new_token(TOKEN_PREFIX)
         row = GatewayToken(
             gateway_id=gateway_id,
-            token_hash=hash_token(token),
-            prefix=token[: len(TOKEN_PREFIX) + 6],
+            token_hash=minted.token_hash,
+            prefix=minted.prefix,
             created_at=utcnow(),
             created_by=actor,
         )
         self.session.add(row)
         self.session.flush()
-        return token, row
+        return minted.token, row
 
     def revoke(self, token_id: int, actor: str) -> tuple[GatewayToken, bool]:
         """Revoke a token; also say whether it was live until now."""
