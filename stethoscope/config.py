@@ -189,6 +189,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.dedup.window_ms", integer(100, 600_000), 5500),
     # How long an uncommitted Redis claim lives (see RedisDeduplicator).
     Setting("stethoscope.dedup.pending_ms", integer(100, 600_000), 2000),
+    # How long a post meeting another request's uncommitted claim waits for
+    # it to be committed (409) or released (stored here) before answering
+    # 503: a 409 must mean stored, and a waiting post holds a thread.
+    Setting("stethoscope.dedup.pending_wait_ms", integer(0, 5000), 250),
     Setting("stethoscope.ingest.max_body_bytes", integer(256, 1 << 20), 16_384),
     Setting("stethoscope.ingest.max_batch_bytes", integer(1024, 64 << 20), 1 << 20),
     Setting("stethoscope.ingest.max_batch_items", integer(1, 100_000), 1000),

@@ -32,6 +32,7 @@ from pyramid.interfaces import ISecurityPolicy
 from ..db import utcnow
 from ..ops.headers import HEADERS, HSTS, NO_STORE
 from ..security import client_address
+from .dedup import ClaimPending
 from .schemas import InvalidPayload, ReadingIn, fingerprint, validate_reading
 from .services import IngestService
 from .views import DUPLICATE_BODY
@@ -87,9 +88,10 @@ class IngestFastPath:
         ):
             answer = self._answer(environ)
             if answer is not None:
-                status, body = answer
+                status, body, *extra = answer
                 https = environ["wsgi.url_scheme"] == "https"
                 headers = list(self._https_headers if https else self._headers)
+                headers.extend(extra)
                 headers.append(("Content-Length", str(len(body))))
                 start_response(status, headers)
                 return [body]
@@ -119,6 +121,10 @@ class IngestFastPath:
             return None
         try:
             result = self.service.ingest_one(item, client_ip)
+        except ClaimPending as pending:
+            # Another request's claim, still uncommitted after the wait: the
+            # whole way would wait again and answer this same 503.
+            return pending_answer(pending)
         except Exception:
             # Not stored, and the claim released (IngestService): the whole
             # way tries again and answers (and logs) a failure as it does
@@ -185,6 +191,15 @@ class IngestFastPath:
 
 
 DUPLICATE = ("409 Conflict", DUPLICATE_BODY)
+
+
+def pending_answer(pending: ClaimPending) -> tuple[str, bytes, tuple[str, str]]:
+    """ClaimPending as the whole way's error view renders it (JSON)."""
+    body = {"status": 503, "error": "service_unavailable", "message": pending.detail}
+    retry_after = ("Retry-After", str(pending.retry_after_s))
+    return "503 Service Unavailable", orjson.dumps(body), retry_after
+
+
 TRIED = "stethoscope.ingest.fast_path_tried"
 
 

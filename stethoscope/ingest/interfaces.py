@@ -11,16 +11,24 @@ class IDeduplicator(Interface):
     """
 
     window_ms = Attribute("How long an advertisement stays claimed, ms.")
+    pending_wait_ms = Attribute(
+        "How long ``claim`` waits for another request's uncommitted claim, ms."
+    )
 
-    def claim(fingerprint):
-        """Claim ``fingerprint``; return a Claim, or None for a duplicate."""
+    def claim(fingerprint, wait_until=None):
+        """Claim ``fingerprint``; return a Claim, or None for a duplicate.
+
+        None only when the claim found is committed: a claim still pending
+        is waited for until ``wait_until`` (``time.monotonic()``; default
+        ``pending_wait_ms`` from now), then claimed if it was released or
+        expired, or else ClaimPending (a 503) is raised."""
 
     def claimed(fingerprint):
         """Whether ``fingerprint`` is claimed now (diagnostics and tests)."""
 
     def known_duplicate(fingerprint):
         """True when ``claim`` would refuse ``fingerprint``, found out without
-        claiming it: a live claim this process knows, or (Redis) a claim a
+        claiming it: a committed claim this process knows, or (Redis) one a
         GET finds. False means "ask claim", not "new"."""
 
     def known_here(fingerprint):

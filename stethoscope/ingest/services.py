@@ -18,6 +18,7 @@ store it once.
 
 import bisect
 import datetime
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,9 +171,12 @@ class IngestService:
         # looked up): on SQLite it holds the write lock the writer needs.
         grouped = self.writer is not None and not late and not self._session_opened()
         originals: list[_Pending] = []
+        # One bound for the whole post: a batch meeting several pending
+        # claims holds its thread no longer than a single reading.
+        wait_until = time.monotonic() + self.deduplicator.pending_wait_ms / 1000
         try:
             for pending in live:
-                pending.claim = self.deduplicator.claim(pending.fingerprint)
+                pending.claim = self.deduplicator.claim(pending.fingerprint, wait_until)
                 if pending.claim is None:
                     results[pending.index] = ItemResult("duplicate")
                 else:
@@ -180,7 +184,8 @@ class IngestService:
                         self._release_on_failure(pending.claim)
                     originals.append(pending)
         except BaseException:
-            # Grouped claims have no transaction hooks: release them here.
+            # ClaimPending among others. Grouped claims have no transaction
+            # hooks: release them here.
             for pending in originals if grouped else ():
                 self.deduplicator.release(pending.claim)
             raise

@@ -4,6 +4,7 @@ import threading
 import pytest
 
 from stethoscope.ingest.dedup import (
+    ClaimPending,
     ExpiringMap,
     MemoryDeduplicator,
     RedisDeduplicator,
@@ -12,6 +13,30 @@ from stethoscope.ingest.dedup import (
 from stethoscope.ops.redis import redis_client
 from tests.support.services import RedisServer
 from tests.support.waiting import wait_for
+
+
+def waiters(event: threading.Event) -> int:
+    """Threads waiting on ``event`` now (CPython's Condition keeps them)."""
+    return len(event._cond._waiters)
+
+
+def in_thread(function, *args):
+    """Run ``function`` on a thread; returns the thread and its outcome."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+# A deadline already passed: a pending claim met is ClaimPending at once.
+NO_WAIT = 0.0
 
 
 class FakeClock:
@@ -68,14 +93,44 @@ class TestMemoryDeduplicator:
         clock.advance(0.2)
         assert dedup.claim("fp") is not None
 
-    def test_known_here_is_a_live_claim(self):
+    def test_known_here_is_a_committed_claim(self):
         clock = FakeClock()
         dedup = MemoryDeduplicator(window_ms=5500, clock=clock)
         assert not dedup.known_here("fp")
-        dedup.claim("fp")
+        claim = dedup.claim("fp")
+        assert not dedup.known_here("fp")  # pending: claim waits for it
+        dedup.confirm(claim)
         assert dedup.known_here("fp")
         clock.advance(5.5)
         assert not dedup.known_here("fp")
+
+    def test_pending_claim_is_not_a_duplicate_yet(self):
+        dedup = MemoryDeduplicator(window_ms=5500, retry_after_s=2)
+        dedup.claim("fp")
+        with pytest.raises(ClaimPending) as raised:
+            dedup.claim("fp", NO_WAIT)
+        assert raised.value.code == 503
+        assert raised.value.headers["Retry-After"] == "2"
+
+    def test_pending_claim_confirmed_while_waiting_is_a_duplicate(self):
+        dedup = MemoryDeduplicator(window_ms=5500, pending_wait_ms=60_000)
+        claim = dedup.claim("fp")
+        thread, outcome = in_thread(dedup.claim, "fp")
+        wait_for(lambda: waiters(claim.held.settled) == 1, "the second post to wait")
+        dedup.confirm(claim)
+        thread.join()
+        assert outcome == {"value": None}
+
+    def test_pending_claim_released_while_waiting_is_claimed(self):
+        dedup = MemoryDeduplicator(window_ms=5500, pending_wait_ms=60_000)
+        claim = dedup.claim("fp")
+        thread, outcome = in_thread(dedup.claim, "fp")
+        wait_for(lambda: waiters(claim.held.settled) == 1, "the second post to wait")
+        dedup.release(claim)
+        thread.join()
+        assert outcome["value"] is not None
+        assert outcome["value"].token != claim.token
+        assert not dedup.known_here("fp")  # the new claim is pending
 
     def test_released_claim_can_be_claimed_again(self):
         dedup = MemoryDeduplicator(window_ms=5500, clock=FakeClock())
@@ -91,7 +146,8 @@ class TestMemoryDeduplicator:
         new = dedup.claim("fp")
         dedup.release(old)
         assert new is not None
-        assert dedup.claim("fp") is None
+        with pytest.raises(ClaimPending):
+            dedup.claim("fp", NO_WAIT)
 
     def test_concurrent_claims_grant_exactly_one(self):
         dedup = MemoryDeduplicator(window_ms=5500)
@@ -100,14 +156,19 @@ class TestMemoryDeduplicator:
 
         def claim():
             barrier.wait()
-            granted.append(dedup.claim("fp"))
+            try:
+                granted.append(dedup.claim("fp", NO_WAIT))
+            except ClaimPending as pending:
+                granted.append(pending)
 
         threads = [threading.Thread(target=claim) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        assert sum(claim is not None for claim in granted) == 1
+        claims = [claim for claim in granted if not isinstance(claim, ClaimPending)]
+        # One claim; the others met it pending (never "duplicate").
+        assert len(claims) == 1 and claims[0] is not None
 
 
 @pytest.fixture
@@ -129,7 +190,8 @@ class TestRedisDeduplicator:
         first, second = redis_dedup(client), redis_dedup(client)
         claim = first.claim("fp")
         assert claim is not None
-        assert second.claim("fp") is None
+        with pytest.raises(ClaimPending):
+            second.claim("fp", NO_WAIT)
         key = RedisDeduplicator.prefix + "fp"
         assert client.get(key) == claim.token.encode()
         # Pending: a short life, in case this process dies before commit.
@@ -160,39 +222,89 @@ class TestRedisDeduplicator:
         assert second.claim("fp") is None
         assert second.cache_hits == 1
 
-    def test_claim_of_a_process_that_died_expires_soon(self, client):
+    def test_claim_of_a_process_that_died_is_never_a_duplicate(self, client):
         dying = redis_dedup(client, pending_ms=100)
         dying.claim("fp")  # and never confirms nor releases
-        other = redis_dedup(client)
-        assert other.claim("fp") is None
-        wait_for(lambda: not other.claimed("fp"), "the pending claim to expire")
-        assert other.claim("fp") is not None
+        other = redis_dedup(client, pending_ms=2000)
+        with pytest.raises(ClaimPending) as raised:
+            other.claim("fp", NO_WAIT)
+        assert raised.value.headers["Retry-After"] == "2"
+        # Waited for long enough, it expires and is claimed by the waiter.
+        patient = redis_dedup(client, pending_wait_ms=60_000)
+        claim = patient.claim("fp")
+        assert claim is not None
+        assert client.get(claim.key) == claim.token.encode()
 
     def test_pending_claim_is_not_cached(self, client):
         first, second = redis_dedup(client), redis_dedup(client)
         claim = first.claim("fp")
-        assert second.claim("fp") is None
+        with pytest.raises(ClaimPending):
+            second.claim("fp", NO_WAIT)
         first.release(claim)
         assert second.claim("fp") is not None
 
-    def test_own_pending_claim_is_known_without_a_round_trip(self, client):
-        dedup = redis_dedup(client)
+    def test_another_process_confirming_while_we_wait_is_a_duplicate(self, client):
+        first = redis_dedup(client)
+        second = redis_dedup(client, pending_wait_ms=60_000)
+        claim = first.claim("fp")
+        thread, outcome = in_thread(second.claim, "fp")
+        first.confirm(claim)
+        thread.join()
+        assert outcome == {"value": None}
+        client.delete(claim.key)
+        assert second.known_here("fp")  # and remembered as committed
+
+    def test_another_process_releasing_while_we_wait_lets_us_claim(self, client):
+        first = redis_dedup(client)
+        second = redis_dedup(client, pending_wait_ms=60_000)
+        claim = first.claim("fp")
+        thread, outcome = in_thread(second.claim, "fp")
+        first.release(claim)
+        thread.join()
+        mine = outcome["value"]
+        assert mine is not None and mine.owner is second
+        assert client.get(mine.key) == mine.token.encode()
+
+    def test_a_committed_claim_costs_no_wait(self, client):
+        first, second = redis_dedup(client), redis_dedup(client)
+        first.confirm(first.claim("fp"))
+        # The deadline has passed: only a claim found committed answers None.
+        assert second.claim("fp", NO_WAIT) is None
+        assert first.claim("fp", NO_WAIT) is None
+
+    def test_own_pending_claim_is_waited_for_without_a_round_trip(self, client):
+        dedup = redis_dedup(client, pending_wait_ms=60_000)
         claim = dedup.claim("fp")
         client.delete(RedisDeduplicator.prefix + "fp")
-        # Redis no longer has it: only this process's memory can answer.
+        # Redis no longer has it: only this process's memory knows of it.
+        assert not dedup.known_duplicate("fp")  # pending: claim decides
+        with pytest.raises(ClaimPending):
+            dedup.claim("fp", NO_WAIT)
+        thread, outcome = in_thread(dedup.claim, "fp")
+        wait_for(lambda: waiters(claim.held.settled) == 1, "the second post to wait")
+        dedup.confirm(claim)
+        thread.join()
+        assert outcome == {"value": None}
         assert dedup.known_duplicate("fp")
-        assert dedup.claim("fp") is None
+
+    def test_own_pending_claim_released_while_waiting_is_claimed(self, client):
+        dedup = redis_dedup(client, pending_wait_ms=60_000)
+        claim = dedup.claim("fp")
+        thread, outcome = in_thread(dedup.claim, "fp")
+        wait_for(lambda: waiters(claim.held.settled) == 1, "the second post to wait")
         dedup.release(claim)
-        assert not dedup.known_duplicate("fp")
-        assert dedup.claim("fp") is not None
+        thread.join()
+        mine = outcome["value"]
+        assert mine is not None and mine.token != claim.token
+        assert client.get(mine.key) == mine.token.encode()
 
     def test_known_duplicate_asks_redis_without_claiming(self, client):
         first, second = redis_dedup(client), redis_dedup(client)
         assert not second.known_duplicate("fp")
         assert client.get(RedisDeduplicator.prefix + "fp") is None  # no claim
         claim = first.claim("fp")
-        # Another process's pending claim: a duplicate now, not remembered.
-        assert second.known_duplicate("fp")
+        # Another process's pending claim: not a duplicate yet (ask claim).
+        assert not second.known_duplicate("fp")
         first.release(claim)
         assert not second.known_duplicate("fp")
         first.confirm(first.claim("fp"))
@@ -203,7 +315,7 @@ class TestRedisDeduplicator:
     def test_known_here_never_asks_redis(self, client):
         first, second = redis_dedup(client), redis_dedup(client)
         claim = first.claim("fp")
-        assert first.known_here("fp")  # its own pending claim
+        assert not first.known_here("fp")  # its own claim, pending
         assert not second.known_here("fp")  # in Redis, but not known here
         first.confirm(claim)
         assert second.claim("fp") is None  # meets the committed claim...
@@ -231,7 +343,8 @@ class TestRedisDeduplicator:
         dedup = redis_dedup(missing, retry_interval_ms=60_000)
         claim = dedup.claim("fp")
         assert claim is not None and claim.owner is dedup.fallback
-        assert dedup.claim("fp") is None
+        with pytest.raises(ClaimPending):
+            dedup.claim("fp", NO_WAIT)
         dedup.release(claim)
         assert dedup.claim("fp") is not None
         assert dedup.fallbacks == 3
@@ -297,7 +410,8 @@ class TestRedisDeduplicator:
         claim = dedup.claim("fp")
         assert claim is not None and claim.owner is dedup
         assert client.get(claim.key) == claim.token.encode()
-        assert redis_dedup(client).claim("fp") is None  # and others see it
+        with pytest.raises(ClaimPending):  # and others see it
+            redis_dedup(client).claim("fp", NO_WAIT)
 
 
 def test_make_deduplicator_chooses_the_backend(redis_url):
@@ -308,8 +422,11 @@ def test_make_deduplicator_chooses_the_backend(redis_url):
         "stethoscope.redis.timeout_ms": 250,
         "stethoscope.redis.retry_interval_ms": 1000,
         "stethoscope.dedup.pending_ms": 2000,
+        "stethoscope.dedup.pending_wait_ms": 250,
     }
-    assert isinstance(make_deduplicator(settings), MemoryDeduplicator)
+    memory = make_deduplicator(settings)
+    assert isinstance(memory, MemoryDeduplicator)
+    assert (memory.pending_wait_ms, memory.retry_after_s) == (250, 2)
     settings.update(
         {"stethoscope.dedup.backend": "redis", "stethoscope.redis_url": redis_url}
     )
