@@ -1,6 +1,6 @@
 """Every mapped class, imported so that Base.metadata knows all tables."""
 
-from .accounts.models import AuthSession, User
+from .accounts.models import AuthSession, User, UserToken
 from .audit.models import AuditEvent
 from .db import Base
 from .ingest.models import Reading
@@ -23,4 +23,5 @@ __all__ = [
     "Site",
     "TrainingRun",
     "User",
+    "UserToken",
 ]

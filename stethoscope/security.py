@@ -1,11 +1,16 @@
-"""Who may do what: one security policy for staff sessions and gateway tokens.
+"""Who may do what: one security policy for staff sessions and bearer tokens.
 
 Every view names one of the permissions below; the root ACL says which
 principals hold each. Staff are principals ``role:<role>`` (an admin is also
-staff and viewer); a gateway with a valid bearer token is ``gateway`` and
+staff and viewer), whether they come with a session cookie or with one of
+their API tokens (``Bearer stu_…``, accounts.tokens); a gateway with a valid
+token (``Bearer stg_…``, registry.tokens) is ``gateway`` and
 ``gateway:<id>``. When ``stethoscope.ingest.require_token`` is false (the
 embedded default, for gateways already in the field that send no token), a
 request from an allowed address is ``ingest:open``.
+
+Unsafe methods need the session's CSRF token, except where a user's API
+token authenticates the request (``csrf_applies``).
 
 Views with no permission of their own get ``ADMIN`` (the default permission),
 so a page added without thought is closed, not open.
@@ -26,6 +31,8 @@ from zope.interface import implementer
 
 from .accounts.models import Role
 from .accounts.services import SessionLimits, SessionService
+from .accounts.tokens import TOKEN_PREFIX as USER_TOKEN_PREFIX
+from .accounts.tokens import UserTokenVerifier
 from .db import UNSAFE_METHODS
 from .registry.tokens import TokenCache
 
@@ -68,6 +75,14 @@ class StaffIdentity:
     @property
     def actor(self) -> str:
         return self.username
+
+
+@dataclass(frozen=True)
+class UserTokenIdentity(StaffIdentity):
+    """A user acting through one of their API tokens: the same principals
+    as their session would have."""
+
+    token_id: int
 
 
 @dataclass(frozen=True)
@@ -138,11 +153,14 @@ def client_address(environ, proxies) -> str | None:
 
 @implementer(ISecurityPolicy)
 class SecurityPolicy:
-    def __init__(self, *, require_token: bool, allow_ips: tuple, sessions, tokens):
+    def __init__(
+        self, *, require_token: bool, allow_ips: tuple, sessions, tokens, user_tokens
+    ):
         self.require_token = require_token
         self.allow_ips = allow_ips
         self.sessions = sessions
         self.tokens = tokens
+        self.user_tokens = user_tokens
         self.acl = ACLHelper()
         self._identity = RequestLocalCache(self._load_identity)
 
@@ -155,9 +173,18 @@ class SecurityPolicy:
             # A token that does not verify is refused outright, also where
             # ingest is open: a revoked token must mean something.
             scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
                 return None
-            grant = self.tokens.verify(lambda: request.db, token.strip())
+            if token.startswith(USER_TOKEN_PREFIX):
+                row = self.user_tokens.lookup(
+                    request.db, token, writing=request.method in UNSAFE_METHODS
+                )
+                if row is None:
+                    return None
+                user = row.user
+                return UserTokenIdentity(user.id, user.username, user.role, row.id)
+            grant = self.tokens.verify(lambda: request.db, token)
             return GatewayIdentity(grant.gateway_id, grant.token_id) if grant else None
         # Only look at the session when a cookie came with the request: a
         # gateway's POST must not create or touch one.
@@ -235,6 +262,21 @@ class SecurityPolicy:
         return []
 
 
+def csrf_applies(request) -> bool:
+    """Must this unsafe request carry the session's CSRF token?
+
+    CSRF is a cookie's weakness: another site's page can make a browser
+    send our cookie, but not an Authorization header of its choosing (that
+    needs a CORS preflight we never grant). A request authenticated by a
+    user's API token uses no cookie, so it needs no CSRF token; every other
+    one does. (A gateway token is refused everywhere but ingest, whose view
+    asks for no CSRF token.)
+    """
+    if "Authorization" not in request.headers:
+        return True
+    return not isinstance(request.identity, UserTokenIdentity)
+
+
 def includeme(config):
     settings = config.registry.settings
     # pyramid_tm would ask for the identity (a database query) above the
@@ -259,7 +301,7 @@ def includeme(config):
         )
     )
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
-    config.set_default_csrf_options(require_csrf=True)
+    config.set_default_csrf_options(require_csrf=True, callback=csrf_applies)
 
     sessions = SessionService(
         config.registry["stethoscope.database"],
@@ -279,6 +321,7 @@ def includeme(config):
             allow_ips=settings["stethoscope.ingest.allow_ips"],
             sessions=sessions,
             tokens=tokens,
+            user_tokens=UserTokenVerifier(config.registry["stethoscope.database"]),
         )
     )
     config.set_root_factory(Root)

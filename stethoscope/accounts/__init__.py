@@ -1,6 +1,14 @@
+import functools
+
+from ..audit.services import record
 from ..ops.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from .passwords import Passwords
 from .services import LoginThrottle, ThrottleLimits, UserService
+from .tokens import UserTokenService
+
+
+def user_token_service(context, request) -> UserTokenService:
+    return UserTokenService(request.db, audit=functools.partial(record, request))
 
 
 def includeme(config):
@@ -25,5 +33,6 @@ def includeme(config):
     config.register_service_factory(
         lambda context, request: UserService(request.db, passwords), UserService
     )
+    config.register_service_factory(user_token_service, UserTokenService)
     config.add_route("accounts.login", "/login")
     config.add_route("accounts.logout", "/logout")

@@ -1,4 +1,4 @@
-"""Staff accounts and their login sessions."""
+"""Staff accounts, their login sessions and their API tokens."""
 
 import datetime
 import enum
@@ -48,6 +48,9 @@ class User(Base):
     sessions: Mapped[list["AuthSession"]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    tokens: Mapped[list["UserToken"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class AuthSession(Base):
@@ -67,3 +70,39 @@ class AuthSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User] = relationship(back_populates="sessions")
+
+
+class UserToken(Base):
+    """An API token: another system of the home acting as this user.
+
+    Only the token's sha256 is stored. The token carries no role of its
+    own: each request reads the user's, so a change of role counts at once,
+    and a disabled user's tokens are refused until the user is enabled.
+    """
+
+    __tablename__ = "user_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, to tell tokens apart in lists.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime.datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime.datetime | None]
+    # Written at most once a minute (UserTokenVerifier), not per request.
+    last_used_at: Mapped[datetime.datetime | None]
+    revoked_at: Mapped[datetime.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    def state(self, now: datetime.datetime) -> str:
+        """``live``, ``expired`` or ``revoked``, as lists show it."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "live"

@@ -1,4 +1,5 @@
-"""Admin pages: staff accounts, gateway tokens and the audit log.
+"""Admin pages: staff accounts and their API tokens, gateway tokens and the
+audit log.
 
 Every change is an HTML form POSTed with the session's CSRF token (Pyramid
 checks it on every unsafe method), answered by a redirect back to the page
@@ -7,10 +8,10 @@ the same transaction as the change itself. A change the services refuse
 re-renders the form with the reason next to the field, status 400, and
 nothing written.
 
-The one exception to POST-redirect-GET is a new gateway token: its plaintext
-is rendered straight into the POST's response, the only place it ever
-exists outside the gateway. A redirect would have to carry it in the URL or
-the session cookie, and then it would be stored.
+The one exception to POST-redirect-GET is a new token (a gateway's or a
+user's): its plaintext is rendered straight into the POST's response, the
+only place it ever exists outside its holder. A redirect would have to carry
+it in the URL or the session cookie, and then it would be stored.
 """
 
 import datetime
@@ -22,7 +23,9 @@ from pyramid.view import view_config
 
 from ..accounts.models import Role, User
 from ..accounts.services import USERNAME, AccountError, UserService
+from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..audit.services import AuditService, record
+from ..db import utcnow
 from ..ops.params import form_text, parse_id
 from ..registry.tokens import GatewayTokenService, TokenError
 from ..security import ADMIN
@@ -35,7 +38,7 @@ AUDIT_ACTION = re.compile(r"[a-z0-9._-]{1,64}")
 AUDIT_ACTOR = re.compile(r"[!-~]{1,64}")
 # audit_events.id is a BIGINT on PostgreSQL.
 MAX_EVENT_ID = 2**63 - 1
-# gateway_tokens.id is an INTEGER: a larger id cannot exist.
+# gateway_tokens.id and user_tokens.id are INTEGERs: a larger id cannot exist.
 MAX_TOKEN_ID = 2**31 - 1
 
 
@@ -130,8 +133,17 @@ def _user_or_404(request) -> User:
     return user
 
 
-def _user_page(request, user: User, *, errors=None) -> dict:
-    return _page(request, user=user, roles=list(Role), errors=errors or {})
+def _user_page(request, user: User, *, errors=None, expires="") -> dict:
+    return _page(
+        request,
+        user=user,
+        roles=list(Role),
+        errors=errors or {},
+        tokens=request.find_service(UserTokenService).list(user),
+        now=utcnow(),
+        expires=expires,
+        max_expiry_days=MAX_EXPIRY_DAYS,
+    )
 
 
 @view_config(
@@ -210,6 +222,66 @@ def change_user(request):
     request.session.flash(message or "Nothing to change.")
     # A change to one's own account may have ended this very session: the
     # redirect then lands on the login page, as it should.
+    return HTTPSeeOther(
+        location=request.route_url("admin.user", username=user.username)
+    )
+
+
+# ---- users' API tokens -------------------------------------------------------
+
+
+@view_config(
+    route_name="admin.user.tokens",
+    request_method="POST",
+    renderer="stethoscope:admin/templates/user.jinja2",
+    permission=ADMIN,
+)
+def create_user_token(request):
+    user = _user_or_404(request)
+    expires = form_text(request.POST, "expires")[:20].strip()
+    try:
+        days = None
+        if expires:
+            days = parse_id(expires, MAX_EXPIRY_DAYS, minimum=1)
+            if days is None:
+                raise AccountError(
+                    "expires",
+                    f"a whole number of days from 1 to {MAX_EXPIRY_DAYS}, "
+                    "or empty for never",
+                )
+        token, row = request.find_service(UserTokenService).create(
+            user, request.authenticated_userid, expires_days=days
+        )
+    except AccountError as exc:
+        _refuse(request)
+        errors = {"token": {exc.field: exc.message}}
+        return _user_page(request, user, errors=errors, expires=expires)
+    # Rendered here and nowhere else: see the module docstring.
+    request.override_renderer = "stethoscope:admin/templates/user_token_created.jinja2"
+    request.response.status = 201
+    return _page(request, token=token, row=row, user=user)
+
+
+@view_config(
+    route_name="admin.user.token",
+    request_method="POST",
+    permission=ADMIN,
+)
+def revoke_user_token(request):
+    user = _user_or_404(request)
+    raw = request.matchdict["token_id"]
+    token_id = parse_id(raw, MAX_TOKEN_ID)
+    if token_id is None:
+        raise HTTPNotFound(f"no token {raw[:20]} of {user.username}")
+    service = request.find_service(UserTokenService)
+    try:
+        row, revoked = service.revoke(token_id, request.authenticated_userid, user=user)
+    except AccountError:
+        raise HTTPNotFound(f"no token {token_id} of {user.username}") from None
+    if revoked:
+        request.session.flash(f"Revoked token {row.prefix}… of {user.username}.")
+    else:
+        request.session.flash(f"Token {row.prefix}… was already revoked.")
     return HTTPSeeOther(
         location=request.route_url("admin.user", username=user.username)
     )

@@ -8,6 +8,7 @@ it, but closed by accident is still a decision nobody made).
 """
 
 import datetime
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from sqlalchemy.orm import Session
 
+from stethoscope.accounts.passwords import Passwords
+from stethoscope.accounts.services import UserService
+from stethoscope.accounts.tokens import UserTokenService
+from stethoscope.audit.services import AuditService
 from stethoscope.config import configure
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
@@ -33,6 +38,12 @@ ANONYMOUS, VIEWER, STAFF, ADMIN, GATEWAY = (
     "gateway",
 )
 PRINCIPALS = (ANONYMOUS, VIEWER, STAFF, ADMIN, GATEWAY)
+# Each role again, with one of the user's API tokens instead of a session
+# (Authorization: Bearer stu_…, no cookie, no CSRF token). A token acts
+# exactly as its user's session would, so the table does not list them: a
+# token principal expects what its role's column says (``expected_of``).
+TOKEN_OF = {"viewer-token": VIEWER, "staff-token": STAFF, "admin-token": ADMIN}
+ALL_PRINCIPALS = (*PRINCIPALS, *TOKEN_OF)
 GATEWAY_ID = "pi-kitchen"
 # A view that accepts any method (the static view) is listed under ANY and
 # requested with GET.
@@ -176,6 +187,14 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
     ),
     ("admin.user", "POST"): (
         Call("/admin/users/viewer", html=True, form={"change": "sessions"}),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
+    ),
+    ("admin.user.tokens", "POST"): (
+        Call("/admin/users/viewer/tokens", html=True, form={"expires": "30"}),
+        {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 201, GATEWAY: 403},
+    ),
+    ("admin.user.token", "POST"): (
+        Call("/admin/users/viewer/tokens/{user_token_id}", html=True, form={}),
         {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
     ),
     ("admin.tokens", "GET"): (
@@ -552,6 +571,11 @@ def test_the_table_knows_every_principal():
         assert set(expected) == set(PRINCIPALS), key
 
 
+def expected_of(expected: dict[str, Any], principal: str):
+    """What ``principal`` gets: a token principal, what its role gets."""
+    return expected[TOKEN_OF.get(principal, principal)]
+
+
 def test_a_new_route_without_a_permission_is_caught(app_settings):
     """The guard itself: a route added without thought fails the checks."""
     config = configure(app_settings)
@@ -583,16 +607,45 @@ def test_a_route_without_a_view_is_caught(app_settings):
 # --- Real requests ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Matrix:
+    app: webtest.TestApp
+    users: dict[str, tuple[str, str]]  # role → (username, password)
+    token: str  # the gateway's
+    token_id: int
+    user_tokens: dict[str, str]  # role → one of that user's API tokens
+    user_token_id: int  # of the viewer
+
+    def url(self, call: Call, principal: str) -> str:
+        return call.url.format(
+            token_id=self.token_id,
+            user_token_id=self.user_token_id,
+            principal=principal,
+        )
+
+
 @pytest.fixture
 def matrix_app(make_app, create_user, engine):
-    """The production-like app, every kind of user, and a gateway token."""
+    """The production-like app, every kind of user with an API token each,
+    and a gateway token."""
     app = make_app(**{"stethoscope.ingest.require_token": "true"})
     users = {role: create_user(role, role) for role in (VIEWER, STAFF, ADMIN)}
+    user_tokens = {}
     with Session(engine) as session, session.begin():
         token, row = GatewayTokenService(session, TokenCache(0)).create(
             GATEWAY_ID, "test"
         )
         token_id = row.id
+        audit = functools.partial(
+            AuditService(session).record, actor="test", actor_type="console"
+        )
+        for role in users:
+            user = UserService(session, Passwords("cheapest")).require(role)
+            user_tokens[role], user_row = UserTokenService(session, audit).create(
+                user, "test"
+            )
+            if role == VIEWER:
+                user_token_id = user_row.id
         session.add(Site(id="house", name="House", timezone="Europe/London"))
         session.flush()
         session.add_all(
@@ -617,7 +670,7 @@ def matrix_app(make_app, create_user, engine):
             "house",
             ["kitchen", "hall"],
         )
-    return app, users, token, token_id
+    return Matrix(app, users, token, token_id, user_tokens, user_token_id)
 
 
 def csrf_token(app) -> str:
@@ -626,19 +679,25 @@ def csrf_token(app) -> str:
     return form["csrf_token"].value
 
 
-def principal_app(matrix_app, principal):
+def principal_app(matrix: Matrix, principal):
     """A TestApp acting as ``principal``, and the headers it sends."""
-    app, users, token, _ = matrix_app
     if principal == GATEWAY:
-        return app, {"Authorization": f"Bearer {token}"}
+        return matrix.app, {"Authorization": f"Bearer {matrix.token}"}
+    if principal in TOKEN_OF:
+        token = matrix.user_tokens[TOKEN_OF[principal]]
+        return matrix.app, {"Authorization": f"Bearer {token}"}
     if principal == ANONYMOUS:
-        return app, {}
-    login(app, *users[principal])
-    return app, {}
+        return matrix.app, {}
+    login(matrix.app, *matrix.users[principal])
+    return matrix.app, {}
 
 
-def request(app, headers, principal, method, call: Call, token_id: int):
-    url = call.url.format(token_id=token_id, principal=principal)
+def uses_bearer(principal) -> bool:
+    return principal == GATEWAY or principal in TOKEN_OF
+
+
+def request(app, headers, principal, method, call: Call, matrix: Matrix):
+    url = matrix.url(call, principal)
     headers = dict(headers)
     form = {
         name: value.format(principal=principal)
@@ -646,14 +705,15 @@ def request(app, headers, principal, method, call: Call, token_id: int):
     }
     if call.html:
         headers["Accept"] = "text/html"
-    if principal == GATEWAY:
-        app.reset()  # a gateway never keeps a cookie
+    if uses_bearer(principal):
+        app.reset()  # a machine with a token keeps no cookie
     method = "GET" if method == ANY else method
     if method in SAFE_METHODS:
         return app.request(url, method=method, headers=headers, expect_errors=True)
-    if principal != GATEWAY:
+    if not uses_bearer(principal):
         # Every cookie user sends its CSRF token: the table is about roles;
         # test_csrf_is_required_for_every_unsafe_route is about the token.
+        # A user's API token needs none: its rows show that it is not asked.
         headers["X-CSRF-Token"] = csrf_token(app)
     if call.json is not None:
         body = _with_principal(call.json, principal)
@@ -683,16 +743,15 @@ def _matches(expected, response) -> bool:
     return response.status_int == expected
 
 
-@pytest.mark.parametrize("principal", PRINCIPALS)
+@pytest.mark.parametrize("principal", ALL_PRINCIPALS)
 def test_route_matrix(make_app, matrix_app, principal):
     app, headers = principal_app(matrix_app, principal)
-    token_id = matrix_app[3]
     wrong = []
     # Logout last: it ends the session the other rows need.
     for key in sorted(MATRIX, key=lambda k: k[0] == "accounts.logout"):
         call, expected = MATRIX[key]
-        response = request(app, headers, principal, key[1], call, token_id)
-        want = expected[principal]
+        response = request(app, headers, principal, key[1], call, matrix_app)
+        want = expected_of(expected, principal)
         if not _matches(want, response):
             wrong.append(
                 f"{key[1]} {call.url} ({key[0]}): {response.status_int}, "
@@ -703,17 +762,16 @@ def test_route_matrix(make_app, matrix_app, principal):
 
 def test_wrong_methods_are_405_for_everyone(make_app, matrix_app):
     """A method no view of the path takes is 405, before any permission check."""
-    token = matrix_app[2]
     served: dict[str, set[str]] = {}
     urls: dict[str, str] = {}
     for (route, method), (call, _) in MATRIX.items():
         if method != ANY:
             served.setdefault(route, set()).add(method)
             urls.setdefault(route, call.url)
-    mapper = matrix_app[0].app.registry.getUtility(IRoutesMapper)
+    mapper = matrix_app.app.app.registry.getUtility(IRoutesMapper)
     routes = {route.name: route for route in mapper.get_routes()}
     for route in served:
-        url = urls[route].format(token_id=matrix_app[3], principal=ANONYMOUS)
+        url = matrix_app.url(Call(urls[route]), ANONYMOUS)
         path = url.partition("?")[0]
         # Allow lists what every route of this path takes (/rssi_readings
         # has a route for GET and one for POST).
@@ -724,8 +782,12 @@ def test_wrong_methods_are_405_for_everyone(make_app, matrix_app):
                 if routes[name].match(path) is not None
             )
         )
-        for headers in ({}, {"Authorization": f"Bearer {token}"}):
-            response = matrix_app[0].request(
+        for headers in (
+            {},
+            {"Authorization": f"Bearer {matrix_app.token}"},
+            {"Authorization": f"Bearer {matrix_app.user_tokens[ADMIN]}"},
+        ):
+            response = matrix_app.app.request(
                 url, method="PATCH", headers=headers, expect_errors=True
             )
             assert response.status_int == 405, (url, headers, response.body)
@@ -734,13 +796,15 @@ def test_wrong_methods_are_405_for_everyone(make_app, matrix_app):
 
 
 def test_csrf_is_required_for_every_unsafe_route(make_app, matrix_app):
-    """Every unsafe method but the token-authenticated ingest needs the token."""
-    app, users, _, token_id = matrix_app
-    login(app, *users[ADMIN])
+    """Every unsafe method but the token-authenticated ingest needs the
+    token when a cookie authenticates it (for a user's API token, see the
+    token principals of test_route_matrix)."""
+    app = matrix_app.app
+    login(app, *matrix_app.users[ADMIN])
     for (route, method), (call, _) in MATRIX.items():
         if method in SAFE_METHODS | {ANY} or route == "ingest.readings":
             continue
-        url = call.url.format(token_id=token_id, principal=ADMIN)
+        url = matrix_app.url(call, ADMIN)
         for headers in ({}, {"X-CSRF-Token": "forged"}):
             response = app.request(
                 url,
@@ -756,7 +820,7 @@ def test_csrf_is_required_for_every_unsafe_route(make_app, matrix_app):
 
 
 def test_ingest_needs_no_csrf_token(make_app, matrix_app):
-    app, _, token, _ = matrix_app
+    app, token = matrix_app.app, matrix_app.token
     now = datetime.datetime.now(datetime.UTC).isoformat()
     response = app.post_json(
         "/rssi_readings",

@@ -21,6 +21,7 @@ from stethoscope.security import (
     Root,
     SecurityPolicy,
     StaffIdentity,
+    UserTokenIdentity,
     client_ip,
     in_networks,
 )
@@ -127,6 +128,21 @@ class FakeUser:
         self.id, self.username, self.role = id, username, role
 
 
+class FakeUserToken:
+    def __init__(self, id, user):
+        self.id, self.user = id, user
+
+
+class FakeUserTokens:
+    def __init__(self, tokens):
+        self.tokens = tokens
+        self.asked = []
+
+    def lookup(self, session, token, *, writing):
+        self.asked.append(token)
+        return self.tokens.get(token)
+
+
 class Session(dict):
     invalidated = False
 
@@ -147,6 +163,12 @@ def make_policy(require_token=True, allow_ips=""):
             }
         ),
         tokens=FakeTokens({"stg_good": TokenGrant(9, "pi-hall")}),
+        user_tokens=FakeUserTokens(
+            {
+                "stu_viewer": FakeUserToken(5, FakeUser(1, "vic", Role.VIEWER)),
+                "stu_admin": FakeUserToken(6, FakeUser(3, "ada", Role.ADMIN)),
+            }
+        ),
     )
 
 
@@ -207,9 +229,40 @@ class TestSecurityPolicy:
         assert policy.identity(request) == GatewayIdentity("pi-hall", 9)
         assert "gateway:pi-hall" in policy.principals(request)
 
+    def test_a_user_token_is_its_user(self):
+        policy = make_policy()
+        request = request_as(authorization="Bearer stu_admin")
+        assert policy.identity(request) == UserTokenIdentity(3, "ada", Role.ADMIN, 6)
+        assert policy.principals(request) == [
+            Everyone,
+            Authenticated,
+            "user",
+            "user:3",
+            "role:viewer",
+            "role:staff",
+            "role:admin",
+        ]
+        assert policy.authenticated_userid(request) == "ada"
+        # Looked up among users' tokens only, never as a gateway's.
+        assert policy.tokens.asked == []
+        assert policy.user_tokens.asked == ["stu_admin"]
+
+    def test_a_gateway_token_is_never_looked_up_as_a_users(self):
+        policy = make_policy()
+        policy.identity(request_as(authorization="Bearer stg_good"))
+        assert policy.user_tokens.asked == []
+
     @pytest.mark.parametrize(
         "authorization",
-        ["Bearer stg_bad", "Basic stg_good", "stg_good", "Bearer", "Bearer   "],
+        [
+            "Bearer stg_bad",
+            "Basic stg_good",
+            "stg_good",
+            "Bearer",
+            "Bearer   ",
+            "Bearer stu_bad",
+            "Basic stu_admin",
+        ],
     )
     def test_a_bad_authorization_is_anonymous(self, authorization):
         assert make_policy().identity(request_as(authorization=authorization)) is None
@@ -238,6 +291,9 @@ class TestSecurityPolicy:
             ("s-staff", None, {VIEW, VIEW_HISTORY, LOGGED_IN}),
             ("s-admin", None, {VIEW, VIEW_HISTORY, ADMIN, LOGGED_IN}),
             (None, "Bearer stg_good", {INGEST}),
+            # A user's token: the user's permissions, never ingest.
+            (None, "Bearer stu_viewer", {VIEW, LOGGED_IN}),
+            (None, "Bearer stu_admin", {VIEW, VIEW_HISTORY, ADMIN, LOGGED_IN}),
         ],
     )
     def test_permissions(self, who, authorization, allowed):
@@ -260,6 +316,9 @@ class TestSecurityPolicy:
             # A token that does not verify is not "no token".
             ("", "192.0.2.1", None, "Bearer stg_bad", False),
             ("10.0.0.0/8", "192.0.2.1", None, "Bearer stg_good", True),
+            # Nor is a user's token, good or bad.
+            ("", "192.0.2.1", None, "Bearer stu_admin", False),
+            ("", "192.0.2.1", None, "Bearer stu_bad", False),
         ],
     )
     def test_open_ingest(self, allow_ips, ip, who, authorization, permitted):
@@ -296,6 +355,7 @@ class TestSecurityPolicy:
         ("", "192.0.2.1", None, "Bearer stg_good"),
         ("", "192.0.2.1", None, "Basic stg_good"),
         ("10.0.0.0/8", "192.0.2.1", None, "Bearer stg_good"),
+        ("", "192.0.2.1", None, "Bearer stu_admin"),
     ],
 )
 def test_a_grant_without_the_database_never_differs_from_permits(
