@@ -284,6 +284,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include("pyramid_tm")
     config.include("pyramid_services")
     config.include("pyramid_jinja2")
+    config.include(".endpoints")
     config.include(".db")
     config.include(".security")
     config.include(".ops")

@@ -17,6 +17,7 @@ from stethoscope import main
 from stethoscope.accounts.passwords import Passwords
 from stethoscope.accounts.services import UserService
 from stethoscope.migrations import upgrade_engine
+from tests.support.openapi import DocumentedApp
 from tests.support.services import PostgresServer, RedisServer, private_directory
 
 _database_numbers = itertools.count()
@@ -131,7 +132,8 @@ class AppFactory:
         self.apps = []
 
     def wsgi(self, **overrides):
-        app = main({}, **{**self.settings, **overrides})
+        # Every JSON response is checked against the app's OpenAPI document.
+        app = DocumentedApp(main({}, **{**self.settings, **overrides}))
         self.apps.append(app)
         return app
 

@@ -1,303 +1,70 @@
-"""The OpenAPI 3.1 document of the JSON API, built once at start-up.
+"""The OpenAPI 3.1 document, generated from the declared endpoints.
 
-The reading a gateway posts is described by the pydantic model that
-validates it (stethoscope.ingest.schemas.ReadingIn), so the document cannot
-drift from the validation; the limits that come from settings (beacons per
-reading, batch size, page size) are filled in from the settings in force.
-Responses are plain dicts in the code and are described here by hand; the
-functional tests check that every JSON route appears in ``paths``.
-
-Who may call what is stethoscope.security's business; here each operation
-says which credentials it takes (``security``) and that it may answer 401
-(none, or bad ones) and 403 (valid ones that do not allow this).
+Every JSON view is declared with ``stethoscope.endpoints.endpoint``: its
+route, permission, models and statuses are view options, which Pyramid
+keeps in its introspector. Once every feature is included, the document is
+built from there: paths from the routes' patterns, parameters and bodies
+from the pydantic models, components from ``models_json_schema``, security
+from the permission. No feature is listed here; including a feature is what
+puts it in the document.
 """
 
-import copy
-import importlib
+import re
+from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ..ingest.schemas import ReadingIn
+from pydantic.json_schema import models_json_schema
+
+from ..config import ConfigurationError
+from ..endpoints import Endpoint
+from ..schemas import Error
+from ..security import INGEST, PUBLIC
 
 REF = "#/components/schemas/{model}"
+# {name} or {name:regex} in a Pyramid route pattern.
+PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": REF.format(model=name)}
-
-
-def _response(description: str, schema: str, **extra) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": _ref(schema)}},
-        **extra,
-    }
-
-
-_RETRY_AFTER = {
+RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-_WWW_AUTHENTICATE = {
+WWW_AUTHENTICATE = {
     "WWW-Authenticate": {
         "description": 'Bearer realm="stethoscope"',
         "schema": {"type": "string"},
     }
 }
-_TIMESTAMP = {"type": "string", "format": "date-time"}
-_IDENTIFIER = {"type": "string", "minLength": 1, "maxLength": 64}
 
-
-def _reading_in_schemas(max_beacons: int) -> dict[str, Any]:
-    schema = ReadingIn.model_json_schema(ref_template=REF)
-    schemas = schema.pop("$defs", {})
-    # The cap is a setting, given to the validator as context, so pydantic
-    # cannot put it in the schema.
-    schema["properties"]["beacons"]["maxProperties"] = max_beacons
-    schemas["ReadingIn"] = schema
-    schemas["BatchItemIn"] = {
-        "description": "One reading of a batch: as ReadingIn, with observed_at.",
-        "allOf": [
-            _ref("ReadingIn"),
-            {"required": ["observed_at"], "properties": {"observed_at": _TIMESTAMP}},
-        ],
-    }
-    return schemas
-
-
-def _output_schemas(settings) -> dict[str, Any]:
-    return {
-        "Reading": {
-            "description": "A stored reading.",
-            "type": "object",
-            "required": [
-                "id",
-                "badge_id",
-                "pi_id",
-                "beacons",
-                "badge_strength",
-                "observed_at",
-                "received_at",
-            ],
-            "properties": {
-                "id": {"type": "integer", "minimum": 1},
-                "badge_id": _IDENTIFIER,
-                "pi_id": {
-                    **_IDENTIFIER,
-                    "description": "The first gateway that posted it.",
-                },
-                "beacons": {
-                    "type": "object",
-                    "description": "RSSI in dBm per beacon id, without -128 values.",
-                    "additionalProperties": {
-                        "type": "integer",
-                        "minimum": -127,
-                        "maximum": 20,
-                    },
-                },
-                "badge_strength": {"type": ["integer", "null"]},
-                "observed_at": {
-                    **_TIMESTAMP,
-                    "description": "When it was heard, UTC: the gateway's "
-                    "observed_at, or else received_at.",
-                },
-                "received_at": {**_TIMESTAMP, "description": "When we received it."},
-            },
-        },
-        "FieldError": {
-            "type": "object",
-            "required": ["field", "message"],
-            "properties": {
-                "field": {
-                    "type": "string",
-                    "description": "Dotted path of the field, e.g. beacons.b-hall; "
-                    "in a batch it starts with the item's index; body for the "
-                    "body as a whole.",
-                },
-                "message": {"type": "string"},
-            },
-        },
-        "Error": {
-            "description": "Every error response.",
-            "type": "object",
-            "required": ["status", "error", "message"],
-            "properties": {
-                "status": {"type": "integer", "description": "The HTTP status."},
-                "error": {
-                    "type": "string",
-                    "description": "The status as a name, e.g. not_found, or "
-                    "invalid (400) or duplicate (409).",
-                },
-                "message": {"type": "string"},
-                "errors": {
-                    "description": "Only on 400 invalid: the fields at fault.",
-                    "type": "array",
-                    "items": _ref("FieldError"),
-                },
-            },
-        },
-        "ItemResult": {
-            "type": "object",
-            "required": ["index", "status"],
-            "properties": {
-                "index": {"type": "integer", "minimum": 0},
-                "status": {"enum": ["created", "duplicate", "rejected"]},
-                "id": {
-                    "type": "integer",
-                    "description": "The stored reading's id (created only).",
-                },
-                "errors": {
-                    "type": "array",
-                    "items": _ref("FieldError"),
-                    "description": "Why it was rejected (rejected only).",
-                },
-            },
-        },
-        "BatchResult": {
-            "type": "object",
-            "required": ["results", "created", "duplicate", "rejected"],
-            "properties": {
-                "results": {"type": "array", "items": _ref("ItemResult")},
-                "created": {"type": "integer", "minimum": 0},
-                "duplicate": {"type": "integer", "minimum": 0},
-                "rejected": {"type": "integer", "minimum": 0},
-            },
-        },
-        "ReadingsPage": {
-            "type": "object",
-            "required": ["readings", "next_after"],
-            "properties": {
-                "readings": {"type": "array", "items": _ref("Reading")},
-                "next_after": {
-                    "type": ["integer", "null"],
-                    "description": "Pass as after to get the readings that "
-                    "follow: the last id returned, else the after given "
-                    "(null when neither).",
-                },
-            },
-        },
-        "Gateway": {
-            "type": "object",
-            "required": [
-                "id",
-                "first_seen",
-                "last_seen",
-                "seconds_since_seen",
-                "online",
-                "last_ip",
-                "posts",
-                "duplicates",
-            ],
-            "properties": {
-                "id": _IDENTIFIER,
-                "first_seen": _TIMESTAMP,
-                "last_seen": _TIMESTAMP,
-                "seconds_since_seen": {"type": "number"},
-                "online": {
-                    "type": "boolean",
-                    "description": "Seen within stethoscope.activity."
-                    f"online_seconds ({settings['stethoscope.activity.online_seconds']}"
-                    " s).",
-                },
-                "last_ip": {"type": ["string", "null"]},
-                "posts": {"type": "integer", "minimum": 0},
-                "duplicates": {"type": "integer", "minimum": 0},
-            },
-        },
-        "GatewayList": {
-            "type": "object",
-            "required": ["gateways"],
-            "properties": {"gateways": {"type": "array", "items": _ref("Gateway")}},
-        },
-        "Badge": {
-            "type": "object",
-            "required": [
-                "id",
-                "first_seen",
-                "last_seen",
-                "seconds_since_seen",
-                "last_gateway_id",
-                "posts",
-                "duplicates",
-            ],
-            "properties": {
-                "id": _IDENTIFIER,
-                "first_seen": _TIMESTAMP,
-                "last_seen": _TIMESTAMP,
-                "seconds_since_seen": {"type": "number"},
-                "last_gateway_id": {"type": ["string", "null"]},
-                "posts": {"type": "integer", "minimum": 0},
-                "duplicates": {"type": "integer", "minimum": 0},
-            },
-        },
-        "BadgeList": {
-            "type": "object",
-            "required": ["badges"],
-            "properties": {"badges": {"type": "array", "items": _ref("Badge")}},
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "database", "dedup"],
-            "properties": {
-                "status": {"enum": ["ok", "unavailable"]},
-                "database": {"enum": ["ok", "unavailable"]},
-                "dedup": {
-                    "type": "object",
-                    "required": ["backend"],
-                    "description": "memory: claims; redis: redis (ok or "
-                    "unavailable), fallbacks, cache_hits.",
-                    "properties": {
-                        "backend": {"enum": ["memory", "redis"]},
-                        "claims": {"type": "integer"},
-                        "redis": {"enum": ["ok", "unavailable"]},
-                        "fallbacks": {"type": "integer"},
-                        "cache_hits": {"type": "integer"},
-                    },
-                },
-            },
-        },
-    }
-
-
-_RESPONSES = {
-    "Invalid": _response(
-        "The body or a parameter is invalid; errors name it.", "Error"
-    ),
-    "Duplicate": _response("Already received: not stored again.", "Error"),
-    "TooLarge": _response("The body, or the batch, is too large.", "Error"),
-    "UnsupportedMediaType": _response(
-        "The Content-Type is not application/json.", "Error"
-    ),
-    "Unavailable": _response(
-        "The database is unavailable; retry after Retry-After seconds.",
-        "Error",
-        headers=_RETRY_AFTER,
-    ),
-    "Unauthorized": _response(
-        "No credentials, or credentials that are not valid (an unknown or "
-        "revoked token, an expired session): log in, or send a valid "
-        "gateway token.",
-        "Error",
-        headers=_WWW_AUTHENTICATE,
-    ),
-    "Forbidden": _response(
-        "The credentials are valid but do not allow this: a role below the "
-        "one needed, a gateway token on a staff route, or a missing or "
-        "invalid CSRF token on a form.",
-        "Error",
-    ),
-    "Error": _response("Any other error.", "Error"),
+# What each status means when a view does not say more.
+STANDARD_ERRORS = {
+    400: "The body or a parameter is invalid; errors name it.",
+    401: "No credentials, or credentials that are not valid (an unknown or "
+    "revoked token, an expired session): log in, or send a valid token.",
+    403: "The credentials are valid but do not allow this: a role below the "
+    "one needed, a gateway token on a staff route, or a missing or invalid "
+    "CSRF token with a session cookie.",
+    404: "Nothing with this id.",
+    413: "The body is too large.",
+    415: "The Content-Type is not application/json.",
+    503: "The database is unavailable; retry after Retry-After seconds.",
 }
 
-_SECURITY_SCHEMES = {
+SECURITY_SCHEMES = {
     "gatewayToken": {
         "type": "http",
         "scheme": "bearer",
         "description": "A gateway's token (stg_…), made by an admin on "
         "/admin/gateway_tokens and good for that gateway's readings only. "
         "See /docs/authentication.",
+    },
+    "userToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A user's API token (stu_…), acting with that user's "
+        "role; for the home's other systems. See /docs/authentication.",
     },
     "staffSession": {
         "type": "apiKey",
@@ -307,204 +74,7 @@ _SECURITY_SCHEMES = {
         "in at /login; a viewer role or above. See /docs/authentication.",
     },
 }
-_STAFF = [{"staffSession": []}]
-_UNAUTHORIZED = {"$ref": "#/components/responses/Unauthorized"}
-_FORBIDDEN = {"$ref": "#/components/responses/Forbidden"}
-
-
-def _ingest_security(settings) -> list[dict]:
-    if settings["stethoscope.ingest.require_token"]:
-        return [{"gatewayToken": []}]
-    # {} : no credentials at all, from an allowed address.
-    return [{"gatewayToken": []}, {}]
-
-
-def _ingest_auth(settings) -> str:
-    if settings["stethoscope.ingest.require_token"]:
-        return "Needs the posting gateway's token."
-    allowed = settings["stethoscope.ingest.allow_ips"]
-    where = (
-        "from " + ", ".join(str(network) for network in allowed)
-        if allowed
-        else "from any address"
-    )
-    return (
-        "A gateway token is optional on this server "
-        f"(stethoscope.ingest.require_token = false): without one, {where}. "
-        "A token that is sent must be valid."
-    )
-
-
-def _paths(settings) -> dict[str, Any]:
-    page_limit = settings["stethoscope.readings.page_limit"]
-    unavailable = {"$ref": "#/components/responses/Unavailable"}
-    error = {"$ref": "#/components/responses/Error"}
-    return {
-        "/rssi_readings": {
-            "post": {
-                "operationId": "postReadings",
-                "summary": "Post one reading, or a batch of readings",
-                "description": "One reading object, answered 201 or 409; or a "
-                "JSON array of readings (each with observed_at), answered 200 "
-                "with a result per item. See /docs/rssi_readings. "
-                + _ingest_auth(settings),
-                "tags": ["ingest"],
-                "security": _ingest_security(settings),
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "oneOf": [
-                                    _ref("ReadingIn"),
-                                    {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "maxItems": settings[
-                                            "stethoscope.ingest.max_batch_items"
-                                        ],
-                                        "items": _ref("BatchItemIn"),
-                                    },
-                                ]
-                            },
-                            "examples": {
-                                "single": {
-                                    "value": {
-                                        "badge_id": "badge-17",
-                                        "pi_id": "pi-kitchen",
-                                        "beacons": {"b-kitchen": -58, "b-hall": -71},
-                                        "badge_strength": -62,
-                                    }
-                                },
-                                "batch": {
-                                    "value": [
-                                        {
-                                            "badge_id": "badge-17",
-                                            "pi_id": "pi-hall",
-                                            "beacons": {"b-kitchen": -60},
-                                            "observed_at": "2026-11-28T17:58:01Z",
-                                        }
-                                    ]
-                                },
-                            },
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _response(
-                        "A batch: what became of each item.", "BatchResult"
-                    ),
-                    "201": _response("The reading is stored (committed).", "Reading"),
-                    "400": {"$ref": "#/components/responses/Invalid"},
-                    "401": _UNAUTHORIZED,
-                    "403": _response(
-                        "The token belongs to another gateway than a "
-                        "reading's pi_id (nothing of the request is stored), "
-                        "or a staff session was sent instead of a token.",
-                        "Error",
-                    ),
-                    "409": {"$ref": "#/components/responses/Duplicate"},
-                    "413": {"$ref": "#/components/responses/TooLarge"},
-                    "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-                    "503": unavailable,
-                    "default": error,
-                },
-            },
-            "get": {
-                "operationId": "listReadings",
-                "summary": "Stored readings in id order, paged by id",
-                "tags": ["ingest"],
-                "security": _STAFF,
-                "parameters": [
-                    {
-                        "name": "badge_id",
-                        "in": "query",
-                        "description": "Only this badge's readings.",
-                        "schema": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": 64,
-                            "pattern": "^[!-~]+$",
-                        },
-                    },
-                    {
-                        "name": "after",
-                        "in": "query",
-                        "description": "Readings with an id greater than this; "
-                        "without it, the latest limit readings.",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": 2**63 - 1,
-                        },
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": page_limit,
-                            "default": min(100, page_limit),
-                        },
-                    },
-                ],
-                "responses": {
-                    "200": _response("A page of readings.", "ReadingsPage"),
-                    "400": {"$ref": "#/components/responses/Invalid"},
-                    "401": _UNAUTHORIZED,
-                    "403": _FORBIDDEN,
-                    "503": unavailable,
-                    "default": error,
-                },
-            },
-        },
-        "/gateways": {
-            "get": {
-                "operationId": "listGateways",
-                "summary": "Every gateway that has posted, most recently seen first",
-                "tags": ["registry"],
-                "security": _STAFF,
-                "responses": {
-                    "200": _response("The gateways.", "GatewayList"),
-                    "401": _UNAUTHORIZED,
-                    "403": _FORBIDDEN,
-                    "503": unavailable,
-                    "default": error,
-                },
-            }
-        },
-        "/badges": {
-            "get": {
-                "operationId": "listBadges",
-                "summary": "Every badge that has been heard, most recently seen first",
-                "tags": ["registry"],
-                "security": _STAFF,
-                "responses": {
-                    "200": _response("The badges.", "BadgeList"),
-                    "401": _UNAUTHORIZED,
-                    "403": _FORBIDDEN,
-                    "503": unavailable,
-                    "default": error,
-                },
-            }
-        },
-        "/health": {
-            "get": {
-                "operationId": "health",
-                "summary": "Whether the database and the deduplicator answer",
-                "tags": ["ops"],
-                "security": [],
-                "responses": {
-                    "200": _response("Everything answers.", "Health"),
-                    "503": _response(
-                        "The database does not answer.", "Health", headers=_RETRY_AFTER
-                    ),
-                    "default": error,
-                },
-            }
-        },
-    }
+STAFF = [{"staffSession": []}, {"userToken": []}]
 
 
 def _version() -> str:
@@ -514,61 +84,180 @@ def _version() -> str:
         return "0"
 
 
-# Features that document their own JSON routes: each module has
-# ``paths(settings) -> dict`` and ``schemas(settings) -> dict`` (components),
-# and may use the helpers below (ref, response, STAFF, UNAUTHORIZED, …).
-FEATURE_DOCUMENTS: tuple[str, ...] = (
-    "stethoscope.registry.openapi",
-    "stethoscope.labels.openapi",
-    "stethoscope.learning.openapi",
-)
-
-# Public names for the feature modules.
-ref = _ref
-response = _response
-STAFF = _STAFF
-UNAUTHORIZED = _UNAUTHORIZED
-FORBIDDEN = _FORBIDDEN
-TIMESTAMP = _TIMESTAMP
-IDENTIFIER = _IDENTIFIER
+def openapi_path(pattern: str) -> str:
+    """``/training_runs/{run_id:\\d+}`` → ``/training_runs/{run_id}``."""
+    path = PLACEHOLDER.sub(lambda match: "{" + match.group(1) + "}", pattern)
+    return path if path.startswith("/") else "/" + path
 
 
-def _features():
-    return [importlib.import_module(name) for name in FEATURE_DOCUMENTS]
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
-def build_openapi(settings) -> dict[str, Any]:
-    """The OpenAPI document for the parsed ``settings``."""
-    document = _build_core(settings)
-    for feature in _features():
-        document["paths"].update(feature.paths(settings))
-        document["components"]["schemas"].update(feature.schemas(settings))
-    return document
+def declared_endpoints(introspector) -> Iterable[tuple[str, str, Any, Endpoint]]:
+    """(path, method, view introspectable, endpoint) of every declared view."""
+    for item in introspector.get_category("views") or []:
+        view = item["introspectable"]
+        spec = view.get("endpoint")
+        if spec is None:
+            continue
+        route = introspector.get("routes", view["route_name"])
+        methods = view["request_methods"]
+        if isinstance(methods, str):
+            methods = (methods,)
+        for method in methods:
+            yield openapi_path(route["pattern"]), method.lower(), view, spec
 
 
-def _build_core(settings) -> dict[str, Any]:
+def _response(description: str, schema: dict | None = None, **extra) -> dict:
+    response: dict[str, Any] = {"description": description, **extra}
+    if schema is not None:
+        response["content"] = {"application/json": {"schema": schema}}
+    return response
+
+
+def _parameters(where: str, schema: dict, definitions: Mapping) -> list[dict]:
+    """One OpenAPI parameter per property of a path or query model."""
+    if "$ref" in schema:
+        schema = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        parameter = {
+            "name": name,
+            "in": where,
+            "required": where == "path" or name in required,
+            "schema": prop,
+        }
+        if description:
+            parameter["description"] = description
+        if prop.get("type") == "array":
+            parameter["explode"] = True
+        parameters.append(parameter)
+    return parameters
+
+
+def _security(permission) -> list[dict]:
+    if permission == PUBLIC:
+        return []
+    if permission == INGEST:
+        return [{"gatewayToken": []}]
+    return list(STAFF)
+
+
+def build_openapi(registry) -> dict[str, Any]:
+    """The document of every endpoint declared in ``registry``."""
+    endpoints = list(declared_endpoints(registry.introspector))
+    models: list[tuple[type, str]] = [(Error, "serialization")]
+    for _path, _method, _view, spec in endpoints:
+        for model in (spec.path, spec.query, spec.body):
+            if model is not None:
+                models.append((model, "validation"))
+        models += [(m, "serialization") for m in spec.responses.values() if m]
+    refs, definitions = models_json_schema(
+        list(dict.fromkeys(models)), ref_template=REF
+    )
+    schemas = definitions.get("$defs", {})
+
+    def ref(model, mode):
+        return refs[(model, mode)]
+
+    error = ref(Error, "serialization")
+    paths: dict[str, dict] = {}
+    operation_ids: dict[str, str] = {}
+    for path, method, view, spec in endpoints:
+        name = view["callable"].__name__
+        operation_id = spec.operation_id or _camel(name)
+        where = f"{method.upper()} {path}"
+        if operation_ids.setdefault(operation_id, where) != where:
+            raise ConfigurationError(
+                f"two endpoints named {operation_id!r}: "
+                f"{operation_ids[operation_id]} and {where}"
+            )
+        parameters = []
+        if spec.path is not None:
+            parameters += _parameters("path", ref(spec.path, "validation"), schemas)
+        else:
+            parameters += [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+                for name in PLACEHOLDER.findall(path)
+            ]
+        if spec.query is not None:
+            parameters += _parameters("query", ref(spec.query, "validation"), schemas)
+        operation: dict[str, Any] = {
+            "operationId": operation_id,
+            "summary": spec.summary,
+            "tags": list(spec.tags or (view["route_name"].split(".")[0],)),
+            "security": _security(spec.permission),
+        }
+        if spec.description:
+            operation["description"] = spec.description
+        if parameters:
+            operation["parameters"] = parameters
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": ref(spec.body, "validation")}
+                },
+            }
+        responses: dict[str, Any] = {}
+        for status, model in sorted(spec.responses.items()):
+            schema = ref(model, "serialization") if model else None
+            description = (
+                (model.__doc__ or "").strip().split("\n\n")[0] if model else ""
+            )
+            responses[str(status)] = _response(
+                " ".join(description.split()) or "Done.", schema
+            )
+        errors = dict(spec.errors)
+        if spec.path is not None or spec.query is not None or spec.body is not None:
+            errors.setdefault(400, STANDARD_ERRORS[400])
+        if spec.path is not None:
+            errors.setdefault(404, STANDARD_ERRORS[404])
+        if spec.body is not None:
+            errors.setdefault(413, STANDARD_ERRORS[413])
+            errors.setdefault(415, STANDARD_ERRORS[415])
+        if spec.permission != PUBLIC:
+            errors.setdefault(401, STANDARD_ERRORS[401])
+            errors.setdefault(403, STANDARD_ERRORS[403])
+        errors.setdefault(503, STANDARD_ERRORS[503])
+        for status, description in sorted(errors.items()):
+            extra = {}
+            if status == 503:
+                extra["headers"] = RETRY_AFTER
+            elif status == 401:
+                extra["headers"] = WWW_AUTHENTICATE
+            responses[str(status)] = _response(description, error, **extra)
+        responses["default"] = _response("Any other error.", error)
+        operation["responses"] = responses
+        if spec.amend is not None:
+            spec.amend(operation, registry.settings)
+        paths.setdefault(path, {})[method] = operation
+
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Stethoscope API",
             "version": _version(),
-            "description": "Badge readings from gateways, and what we have seen "
-            "of gateways and badges. Gateways authenticate with a bearer token, "
-            "staff with the session cookie of a login; see "
+            "description": "Badge readings from gateways; where badges are now "
+            "and where they were; the house, training runs and models. Gateways "
+            "authenticate with a gateway token, staff with the session cookie "
+            "of a login, the home's other systems with a user's API token; see "
             "/docs/authentication. Human-readable documentation: /docs.",
         },
-        "tags": [
-            {"name": "ingest", "description": "Badge readings"},
-            {"name": "registry", "description": "Gateways and badges"},
-            {"name": "ops", "description": "Operations"},
-        ],
-        "paths": _paths(settings),
+        "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {
-                **_reading_in_schemas(settings["stethoscope.ingest.max_beacons"]),
-                **_output_schemas(settings),
-            },
-            "responses": copy.deepcopy(_RESPONSES),
-            "securitySchemes": copy.deepcopy(_SECURITY_SCHEMES),
+            "schemas": schemas,
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }

@@ -1,9 +1,13 @@
 """GET /docs, /docs/{page} (the Markdown pages as HTML) and /openapi.json."""
 
+from typing import Any
+
+from pydantic import RootModel
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..endpoints import endpoint
 from ..security import PUBLIC
 from .services import DocsLibrary
 
@@ -43,7 +47,19 @@ def page(request):
     return {"page": found}
 
 
-@view_config(route_name="apidocs.openapi", request_method="GET", permission=PUBLIC)
+class OpenAPIDocument(RootModel[dict[str, Any]]):
+    """This document: OpenAPI 3.1."""
+
+
+@endpoint(
+    route_name="apidocs.openapi",
+    request_method="GET",
+    permission=PUBLIC,
+    summary="The OpenAPI document of the JSON API",
+    response=OpenAPIDocument,
+    tags=("docs",),
+    operation_id="openapi",
+)
 def openapi(request):
     # Serialised once at start-up (see includeme).
     return Response(

@@ -13,55 +13,47 @@ gateway sending something new is not cut off.
 
 import datetime
 import hashlib
-import re
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-import orjson
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
-    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pyramid.httpexceptions import HTTPRequestEntityTooLarge, HTTPUnsupportedMediaType
 
-# BLE RSSI is a signed byte; -128 is what badges send for "not heard".
-NOT_HEARD = -128
-RSSI_MAX = 20
+from ..endpoints import field_errors, json_body, parse_json
+from ..errors import FieldError, Invalid
+from ..schemas import (
+    IDENTIFIER,
+    ISO_DATE_START,
+    NOT_HEARD,
+    RSSI_MAX,
+    Identifier,
+    IsoDateTime,
+)
 
-# Ids: 1 to 64 printable ASCII characters, no spaces.
-IDENTIFIER = re.compile(r"[!-~]{1,64}")
-Identifier = Annotated[
-    str,
-    StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
+__all__ = [
+    "IDENTIFIER",
+    "ISO_DATE_START",
+    "NOT_HEARD",
+    "RSSI_MAX",
+    "FieldError",
+    "Identifier",
+    "InvalidPayload",
+    "IsoDateTime",
+    "ReadingIn",
+    "field_errors",
+    "fingerprint",
+    "parse_json",
+    "validate_reading",
+    "validated_body",
 ]
+
 Rssi = Annotated[StrictInt, Field(ge=NOT_HEARD, le=RSSI_MAX)]
-
-
-# An ISO-8601 date-time starts with its date. ASCII digits only: \d would
-# also match other scripts' digits.
-ISO_DATE_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_text_only(value: Any) -> Any:
-    # Lax datetime parsing would take 1700000000 as epoch seconds, and the
-    # texts "1700000000", "-1" and "1700000000.5" too (more digits as
-    # milliseconds); the contract is ISO-8601 text, so say so instead of
-    # guessing. Text that starts with a date is left to pydantic's parser,
-    # which accepts the ISO forms (offset or Z or none, fractional seconds,
-    # a space for the T) and refuses the rest.
-    if not isinstance(value, str) or not ISO_DATE_START.match(value):
-        raise ValueError("must be an ISO-8601 date-time string")
-    return value
-
-
-IsoDateTime = Annotated[datetime.datetime, BeforeValidator(_iso_text_only)]
 
 
 class ReadingIn(BaseModel):
@@ -109,61 +101,13 @@ class ReadingIn(BaseModel):
             raise ValueError("is out of range once converted to UTC") from None
 
 
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-    def as_json(self) -> dict:
-        return {"field": self.field, "message": self.message}
-
-
-class InvalidPayload(Exception):
-    """The body is not an acceptable reading; ``errors`` name the fields."""
-
-    def __init__(self, errors: list[FieldError]):
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
-
-
-def _field_name(location: tuple) -> str:
-    parts = [str(part) for part in location if part not in ("[key]", "")]
-    return ".".join(parts) or "body"
-
-
-def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
-    return [
-        FieldError(
-            prefix + _field_name(detail["loc"]),
-            detail["msg"].removeprefix("Value error, "),
-        )
-        for detail in error.errors(include_url=False, include_input=False)
-    ]
-
-
-def parse_json(body: bytes) -> Any:
-    """Parse a request body, raising InvalidPayload for anything not JSON."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidPayload([FieldError("body", f"not valid JSON: {exc}")]) from None
+# The error family and the JSON reader are shared by every feature.
+InvalidPayload = Invalid
 
 
 def validated_body(request, model: type[BaseModel], max_bytes: int) -> BaseModel:
-    """A JSON request body validated by ``model``: 415 when it is not JSON,
-    413 above ``max_bytes``, InvalidPayload (400 naming the field) otherwise."""
-    if request.content_type != "application/json":
-        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
-    body = request.body
-    if len(body) > max_bytes:
-        raise HTTPRequestEntityTooLarge(f"the body may be at most {max_bytes} bytes")
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise InvalidPayload([FieldError("body", "must be an object")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidPayload(field_errors(exc)) from None
+    """A JSON request body validated by ``model`` (see endpoints.json_body)."""
+    return json_body(request, model, max_bytes)
 
 
 def validate_reading(data: Any, *, max_beacons: int, prefix: str = "") -> ReadingIn:

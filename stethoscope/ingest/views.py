@@ -149,4 +149,4 @@ def _int_param(request, name, minimum, maximum, default):
 
 @view_config(context=InvalidPayload)
 def invalid_payload(exc, request):
-    return invalid_response(request, [error.as_json() for error in exc.errors])
+    return invalid_response(request, exc.errors)

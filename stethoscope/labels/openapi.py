@@ -6,7 +6,7 @@ are described by the pydantic models that validate them.
 
 from typing import Any
 
-from ..apidocs.openapi import (
+from ..apidocs.legacy import (
     FORBIDDEN,
     IDENTIFIER,
     STAFF,

@@ -8,7 +8,7 @@ any of them.
 
 from typing import Any
 
-from ..apidocs.openapi import (
+from ..apidocs.legacy import (
     FORBIDDEN,
     IDENTIFIER,
     STAFF,

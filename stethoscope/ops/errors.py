@@ -11,7 +11,6 @@ from urllib.parse import unquote_to_bytes
 
 from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.httpexceptions import (
-    HTTPBadRequest,
     HTTPException,
     HTTPForbidden,
     HTTPInternalServerError,
@@ -20,6 +19,7 @@ from pyramid.httpexceptions import (
     HTTPSeeOther,
     HTTPServiceUnavailable,
     HTTPUnauthorized,
+    status_map,
 )
 from pyramid.interfaces import IRootFactory, IRoutesMapper
 from pyramid.predicates import RequestMethodPredicate
@@ -31,8 +31,8 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from transaction.interfaces import TransientError
 
+from ..errors import FieldError, Invalid, ServiceError
 from ..security import INGEST
-from .params import InvalidParam
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,28 @@ def error_response(request, http_error: HTTPException, message: str | None = Non
     return response
 
 
-def invalid_response(request, errors: list[dict]):
-    """400 ``invalid`` naming the fields at fault (as the API's other 400s)."""
-    message = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+def service_error_response(request, exc: ServiceError):
+    """``exc`` (one of stethoscope.errors) as its JSON body, or as a page."""
     if wants_html(request):
-        return error_response(request, HTTPBadRequest(message))
-    response = render_to_response(
-        "json",
-        {"status": 400, "error": "invalid", "message": message, "errors": errors},
-        request=request,
-    )
-    response.status = 400
+        response = render_to_response(
+            "stethoscope:dashboard/templates/error.jinja2",
+            {
+                "status": exc.status,
+                "title": status_map[exc.status].title,
+                "message": exc.message,
+            },
+            request=request,
+        )
+    else:
+        response = render_to_response("json", exc.as_json(), request=request)
+    response.status = exc.status
+    response.headers.update(exc.headers)
     return response
+
+
+def invalid_response(request, errors: list[FieldError]):
+    """400 ``invalid`` naming the fields at fault."""
+    return service_error_response(request, Invalid(errors))
 
 
 @exception_view_config(HTTPException)
@@ -84,9 +94,9 @@ def http_error(exc, request):
     return error_response(request, exc)
 
 
-@exception_view_config(InvalidParam)
-def invalid_param(exc, request):
-    return invalid_response(request, [{"field": exc.field, "message": exc.message}])
+@exception_view_config(ServiceError)
+def service_error(exc, request):
+    return service_error_response(request, exc)
 
 
 def _undecodable(environ) -> str | None:
@@ -128,7 +138,7 @@ def undecodable_url(exc, request):
         )
         request.context = root_factory(request)
     return invalid_response(
-        request, [{"field": part, "message": "must be UTF-8 once percent-decoded"}]
+        request, [FieldError(part, "must be UTF-8 once percent-decoded")]
     )
 
 

@@ -8,15 +8,10 @@ the view expects text. So a number is checked for ASCII digits and length
 before ``int()``, and a form field is checked to be text.
 """
 
+from ..errors import ValidationError
 
-class InvalidParam(ValueError):
-    """A parameter or form field that can never be right: 400 naming ``field``
-    (ops.errors renders it, as JSON or as a page)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+# A parameter or form field that can never be right: 400 naming the field.
+InvalidParam = ValidationError
 
 
 def parse_id(raw, maximum: int, minimum: int = 0) -> int | None:

@@ -1,12 +1,9 @@
-"""A JSON renderer on orjson: strict (no NaN), fast, and datetime-aware."""
+"""A JSON renderer on orjson: strict (no NaN), fast, datetime-aware, and
+rendering pydantic models (what endpoints return) by their JSON form."""
 
 import orjson
 
-
-def _default(value):
-    if hasattr(value, "as_json"):
-        return value.as_json()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+from ..endpoints import jsonable
 
 
 class OrjsonRendererFactory:
@@ -19,4 +16,4 @@ class OrjsonRendererFactory:
             response = request.response
             if response.content_type == response.default_content_type:
                 response.content_type = "application/json"
-        return orjson.dumps(value, default=_default)
+        return orjson.dumps(value, default=jsonable)

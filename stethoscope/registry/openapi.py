@@ -3,7 +3,7 @@ stethoscope.apidocs.openapi.FEATURE_DOCUMENTS)."""
 
 from typing import Any
 
-from ..apidocs.openapi import (
+from ..apidocs.legacy import (
     FORBIDDEN,
     IDENTIFIER,
     STAFF,

@@ -1,6 +1,6 @@
 from openapi_spec_validator import validate
 
-from stethoscope.apidocs.openapi import build_openapi
+from stethoscope.apidocs.legacy import build_openapi
 from stethoscope.config import parse_settings
 from stethoscope.ingest.schemas import ReadingIn
 

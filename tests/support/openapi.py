@@ -1,0 +1,132 @@
+"""Every JSON response the functional suite receives, checked against the
+OpenAPI document the app serves.
+
+``DocumentedApp`` wraps the WSGI app (outside the ingest fast path, so the
+readings it answers are checked too). A JSON response to an operation of
+the document must match the schema the document gives for its status (or
+``default``); a JSON error from anywhere else must be an ``Error``; a
+successful JSON response that no operation documents fails the test.
+"""
+
+import re
+from functools import cached_property
+
+import orjson
+from openapi_schema_validator import OAS31Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+
+class UndocumentedResponse(AssertionError):
+    pass
+
+
+class DocumentedApp:
+    def __init__(self, app):
+        self.app = app
+
+    def __getattr__(self, name):
+        # registry, and whatever else the tests read off the app.
+        return getattr(self.app, name)
+
+    @cached_property
+    def checker(self) -> "DocumentChecker":
+        return DocumentChecker(orjson.loads(self.app.registry[DOCUMENT_KEY]))
+
+    def __call__(self, environ, start_response):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = headers
+            return start_response(status, headers, exc_info)
+
+        body = b"".join(self.app(environ, capture))
+        headers = {name.lower(): value for name, value in captured["headers"]}
+        content_type = headers.get("content-type", "")
+        if content_type.split(";")[0].strip() == "application/json" and body:
+            self.checker.check(
+                environ["REQUEST_METHOD"],
+                environ.get("PATH_INFO", ""),
+                captured["status"],
+                orjson.loads(body),
+            )
+        return [body]
+
+
+DOCUMENT_KEY = "stethoscope.apidocs.openapi"
+URI = "urn:stethoscope:openapi"
+
+
+class DocumentChecker:
+    def __init__(self, document: dict):
+        self.document = document
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        self.registry = Registry().with_resource(URI, resource)
+        self.routes = []
+        for path, operations in document["paths"].items():
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))
+            self.routes.append((re.compile(pattern + "$"), path, operations))
+        # A fixed path wins over a placeholder (/rooms/import, /rooms/{id}).
+        self.routes.sort(key=lambda route: route[0].pattern.count("[^/]+"))
+
+    def operation(self, method: str, path: str) -> tuple[str, dict] | None:
+        """The JSON pointer to the operation for ``method path``, and it."""
+        for pattern, template, operations in self.routes:
+            if pattern.match(path):
+                for name in (method.lower(), "get" if method == "HEAD" else None):
+                    if name in operations:
+                        pointer = "/paths/{}/{}".format(
+                            template.replace("~", "~0").replace("/", "~1"), name
+                        )
+                        return pointer, operations[name]
+        return None
+
+    def resolve(self, pointer: str):
+        node = self.document
+        for part in pointer.strip("/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def check(self, method: str, path: str, status: int, body) -> None:
+        found = self.operation(method, path)
+        if found is None:
+            if status < 400:
+                raise UndocumentedResponse(
+                    f"{method} {path} answered {status} with JSON, and the "
+                    "document has no such operation"
+                )
+            pointer = "/components/schemas/Error"
+        else:
+            pointer, operation = found
+            key = str(status) if str(status) in operation["responses"] else "default"
+            response = operation["responses"].get(key)
+            if response is None:
+                raise UndocumentedResponse(
+                    f"{method} {path}: status {status} is not documented"
+                )
+            if "$ref" in response:  # a shared response in components
+                pointer = response["$ref"].removeprefix("#")
+                response = self.resolve(pointer)
+                key = None
+            if "application/json" not in response.get("content", {}):
+                raise UndocumentedResponse(
+                    f"{method} {path}: status {status} documents no JSON body"
+                )
+            if key is not None:
+                pointer += f"/responses/{key}"
+            pointer += "/content/application~1json/schema"
+        # Refs inside the document resolve against the document itself.
+        validator = OAS31Validator(
+            {"$ref": URI + "#" + pointer}, registry=self.registry
+        )
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+        if errors:
+            details = "; ".join(
+                f"{'/'.join(map(str, e.path)) or '(body)'}: {e.message[:200]}"
+                for e in errors[:5]
+            )
+            raise UndocumentedResponse(
+                f"{method} {path} answered {status} with a body that does not "
+                f"match the document: {details}"
+            )
