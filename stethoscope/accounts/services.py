@@ -230,31 +230,55 @@ class ThrottleLimits:
 
 
 class LoginThrottle:
-    """Refuses logins after repeated failures, per username and per address."""
+    """Refuses logins after repeated failures, per username and per address.
+
+    Each attempt is *reserved* before its password is hashed, atomically
+    (ops/ratelimit.py): checking first and counting the failure after the
+    slow hash let simultaneous guesses all pass the check. So at most
+    ``per_user`` passwords are ever tested for a name in a window, however
+    many arrive at once. A reservation stands as the failure it is; a
+    refused attempt takes nothing; a success clears the name's failures and
+    gives its address back the attempt (an office shares one address).
+    """
 
     def __init__(self, limiter, limits: ThrottleLimits):
         self.limiter = limiter
         self.limits = limits
 
-    def retry_after(self, username: str, ip: str | None) -> int:
-        """Seconds to wait before trying again, or 0 when allowed."""
+    def reserve(self, username: str, ip: str | None) -> int:
+        """Take one attempt for ``username`` (and ``ip``): 0 when granted,
+        else the seconds to wait, and nothing is taken."""
+        keys = [(self._user_key(username), self.limits.per_user)]
+        if ip:
+            keys.append((self._ip_key(ip), self.limits.per_ip))
         waits = []
-        count, ttl = self.limiter.count(self._user_key(username))
-        if count >= self.limits.per_user:
-            waits.append(ttl)
-        if ip:
-            count, ttl = self.limiter.count(f"login-ip:{ip}")
-            if count >= self.limits.per_ip:
+        for key, limit in keys:
+            count, ttl = self.limiter.hit(key, self.limits.window_s)
+            if count > limit:
                 waits.append(ttl)
-        return max(waits, default=0)
+        if waits:
+            for key, _ in keys:
+                self.limiter.give_back(key)
+            return max(waits)
+        return 0
 
-    def failed(self, username: str, ip: str | None) -> None:
-        self.limiter.hit(self._user_key(username), self.limits.window_s)
+    def cancel(self, username: str, ip: str | None) -> None:
+        """Give back a reservation whose password was never judged (the
+        database failed): it was no failed login."""
+        self.limiter.give_back(self._user_key(username))
         if ip:
-            self.limiter.hit(f"login-ip:{ip}", self.limits.window_s)
+            self.limiter.give_back(self._ip_key(ip))
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, ip: str | None) -> None:
+        """The reserved attempt succeeded: the name's failures are forgiven
+        and the address gets its attempt back."""
         self.limiter.clear(self._user_key(username))
+        if ip:
+            self.limiter.give_back(self._ip_key(ip))
+
+    @staticmethod
+    def _ip_key(ip: str) -> str:
+        return f"login-ip:{ip}"
 
     @staticmethod
     def _user_key(username: str) -> str:

@@ -9,7 +9,8 @@ from pyramid.view import view_config
 from ..audit.services import record
 from ..ops.errors import error_response
 from ..ops.params import form_text
-from ..security import LOGGED_IN, PUBLIC, SESSION_TOKEN_KEY
+from ..permissions import LOGGED_IN, PUBLIC
+from ..security import SESSION_TOKEN_KEY
 from .services import USERNAME, UserService
 
 # C0 and C1 control characters (NUL included) and DEL.
@@ -64,7 +65,9 @@ def login(request):
     throttle = request.registry["stethoscope.login_throttle"]
     ip = request.client_ip
 
-    retry_after = throttle.retry_after(username, ip)
+    # Reserved before the password is hashed (LoginThrottle): simultaneous
+    # guesses cannot all pass a check made before any of them is counted.
+    retry_after = throttle.reserve(username, ip)
     if retry_after:
         logged = _loggable(username)
         record(request, "login.throttled", target=logged, actor=logged or "-")
@@ -78,13 +81,17 @@ def login(request):
 
     # A name no account can have is a failed login without a look-up (a NUL
     # in it would make PostgreSQL refuse the query).
-    user = (
-        request.find_service(UserService).authenticate(username, password)
-        if USERNAME.fullmatch(username)
-        else None
-    )
+    try:
+        user = (
+            request.find_service(UserService).authenticate(username, password)
+            if USERNAME.fullmatch(username)
+            else None
+        )
+    except BaseException:
+        throttle.cancel(username, ip)
+        raise
     if user is None:
-        throttle.failed(username, ip)
+        # The reservation stands: it is this failure's count.
         logged = _loggable(username)
         record(request, "login.failure", target=logged, actor=logged or "-")
         request.response.status = 401
@@ -94,7 +101,7 @@ def login(request):
             "error": "Wrong username or password.",
         }
 
-    throttle.succeeded(username)
+    throttle.succeeded(username, ip)
     # A new session id and CSRF token at login: whatever an attacker may have
     # planted in the anonymous session is worth nothing now.
     request.session.invalidate()
