@@ -25,7 +25,6 @@ from pyramid.authorization import ACLHelper, Allow, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import RequestLocalCache
-from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.session import SignedCookieSessionFactory
 from zope.interface import implementer
 
@@ -34,15 +33,8 @@ from .accounts.services import SessionLimits, SessionService
 from .accounts.tokens import TOKEN_PREFIX as USER_TOKEN_PREFIX
 from .accounts.tokens import UserTokenVerifier
 from .db import UNSAFE_METHODS
+from .permissions import ADMIN, INGEST, LOGGED_IN, VIEW, VIEW_HISTORY
 from .registry.tokens import TokenCache
-
-# Permissions. NO_PERMISSION_REQUIRED marks the deliberately public views.
-PUBLIC = NO_PERMISSION_REQUIRED
-VIEW = "view"  # dashboard, current locations, live readings
-VIEW_HISTORY = "view_history"  # where a badge was over a day
-ADMIN = "admin"  # registry, training runs, models, users, tokens, audit
-INGEST = "ingest"  # post readings
-LOGGED_IN = "logged_in"  # log out, own account
 
 SESSION_TOKEN_KEY = "auth"
 

@@ -27,8 +27,8 @@ from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..audit.services import AuditService, record
 from ..db import utcnow
 from ..ops.params import form_text, parse_id
+from ..permissions import ADMIN
 from ..registry.tokens import GatewayTokenService, TokenError
-from ..security import ADMIN
 
 # Rows per page of the audit log.
 AUDIT_PAGE_ROWS = 50

@@ -18,8 +18,8 @@ from pydantic.json_schema import models_json_schema
 
 from ..config import ConfigurationError
 from ..endpoints import Endpoint
+from ..permissions import INGEST, PUBLIC
 from ..schemas import Error
-from ..security import INGEST, PUBLIC
 
 REF = "#/components/schemas/{model}"
 # {name} or {name:regex} in a Pyramid route pattern.

@@ -8,7 +8,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..endpoints import endpoint
-from ..security import PUBLIC
+from ..permissions import PUBLIC
 from .services import DocsLibrary
 
 # docs/api/index.md, when there is one, is the introduction on /docs.

@@ -5,7 +5,7 @@ import datetime
 from pyramid.view import view_config
 
 from ..ingest.services import ReadingQueryService
-from ..security import VIEW
+from ..permissions import VIEW
 
 # Rows on the recent-readings page, both as rendered and as kept by the
 # live script, which drops the oldest as new ones arrive.

@@ -10,7 +10,8 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..ops.errors import invalid_response
-from ..security import INGEST, VIEW, GatewayIdentity
+from ..permissions import INGEST, VIEW
+from ..security import GatewayIdentity
 from .schemas import (
     IDENTIFIER,
     FieldError,

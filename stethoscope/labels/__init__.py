@@ -9,7 +9,7 @@ scan finds nothing of ours when this ``includeme`` has not run.
 import functools
 
 from ..audit.services import record
-from ..security import ADMIN
+from ..permissions import ADMIN
 from . import views
 from .services import LabelConflict, LabelError, LabelService, RunNotFound
 

@@ -39,9 +39,9 @@ from ..ingest.schemas import (
     validated_body,
 )
 from ..ops.params import form_text, parse_id
+from ..permissions import ADMIN
 from ..registry.models import Site
 from ..registry.services import RegistryService, local_time
-from ..security import ADMIN
 from . import services
 from .models import ModelActivation, ModelVersion
 from .services import ModelNotFound, ModelRefused, ModelService, activation_json

@@ -32,7 +32,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from transaction.interfaces import TransientError
 
 from ..errors import FieldError, Invalid, ServiceError
-from ..security import INGEST
+from ..permissions import INGEST
 
 log = logging.getLogger(__name__)
 

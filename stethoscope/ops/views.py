@@ -1,6 +1,6 @@
 from pyramid.view import view_config
 
-from ..security import PUBLIC
+from ..permissions import PUBLIC
 from .services import HealthService
 
 

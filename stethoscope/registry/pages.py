@@ -12,7 +12,7 @@ from pyramid.view import view_config
 from ..audit.services import record
 from ..ingest.schemas import IDENTIFIER, InvalidPayload
 from ..ops.params import form_text, form_texts
-from ..security import ADMIN
+from ..permissions import ADMIN
 from .models import Badge, Beacon, Gateway, Room, Site
 from .services import (
     ImportRefused,

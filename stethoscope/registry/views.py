@@ -27,7 +27,7 @@ from pyramid.view import view_config
 from ..audit.services import record
 from ..ingest.schemas import IDENTIFIER, parse_json
 from ..labels.csvio import escape_cell, unescape_cell
-from ..security import ADMIN, VIEW
+from ..permissions import ADMIN, VIEW
 from .models import Badge, Beacon, Gateway, Room, Site
 from .services import (
     BEACON_COLUMNS,

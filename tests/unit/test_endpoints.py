@@ -13,8 +13,8 @@ from stethoscope.apidocs.openapi import build_openapi
 from stethoscope.endpoints import endpoint
 from stethoscope.errors import Conflict, NotFound
 from stethoscope.ops.renderers import OrjsonRendererFactory
+from stethoscope.permissions import PUBLIC
 from stethoscope.schemas import Body, Identifier, Out, Query, QueryInt, RowId
-from stethoscope.security import PUBLIC
 
 
 class ThingPath(Query):
