@@ -1,9 +1,23 @@
 """Stethoscope: room-level location of BLE badges for care homes."""
 
 import gc
+import warnings
 
-from .config import configure
-from .ingest.fastpath import IngestFastPath
+# Pyramid 2.1 imports pkg_resources (pyramid/asset.py), which warns on every
+# start of the server and of each console script that it is deprecated:
+# nothing an operator can act on (setup.py pins setuptools<81 until Pyramid
+# stops). Silenced here, before the first Pyramid import, because every
+# console script's module imports this package first; only that warning,
+# and only where Pyramid triggers it.
+warnings.filterwarnings(
+    "ignore",
+    message="pkg_resources is deprecated as an API",
+    category=UserWarning,
+    module="pyramid.asset",
+)
+
+from .config import configure  # noqa: E402 - after the filter above
+from .ingest.fastpath import IngestFastPath  # noqa: E402
 
 
 def main(global_config, **settings):
