@@ -14,9 +14,38 @@ the differences between beacons much less. On the SPHERE recordings it is
 worth little (+0.2 points of accuracy, raw and smoothed, over the RSSI row
 alone, ``"rssi"``; docs/benchmarks.md) — kept because it is no worse
 anywhere and costs only a wider row.
+
+Dead beacons. A beacon that no badge of the site has heard lately (a flat
+battery, a beacon taken down) is not the same as a beacon this badge does
+not hear: read as "not heard", it says "far from that beacon" for every
+badge, and a model trained only on live beacons then sends everyone away
+from it. The ``"masked"`` feature set (the default) adds one flag per
+vocabulary beacon, 1 when the beacon is dead; its RSSI is then the floor.
+The trainer teaches the model what a dead beacon looks like by adding a
+copy of the training readings with one random beacon each marked dead
+(``mask_one_beacon``), so the flags and the rest of the row carry the
+evidence that is left. Measured on SPHERE (train on recordings 1–4, test
+on 5, logistic regression; raw → forward–backward accuracy; docs/benchmarks.md
+"Locating accuracy (SPHERE)"):
+
+============  ==========  ==============  =================  ===============
+dead beacon   naive       masked copies,  masked copies      (nothing dead)
+                          no flags        + flags (chosen)
+============  ==========  ==============  =================  ===============
+Kitchen_AP    0.66→0.70   0.87→0.93       0.89→0.96          naive 0.92→0.97
+Lounge_AP     0.69→0.74   0.45→0.48       0.79→0.96          flags 0.92→0.97
+Upstairs_AP   0.69→0.60   0.79→0.95       0.84→0.95
+============  ==========  ==============  =================  ===============
+
+Masked copies without the flags make "not heard" ambiguous (dead or far?)
+and lose the room of the dead beacon itself (Lounge_AP: worse than
+naive); with the flags nothing is lost when every beacon is alive. Per-beacon
+model variants would do as well but cost one model per beacon (fifty in a
+large house). A model of an older feature set ("rssi", "relative") has no
+flags: a dead beacon is then given to it as not heard (the naive column).
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +55,10 @@ import numpy as np
 FLOOR_MARGIN_DB = 10
 # The floor never goes below what a reading can hold (-128 is "not heard").
 LOWEST_FLOOR = -127
-FEATURE_SETS = ("rssi", "relative")
-DEFAULT_FEATURE_SET = "relative"
+FEATURE_SETS = ("rssi", "relative", "masked")
+DEFAULT_FEATURE_SET = "masked"
+# The feature sets whose rows say which beacons are dead (module docstring).
+DEAD_AWARE = frozenset({"masked"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,30 +112,66 @@ def rssi_matrix(
     return matrix
 
 
+def dead_mask(n: int, vocabulary: Vocabulary, dead: Collection[str] = ()) -> np.ndarray:
+    """(n, beacons) bool: True in the columns of the ``dead`` beacons."""
+    columns = np.asarray([beacon in dead for beacon in vocabulary.beacons])
+    return np.broadcast_to(columns, (n, len(columns)))
+
+
 def feature_matrix(
     readings: Sequence[Mapping[str, int]],
     vocabulary: Vocabulary,
     feature_set: str = DEFAULT_FEATURE_SET,
+    dead: Collection[str] = (),
 ) -> np.ndarray:
-    """The model's input for ``readings`` (float32, one row per reading)."""
+    """The model's input for ``readings`` (float32, one row per reading),
+    with the vocabulary beacons in ``dead`` marked dead in every row."""
     rssi = rssi_matrix(readings, vocabulary)
+    return features_of(
+        rssi, dead_mask(len(rssi), vocabulary, dead), vocabulary, feature_set
+    )
+
+
+def features_of(
+    rssi: np.ndarray, dead: np.ndarray, vocabulary: Vocabulary, feature_set: str
+) -> np.ndarray:
+    """Features of an ``rssi_matrix`` whose ``dead`` cells (bool, same shape)
+    are beacons nobody hears: the floor, and flagged where the set says so."""
     if feature_set not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {feature_set!r}")
+    if dead.any():
+        rssi = np.where(dead, np.float32(vocabulary.floor), rssi)
     if feature_set == "rssi":
         return rssi
     # Relative to the strongest beacon of the same reading; a beacon not
     # heard stays at the floor's distance below it (never above 0).
     strongest = rssi.max(axis=1, keepdims=True)
     heard = (rssi > vocabulary.floor).sum(axis=1, keepdims=True, dtype=np.float32)
-    return np.hstack([rssi, rssi - strongest, heard])
+    columns = [rssi, rssi - strongest, heard]
+    if feature_set in DEAD_AWARE:
+        columns.append(dead.astype(np.float32))
+    return np.hstack(columns)
+
+
+def mask_one_beacon(
+    rssi: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training augmentation: (rssi, dead) of a copy of the rows with one
+    vocabulary beacon, drawn at random per row, marked dead."""
+    dead = np.zeros(rssi.shape, dtype=bool)
+    if rssi.shape[1] > 1:
+        dead[np.arange(len(rssi)), rng.integers(0, rssi.shape[1], len(rssi))] = True
+    return rssi, dead
 
 
 def feature_names(vocabulary: Vocabulary, feature_set: str) -> list[str]:
     """Column names of ``feature_matrix``, for reports and importances."""
     names = [f"rssi:{beacon}" for beacon in vocabulary.beacons]
-    if feature_set == "relative":
+    if feature_set != "rssi":
         names += [f"relative:{beacon}" for beacon in vocabulary.beacons]
         names.append("heard")
+    if feature_set in DEAD_AWARE:
+        names += [f"dead:{beacon}" for beacon in vocabulary.beacons]
     return names
 
 

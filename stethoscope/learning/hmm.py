@@ -18,7 +18,7 @@ more than ``reset_seconds`` starts afresh from the prior.
 where it went next) or built from settings; it is stored with the model.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +135,194 @@ def learn_motion(
     return Motion(dwell, moves, reset_seconds)
 
 
+def emissions(posteriors: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
+    """Each reading's likelihood per room: posterior ÷ class prior, tempered,
+    scaled to a maximum of 1 and floored (module docstring)."""
+    prior = np.maximum(np.asarray(class_prior, dtype=float), 1e-9)
+    likelihood = np.maximum(posteriors / prior, 0.0) ** EMISSION_POWER
+    likelihood /= np.maximum(likelihood.max(axis=1, keepdims=True), 1e-12)
+    return np.maximum(likelihood, LIKELIHOOD_FLOOR)
+
+
+def allowed_moves(
+    rooms: Sequence[str], adjacency: Mapping[str, Iterable[str]] | None
+) -> np.ndarray | None:
+    """Which one-step moves a floor plan allows ((rooms, rooms) bool), or None.
+
+    A door goes both ways, so the mapping is made symmetric. A room the
+    mapping never names (the registry knows no door of it) is left
+    unconstrained rather than sealed: a missing door in the registry must
+    not make a room unreachable. None or an empty mapping: no constraint.
+    """
+    if not adjacency:
+        return None
+    index = {room: i for i, room in enumerate(rooms)}
+    n = len(rooms)
+    allowed = np.zeros((n, n), dtype=bool)
+    named = np.zeros(n, dtype=bool)
+    for room, neighbours in adjacency.items():
+        if room not in index:
+            continue
+        named[index[room]] = True
+        for other in neighbours:
+            if other in index:
+                allowed[index[room], index[other]] = True
+                allowed[index[other], index[room]] = True
+                named[index[other]] = True
+    allowed[~named, :] = True
+    allowed[:, ~named] = True
+    return allowed
+
+
+def constrain(motion: Motion, allowed: np.ndarray | None) -> Motion:
+    """``motion`` with the moves ``allowed`` forbids at 0, rows renormalised.
+
+    A room with no allowed move keeps a zero row: leaving it is impossible
+    in one step, and ``step_matrices`` keeps that mass on staying.
+    """
+    if allowed is None:
+        return motion
+    moves = np.where(allowed, motion.moves, 0.0)
+    np.fill_diagonal(moves, 0.0)
+    total = moves.sum(axis=1, keepdims=True)
+    moves = np.divide(moves, total, out=np.zeros_like(moves), where=total > 0)
+    return Motion(motion.dwell_seconds, moves, motion.reset_seconds)
+
+
+# Gaps between readings are quantised to this step, so that a day of readings
+# needs one transition matrix per distinct gap, not one per reading. With a
+# dwell of at least MIN_DWELL_SECONDS the chance of leaving moves by at most
+# 0.25 / 5 = 5 % of itself: far below what the figures can see.
+GAP_STEP_SECONDS = 0.5
+RESET = -1
+
+
+def gap_kinds(
+    seconds: np.ndarray, motion: Motion, last_seconds: float | None = None
+) -> np.ndarray:
+    """Per reading, its quantised gap to the reading before (in steps), or
+    ``RESET`` when the belief starts afresh from the prior (the first
+    reading without ``last_seconds``, or a gap over ``reset_seconds``)."""
+    seconds = np.asarray(seconds, dtype=float)
+    before = np.empty_like(seconds)
+    if len(seconds):
+        before[0] = np.nan if last_seconds is None else last_seconds
+        before[1:] = seconds[:-1]
+    gaps = seconds - before
+    with np.errstate(invalid="ignore"):
+        kinds = np.round(np.maximum(gaps, 0.0) / GAP_STEP_SECONDS)
+        reset = np.isnan(gaps) | (gaps > motion.reset_seconds)
+    return np.where(reset, RESET, kinds).astype(np.int64)
+
+
+def step_matrices(
+    kinds: np.ndarray, class_prior: np.ndarray, motion: Motion
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct transition matrices of ``kinds`` and each reading's index
+    into them: stay in room r with probability exp(-dt / dwell[r]), else
+    move as ``moves[r]`` says (a zero row: stay); a reset jumps to the
+    prior from anywhere."""
+    distinct, index = np.unique(kinds, return_inverse=True)
+    n = len(motion.dwell_seconds)
+    prior = np.asarray(class_prior, dtype=float)
+    gaps = np.maximum(distinct, 0) * GAP_STEP_SECONDS
+    stay = np.exp(-gaps[:, None] / motion.dwell_seconds[None, :])  # (k, n)
+    leave = 1.0 - stay
+    stuck = 1.0 - motion.moves.sum(axis=1)  # 1 where a room cannot be left
+    matrices = leave[:, :, None] * motion.moves[None, :, :]
+    diagonal = np.arange(n)
+    matrices[:, diagonal, diagonal] += stay + leave * stuck[None, :]
+    matrices[distinct == RESET] = np.broadcast_to(prior, (n, n))
+    return matrices, index
+
+
+def forward(
+    likelihood: np.ndarray,
+    seconds: np.ndarray,
+    class_prior: np.ndarray,
+    motion: Motion,
+    *,
+    initial: np.ndarray | None = None,
+    last_seconds: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Filtered beliefs (n, rooms), the per-step normalisers (n,) and the
+    transitions used, for ``backward``. The loop is over readings only: each
+    step is one (rooms × rooms) product, everything else is precomputed."""
+    n, rooms = likelihood.shape
+    prior = np.asarray(class_prior, dtype=float)
+    if initial is None:
+        last_seconds = None
+    matrices, index = step_matrices(
+        gap_kinds(seconds, motion, last_seconds), prior, motion
+    )
+    alpha = np.empty((n, rooms))
+    scale = np.empty(n)
+    belief = prior if initial is None else np.asarray(initial, dtype=float)
+    # In-place numpy calls on views of the output: a day of readings is
+    # 17,280 steps, and Python's per-call overhead is most of their cost.
+    reduce, dot = np.add.reduce, np.dot
+    for step, which in enumerate(index.tolist()):
+        row = alpha[step]
+        dot(belief, matrices[which], out=row)
+        row *= likelihood[step]
+        total = reduce(row)
+        if total > 0:
+            row /= total
+        else:  # every room ruled out (a forbidden move): start afresh
+            row[:] = prior
+            total = 1.0
+        scale[step] = total
+        belief = row
+    return alpha, scale, (matrices, index)
+
+
+def forward_backward(
+    likelihood: np.ndarray,
+    seconds: np.ndarray,
+    class_prior: np.ndarray,
+    motion: Motion,
+) -> np.ndarray:
+    """Smoothed room probabilities (n, rooms) using past and future readings."""
+    alpha, scale, (matrices, index) = forward(likelihood, seconds, class_prior, motion)
+    beta = np.ones_like(alpha)
+    weighted = np.empty(alpha.shape[1])
+    kinds = index.tolist()
+    for step in range(len(alpha) - 2, -1, -1):
+        np.multiply(likelihood[step + 1], beta[step + 1], out=weighted)
+        weighted /= scale[step + 1]
+        np.dot(matrices[kinds[step + 1]], weighted, out=beta[step])
+    gamma = alpha * beta
+    return gamma / gamma.sum(axis=1, keepdims=True)
+
+
+def viterbi(
+    likelihood: np.ndarray,
+    seconds: np.ndarray,
+    class_prior: np.ndarray,
+    motion: Motion,
+) -> np.ndarray:
+    """The single most likely sequence of rooms (n,) given every reading."""
+    n, rooms = likelihood.shape
+    prior = np.asarray(class_prior, dtype=float)
+    matrices, index = step_matrices(gap_kinds(seconds, motion), prior, motion)
+    with np.errstate(divide="ignore"):
+        log_matrices = np.log(matrices)
+        log_likelihood = np.log(likelihood)
+    back = np.empty((n, rooms), dtype=np.int64)
+    score = np.zeros(rooms)
+    for step, which in enumerate(index.tolist()):
+        candidates = score[:, None] + log_matrices[which]
+        back[step] = candidates.argmax(axis=0)
+        score = candidates[back[step], np.arange(rooms)] + log_likelihood[step]
+        score -= score.max()
+    path = np.empty(n, dtype=np.int64)
+    if n:
+        path[-1] = int(score.argmax())
+        for step in range(n - 1, 0, -1):
+            path[step - 1] = back[step, path[step]]
+    return path
+
+
 def forward_filter(
     posteriors: np.ndarray,
     seconds: np.ndarray,
@@ -150,29 +338,15 @@ def forward_filter(
     readings' times. ``initial`` and ``last_seconds`` continue a belief
     from an earlier call (the live case); otherwise it starts at the prior.
     """
-    n, rooms = posteriors.shape
-    prior = np.asarray(class_prior, dtype=float)
-    likelihood = np.maximum(posteriors / np.maximum(prior, 1e-9), 0.0) ** EMISSION_POWER
-    likelihood /= np.maximum(likelihood.max(axis=1, keepdims=True), 1e-12)
-    likelihood = np.maximum(likelihood, LIKELIHOOD_FLOOR)
-    out = np.empty((n, rooms))
-    belief = prior if initial is None else np.asarray(initial, dtype=float)
-    previous = last_seconds
-    for step in range(n):
-        now = float(seconds[step])
-        if previous is None or now - previous > motion.reset_seconds:
-            predicted = prior
-        else:
-            dt = max(now - previous, 0.0)
-            stay = np.exp(-dt / motion.dwell_seconds)
-            # Stay with probability stay[r], else move as moves[r] says.
-            predicted = belief * stay + ((belief * (1.0 - stay)) @ motion.moves)
-        updated = predicted * likelihood[step]
-        total = updated.sum()
-        belief = updated / total if total > 0 else prior
-        out[step] = belief
-        previous = now
-    return out
+    alpha, _, _ = forward(
+        emissions(posteriors, class_prior),
+        seconds,
+        class_prior,
+        motion,
+        initial=initial,
+        last_seconds=last_seconds,
+    )
+    return alpha
 
 
 def filter_sequences(

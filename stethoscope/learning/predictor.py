@@ -6,13 +6,20 @@ of the code that serves it. It holds no I/O; the model store turns it into
 a skops file plus a manifest and back (``to_manifest``/``from_manifest``).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .features import Vocabulary, feature_matrix, imposters
+from .features import DEAD_AWARE, Vocabulary, feature_matrix, imposters
 from .hmm import Motion, filter_sequences, forward_filter
+
+# The unknown floor of a model whose manifest predates it (trained before
+# the trainer calibrated one): a top probability below one half is, by
+# definition, more likely wrong than right. Calibrated floors on SPHERE
+# were lower (docs/benchmarks.md, "Locating accuracy (SPHERE)"), so this
+# errs on the side of saying "unknown".
+DEFAULT_UNKNOWN_FLOOR = 0.5
 
 
 class RoomModel:
@@ -28,8 +35,10 @@ class RoomModel:
         rooms: Sequence[str],
         class_prior: Sequence[float],
         motion: Motion,
+        unknown_floor: float = DEFAULT_UNKNOWN_FLOOR,
     ):
         self.estimator = estimator
+        self.unknown_floor = float(unknown_floor)
         self.algorithm = algorithm
         self.vocabulary = vocabulary
         self.feature_set = feature_set
@@ -44,12 +53,23 @@ class RoomModel:
         # cross-validation may lack a room; its probability is then 0).
         self._columns = np.asarray([self.rooms.index(room) for room in classes])
 
-    def features(self, readings: Sequence[Mapping[str, int]]) -> np.ndarray:
-        return feature_matrix(readings, self.vocabulary, self.feature_set)
+    @property
+    def knows_dead_beacons(self) -> bool:
+        """Whether the model was trained to tell a dead beacon from one not
+        heard (otherwise a dead beacon is given to it as not heard)."""
+        return self.feature_set in DEAD_AWARE
 
-    def predict_proba(self, readings: Sequence[Mapping[str, int]]) -> np.ndarray:
-        """(n, rooms) probabilities, one row per reading (``{beacon: rssi}``)."""
-        return self.predict_proba_features(self.features(readings))
+    def features(
+        self, readings: Sequence[Mapping[str, int]], dead: Collection[str] = ()
+    ) -> np.ndarray:
+        return feature_matrix(readings, self.vocabulary, self.feature_set, dead)
+
+    def predict_proba(
+        self, readings: Sequence[Mapping[str, int]], dead: Collection[str] = ()
+    ) -> np.ndarray:
+        """(n, rooms) probabilities, one row per reading (``{beacon: rssi}``),
+        the vocabulary beacons in ``dead`` taken as dead in every reading."""
+        return self.predict_proba_features(self.features(readings, dead))
 
     def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
         out = np.zeros((len(features), len(self.rooms)))
@@ -85,6 +105,7 @@ class RoomModel:
             "rooms": list(self.rooms),
             "class_prior": [float(p) for p in self.class_prior],
             "motion": self.motion.as_json(),
+            "unknown_floor": self.unknown_floor,
         }
 
     @classmethod
@@ -98,4 +119,5 @@ class RoomModel:
             rooms=manifest["rooms"],
             class_prior=manifest["class_prior"],
             motion=Motion.from_json(manifest["motion"]),
+            unknown_floor=manifest.get("unknown_floor", DEFAULT_UNKNOWN_FLOOR),
         )

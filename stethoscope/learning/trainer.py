@@ -45,6 +45,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
 )
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
@@ -57,9 +58,16 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from .features import DEFAULT_FEATURE_SET, build_vocabulary, feature_matrix
+from .features import (
+    DEAD_AWARE,
+    DEFAULT_FEATURE_SET,
+    build_vocabulary,
+    features_of,
+    mask_one_beacon,
+    rssi_matrix,
+)
 from .hmm import learn_motion
-from .predictor import RoomModel
+from .predictor import DEFAULT_UNKNOWN_FLOOR, RoomModel
 
 ALGORITHMS = ("knn", "forest", "extra_trees", "boosting", "logistic")
 CHOICES = ("auto", *ALGORITHMS)
@@ -91,6 +99,10 @@ MIN_RUNS_PER_ROOM = 3
 # in 145 sessions, one per room; at a half, 763).
 SESSION_OVERLAP = 0.5
 PROBABILITY_FLOOR = 1e-6
+# Dead-beacon augmentation doubles the rows a model is fitted on; beyond
+# this many copies the fit time grows for nothing a model of a house needs
+# (each beacon is still marked dead in thousands of rows).
+MAX_MASKED_COPIES = 100_000
 # Degree-2 expansion of the logistic model's inputs up to this many (the
 # expansion has about n²/2 columns).
 MAX_POLYNOMIAL_FEATURES = 24
@@ -323,7 +335,24 @@ def fit_model(
             "list what they heard"
         )
     vocabulary = build_vocabulary(data.readings)
-    features = feature_matrix(data.readings, vocabulary, feature_set)
+    rssi = rssi_matrix(data.readings, vocabulary)
+    features = features_of(
+        rssi, np.zeros(rssi.shape, dtype=bool), vocabulary, feature_set
+    )
+    labels = data.rooms
+    if feature_set in DEAD_AWARE and len(vocabulary.beacons) > 1:
+        # A copy of (at most MAX_MASKED_COPIES of) the readings with one
+        # beacon each marked dead: how the model learns to do without one
+        # (features module docstring).
+        rng = np.random.default_rng(seed)
+        copied = np.arange(len(rssi))
+        if len(copied) > MAX_MASKED_COPIES:
+            copied = np.sort(rng.choice(copied, MAX_MASKED_COPIES, replace=False))
+        masked = features_of(
+            *mask_one_beacon(rssi[copied], rng), vocabulary, feature_set
+        )
+        features = np.vstack([features, masked])
+        labels = np.concatenate([labels, labels[copied]])
     counts = Counter(data.rooms.tolist())
     if len(counts) < 2:
         estimator = DummyClassifier(strategy="prior")
@@ -332,7 +361,7 @@ def fit_model(
             algorithm, n_readings=len(data), n_features=features.shape[1], seed=seed
         )
         _fit_to_size(estimator, algorithm, counts)
-    estimator.fit(features, data.rooms)
+    estimator.fit(features, labels)
     index = {room: i for i, room in enumerate(rooms)}
     stays = [
         (badge, index[room], start, end) for _, badge, room, start, end in data.stays
@@ -442,6 +471,31 @@ def report(rooms: Sequence[str], truth: np.ndarray, probabilities: np.ndarray) -
             "bins": bins,
         },
     }
+
+
+def unknown_floor(
+    rooms: Sequence[str], truth: np.ndarray, probabilities: np.ndarray
+) -> float:
+    """The top probability below which the top room is more likely wrong
+    than right, from out-of-fold (smoothed) predictions.
+
+    The share of correct answers is fitted as a non-decreasing function of
+    the top probability (isotonic regression: it needs no bins and cannot
+    wiggle); the floor is the lowest top probability where that share
+    reaches one half. When it reaches it at the lowest probability seen,
+    nothing below was observed and the floor is that probability; when it
+    never does, no answer is trustworthy and the floor is 1.
+    """
+    if not len(truth):
+        return DEFAULT_UNKNOWN_FLOOR
+    confidence = probabilities.max(axis=1)
+    correct = np.asarray(rooms, dtype=object)[probabilities.argmax(axis=1)] == truth
+    fitted = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(
+        confidence, correct.astype(float)
+    )
+    levels = np.unique(confidence)
+    trusted = levels[fitted.predict(levels) >= 0.5]
+    return float(trusted.min()) if len(trusted) else 1.0
 
 
 def cross_validate(
@@ -631,6 +685,9 @@ def train(
     fitting = time.perf_counter()
     model = fit_model(fit_data, chosen, rooms, seed=seed)
     fit_seconds = time.perf_counter() - fitting
+    # Live locations are the filter's, so the floor is read off the
+    # filter's out-of-fold probabilities.
+    model.unknown_floor = unknown_floor(rooms, cv_data.rooms, smoothed)
     if progress is not None:
         progress.update()
     found = data_warnings(data, beacon_changes, groups)
@@ -640,6 +697,7 @@ def train(
         "candidates": compared,
         "cv": cv | {"readings": len(cv_data), "runs": len(set(cv_data.runs.tolist()))},
         "selected_by": "balanced log loss",
+        "unknown_floor": model.unknown_floor,
         "fit_readings": len(fit_data),
         "fit_seconds": round(fit_seconds, 2),
         "training_seconds": round(time.perf_counter() - started, 2),

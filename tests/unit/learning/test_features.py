@@ -11,6 +11,7 @@ from stethoscope.learning.features import (
     feature_matrix,
     feature_names,
     imposters,
+    mask_one_beacon,
     rssi_matrix,
 )
 
@@ -45,7 +46,7 @@ def test_a_beacon_heard_weaker_than_the_floor_is_at_the_floor():
     vocabulary = build_vocabulary([{"a": -80, "b": -90}])
 
     matrix = rssi_matrix([{"a": -120, "b": -70}], vocabulary)
-    features = feature_matrix([{"a": -120, "b": -70}], vocabulary)
+    features = feature_matrix([{"a": -120, "b": -70}], vocabulary, "relative")
 
     assert matrix.tolist() == [[vocabulary.floor, -70]]
     assert features[0, -1] == 1  # heard: b only
@@ -67,6 +68,29 @@ def test_relative_features_are_differences_from_the_strongest_and_a_count():
         "relative:b",
         "heard",
     ]
+
+
+def test_masked_features_flag_dead_beacons_and_put_them_at_the_floor():
+    vocabulary = Vocabulary(("a", "b"), -100.0)
+    reading = [{"a": -50, "b": -65}]
+
+    alive = feature_matrix(reading, vocabulary, "masked")
+    dead_b = feature_matrix(reading, vocabulary, "masked", dead={"b", "elsewhere"})
+
+    relative = feature_matrix(reading, vocabulary, "relative")
+    assert alive.tolist() == [[*relative[0].tolist(), 0, 0]]
+    assert dead_b.tolist() == [[-50, -100, 0, -50, 1, 0, 1]]
+    assert feature_names(vocabulary, "masked")[-2:] == ["dead:a", "dead:b"]
+
+
+def test_one_random_beacon_per_row_is_masked_for_training():
+    rssi = np.full((200, 3), -60, dtype=np.float32)
+
+    same, dead = mask_one_beacon(rssi, np.random.default_rng(0))
+
+    assert same is rssi
+    assert dead.sum(axis=1).tolist() == [1] * 200
+    assert set(dead.argmax(axis=1).tolist()) == {0, 1, 2}
 
 
 def test_the_rssi_feature_set_is_the_matrix_alone():
