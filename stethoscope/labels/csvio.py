@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from ..csvsafe import escape_cell, unescape_cell
 from ..ingest.schemas import IDENTIFIER, NOT_HEARD, RSSI_MAX
 
 FIXED_COLUMNS = ("timestamp", "badge_id", "room")
@@ -30,11 +31,6 @@ EPOCH_SECONDS = re.compile(r"[+-]?\d+(\.\d*)?")
 # was recorded before 1970, or will be after 3000.
 EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 LATEST = datetime.datetime(3000, 1, 1, tzinfo=datetime.UTC)
-# What makes a spreadsheet read a cell as a formula (OWASP, "CSV
-# injection"). Badge and beacon ids come from gateways and may be any
-# printable ASCII, so an export opened in a spreadsheet could run
-# =HYPERLINK(...) or worse.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 class CsvFormatError(Exception):
@@ -72,25 +68,6 @@ class RowError:
 def round_rssi(value: float) -> int:
     """Whole dBm, half away from zero (-80.5 → -81), as readings store them."""
     return int(math.copysign(math.floor(abs(value) + 0.5), value))
-
-
-def escape_cell(text: str) -> str:
-    """An id as written: a ``'`` before one a spreadsheet would take for a
-    formula, so that it shows as text.
-
-    Quotes already there count too (``'=x`` is written ``''=x``), so that
-    unescape_cell gives back exactly the id written, whatever it was.
-    """
-    if text.lstrip("'").startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
-def unescape_cell(text: str) -> str:
-    """The id of a cell written by escape_cell (other cells as they are)."""
-    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
 
 
 def parse_timestamp(text: str) -> datetime.datetime:
