@@ -1,12 +1,15 @@
-"""stethoscope-user INI COMMAND: add, change and list staff accounts.
+"""stethoscope-user INI COMMAND: add, change and list staff accounts, and
+their API tokens (token create|list|revoke).
 
-Every change is made through UserService and recorded in the audit log (as
-console:<your login name>) in the same transaction. A password is typed at a
-prompt, or piped in with --password-stdin; never given as an argument, where
-shell history and ps would keep it.
+Every change is made through UserService or UserTokenService and recorded in
+the audit log (as console:<your login name>) in the same transaction. A
+password is typed at a prompt, or piped in with --password-stdin; never
+given as an argument, where shell history and ps would keep it. A token is
+printed once, when it is created; the database keeps only its sha256.
 """
 
 import argparse
+import functools
 import getpass
 import secrets
 import sys
@@ -14,12 +17,16 @@ import sys
 from ..accounts.models import Role
 from ..accounts.passwords import Passwords
 from ..accounts.services import UserService
-from ._console import ConsoleError, audit, invoked_as, run, table, when
+from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
+from ..db import utcnow
+from ..ops.params import parse_id
+from ._console import ConsoleError, actor, audit, invoked_as, run, table, when
 
 PROG = "stethoscope-user"
 FIRST_ADMIN = "admin"
 SITE_URL = "http://localhost:6543"  # development.ini's listen
 ROLES = [role.value for role in Role]
+MAX_TOKEN_ID = 2**31 - 1
 
 
 def read_password(from_stdin: bool) -> str:
@@ -158,6 +165,121 @@ def bootstrap_admin(request, args) -> None:
     )
 
 
+def _tokens(request) -> UserTokenService:
+    return UserTokenService(request.db, audit=functools.partial(audit, request))
+
+
+def create_token(request, args) -> None:
+    with request.tm:
+        user = request.find_service(UserService).require(args.username)
+        token, row = _tokens(request).create(user, actor(), expires_days=args.expires)
+        role = user.role.value
+    expires = f"expires {when(row.expires_at)}" if row.expires_at else "never expires"
+    # Printed only after the commit: a token shown must be one that works.
+    print(
+        f"created token {row.id} for {args.username} (acting as {role}; "
+        f"{expires}); it is shown only now (the database keeps its hash):\n"
+        "\n"
+        f"    {token}\n"
+        "\n"
+        "Send it with every request, in this header:\n"
+        "\n"
+        f"    Authorization: Bearer {token}"
+    )
+
+
+def list_tokens(request, args) -> None:
+    with request.tm:
+        user = None
+        if args.username:
+            user = request.find_service(UserService).require(args.username)
+        rows = _tokens(request).list(user)
+        now = utcnow()
+        lines = [
+            (
+                row.id,
+                row.user.username,
+                row.prefix + "…",
+                f"{when(row.created_at)} by {row.created_by}",
+                when(row.expires_at, never="never"),
+                when(row.last_used_at, never="never"),
+                row.state(now),
+            )
+            for row in rows
+        ]
+    if not lines:
+        print(f"no tokens{f' of {args.username}' if args.username else ''}")
+        return
+    print(
+        table(
+            ("id", "user", "prefix", "created", "expires", "last used", "state"),
+            lines,
+        )
+    )
+
+
+def revoke_token(request, args) -> None:
+    with request.tm:
+        row, revoked = _tokens(request).revoke(args.token_id, actor())
+        username = row.user.username
+    if revoked:
+        print(f"revoked token {row.id} ({row.prefix}…) of {username}")
+    else:
+        print(
+            f"token {row.id} ({row.prefix}…) of {username} was revoked already, "
+            f"{when(row.revoked_at)} by {row.revoked_by}"
+        )
+
+
+def _days(text: str) -> int:
+    days = parse_id(text, MAX_EXPIRY_DAYS, minimum=1)
+    if days is None:
+        raise argparse.ArgumentTypeError(
+            f"a whole number of days from 1 to {MAX_EXPIRY_DAYS}"
+        )
+    return days
+
+
+def _token_id(text: str) -> int:
+    # user_tokens.id is an INTEGER: a larger id cannot exist, and PostgreSQL
+    # would refuse to look for one with an error rather than find nothing.
+    token_id = parse_id(text, MAX_TOKEN_ID)
+    if token_id is None:
+        raise argparse.ArgumentTypeError("a token id, as token list shows it")
+    return token_id
+
+
+def _token_commands(commands) -> None:
+    token = commands.add_parser(
+        "token",
+        help="API tokens: other systems acting as a user",
+        allow_abbrev=False,
+    )
+    actions = token.add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+
+    command = actions.add_parser(
+        "create", help="create a token for a user and print it, once"
+    )
+    command.add_argument("username")
+    command.add_argument(
+        "--expires",
+        type=_days,
+        metavar="DAYS",
+        help="refuse the token after this many days (default: never)",
+    )
+    command.set_defaults(run=create_token, write=True)
+
+    command = actions.add_parser("list", help="list tokens (never the token itself)")
+    command.add_argument("username", nargs="?", help="only this user's")
+    command.set_defaults(run=list_tokens, write=False)
+
+    command = actions.add_parser("revoke", help="revoke a token (by its id)")
+    command.add_argument("token_id", type=_token_id)
+    command.set_defaults(run=revoke_token, write=True)
+
+
 class _RefusePassword(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         parser.error(
@@ -223,6 +345,8 @@ def parser() -> argparse.ArgumentParser:
         help="where the site is served (default: %(default)s)",
     )
     command.set_defaults(run=bootstrap_admin, write=True)
+
+    _token_commands(commands)
     return parser
 
 

@@ -1,15 +1,19 @@
 """stethoscope-user: accounts from the console, on SQLite and PostgreSQL."""
 
+import datetime
 import io
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from stethoscope.accounts.models import Role, User
+from stethoscope.accounts.models import Role, User, UserToken
 from stethoscope.accounts.passwords import Passwords
 from stethoscope.audit.models import AuditEvent
+from stethoscope.bearer import hash_token
+from stethoscope.db import utcnow
 from stethoscope.scripts import users
-from stethoscope.scripts._console import application
+from stethoscope.scripts._console import application, when
 from tests.conftest import PASSWORD, count, login
 from tests.functional.conftest import CONSOLE_INI
 
@@ -309,3 +313,143 @@ def test_the_environment_overrides_the_ini(ini, db_url, tmp_path, monkeypatch, c
     monkeypatch.setenv("DATABASE_URL", db_url)
     assert users.main([str(other), "bootstrap"]) == 0
     assert "Created the first account" in capsys.readouterr().out
+
+
+class TestTokens:
+    """stethoscope-user INI token create|list|revoke: users' API tokens."""
+
+    @staticmethod
+    def created(out: str) -> tuple[int, str]:
+        """The id and the token a ``token create`` printed."""
+        token_id = int(out.split()[2])
+        token = next(line.split()[-1] for line in out.splitlines() if "stu_" in line)
+        return token_id, token
+
+    def test_create_prints_the_token_once_and_it_works(
+        self, ini, db, create_user, make_app, capsys
+    ):
+        create_user("nurse-call", "viewer")
+        assert users.main([ini, "token", "create", "nurse-call"]) == 0
+        out = capsys.readouterr().out
+        token_id, token = self.created(out)
+        assert "acting as viewer; never expires" in out
+        assert f"Authorization: Bearer {token}" in out
+        row = db.get(UserToken, token_id)
+        assert row.token_hash == hash_token(token) and row.expires_at is None
+        assert row.created_by == "console:matron"
+        assert events(db) == [
+            (
+                "user_token.create",
+                "console:matron",
+                "console",
+                "nurse-call",
+                None,
+                {
+                    "token_id": token_id,
+                    "prefix": row.prefix,
+                    "expires_at": None,
+                    "role": "viewer",
+                },
+            )
+        ]
+        headers = {"Authorization": f"Bearer {token}"}
+        make_app().get("/gateways", headers=headers, status=200)
+
+    def test_create_with_an_expiry(self, ini, db, create_user, capsys):
+        create_user("nurse-call", "staff")
+        assert users.main([ini, "token", "create", "nurse-call", "--expires", "7"]) == 0
+        out = capsys.readouterr().out
+        token_id, _ = self.created(out)
+        expires_at = db.get(UserToken, token_id).expires_at
+        assert datetime.timedelta(days=6) < expires_at - utcnow()
+        assert expires_at - utcnow() <= datetime.timedelta(days=7)
+        assert f"expires {when(expires_at)}" in out
+
+    def test_list_and_revoke(self, ini, db, create_user, make_app, capsys):
+        create_user("nurse-call", "viewer")
+        create_user("care-records", "staff")
+        users.main([ini, "token", "create", "nurse-call"])
+        first, token = self.created(capsys.readouterr().out)
+        users.main([ini, "token", "create", "care-records", "--expires", "30"])
+        second, _ = self.created(capsys.readouterr().out)
+
+        assert users.main([ini, "token", "list"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].split() == [
+            "id",
+            "user",
+            "prefix",
+            "created",
+            "expires",
+            "last",
+            "used",
+            "state",
+        ]
+        # By username, then id; never the token itself.
+        assert [line.split()[:2] for line in lines[1:]] == [
+            [str(second), "care-records"],
+            [str(first), "nurse-call"],
+        ]
+        assert all(line.endswith("live") for line in lines[1:])
+        assert token not in "\n".join(lines)
+
+        assert users.main([ini, "token", "list", "nurse-call"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[0] for line in lines[1:]] == [str(first)]
+
+        assert users.main([ini, "token", "revoke", str(first)]) == 0
+        assert capsys.readouterr().out.startswith(f"revoked token {first} (stu_")
+        headers = {"Authorization": f"Bearer {token}"}
+        make_app().get("/gateways", headers=headers, status=401)
+        assert users.main([ini, "token", "revoke", str(first)]) == 0
+        assert "was revoked already" in capsys.readouterr().out
+        assert [event[0] for event in events(db)] == [
+            "user_token.create",
+            "user_token.create",
+            "user_token.revoke",
+        ]
+        users.main([ini, "token", "list", "nurse-call"])
+        assert capsys.readouterr().out.splitlines()[1].endswith("revoked")
+
+    def test_list_with_no_tokens(self, ini, create_user, capsys):
+        create_user("nurse-call", "viewer")
+        assert users.main([ini, "token", "list", "nurse-call"]) == 0
+        assert capsys.readouterr().out == "no tokens of nurse-call\n"
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["create", "nobody"], "no user 'nobody'"),
+            (["create", "zed"], "zed is disabled"),
+            (["list", "nobody"], "no user 'nobody'"),
+            (["revoke", "999"], "no user token 999"),
+        ],
+    )
+    def test_errors_exit_2_and_write_nothing(
+        self, ini, db, create_user, capsys, argv, message
+    ):
+        create_user("zed", "viewer")
+        with Session(db.get_bind()) as session, session.begin():
+            session.execute(update(User).values(disabled=True))
+        assert users.main([ini, "token", *argv]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and captured.out == ""
+        assert count(db, UserToken) == 0 and count(db, AuditEvent) == 0
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["create", "zed", "--expires", "0"], "days from 1 to 3650"),
+            (["create", "zed", "--expires", "3651"], "days from 1 to 3650"),
+            (["create", "zed", "--expires", "soon"], "days from 1 to 3650"),
+            (["revoke", "x"], "a token id"),
+            (["revoke", "9" * 30], "a token id"),
+        ],
+    )
+    def test_bad_arguments_exit_2(self, ini, db, create_user, capsys, argv, message):
+        create_user("zed", "viewer")
+        with pytest.raises(SystemExit) as excinfo:
+            users.main([ini, "token", *argv])
+        assert excinfo.value.code == 2
+        assert message in capsys.readouterr().err
+        assert count(db, UserToken) == 0
