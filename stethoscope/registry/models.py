@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -100,7 +101,9 @@ class Badge(Base):
     # Who wears it, as staff know them (e.g. "Room 4, Mrs B."): sensitive.
     wearer: Mapped[str | None] = mapped_column(String(200))
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
-    active: Mapped[bool] = mapped_column(default=True)
+    # The migration that added it gave existing badges TRUE on the server;
+    # the model says so too, so that alembic finds nothing to change.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
     first_seen: Mapped[datetime.datetime | None]
     last_seen: Mapped[datetime.datetime | None]
     last_gateway_id: Mapped[str | None] = mapped_column(String(64))
