@@ -506,6 +506,7 @@ def cross_validate(
     *,
     seed: int = 0,
     step: Callable[[], None] = lambda: None,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold raw and smoothed probabilities of one candidate.
 
@@ -515,7 +516,9 @@ def cross_validate(
     raw = np.zeros((len(data), len(rooms)))
     smoothed = np.zeros_like(raw)
     for train, test in folds:
-        model = fit_model(data.subset(train), algorithm, rooms, seed=seed)
+        model = fit_model(
+            data.subset(train), algorithm, rooms, seed=seed, feature_set=feature_set
+        )
         held_out = data.subset(test)
         probabilities = model.predict_proba(held_out.readings)
         raw[test] = probabilities
@@ -609,6 +612,7 @@ def train(
     max_cv_readings: int = MAX_CV_READINGS,
     max_fit_readings: int = MAX_FIT_READINGS,
     compare_with: Sequence[str] = (),
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> TrainingResult:
     """Select a candidate by grouped CV, refit it on all data, report.
 
@@ -618,7 +622,8 @@ def train(
     ``compare_with`` names algorithms to cross-validate on the same folds
     for comparison only (the active model's, for ``--activate``): reported
     in ``metrics["candidates"]``, never selected unless ``algorithm`` is
-    "auto".
+    "auto". ``feature_set`` is for experiments (``stethoscope-evaluate
+    --feature-set``): the default is the one measured best.
     """
     if algorithm not in CHOICES:
         raise TrainingError(
@@ -669,6 +674,7 @@ def train(
             rooms,
             folds,
             seed=seed,
+            feature_set=feature_set,
             step=progress.update if progress is not None else (lambda: None),
         )
         figures = scores(rooms, cv_data.rooms, raw)
@@ -683,7 +689,7 @@ def train(
     chosen, raw, smoothed = best
     fit_data = data.subset(sample_within_runs(data.runs, max_fit_readings))
     fitting = time.perf_counter()
-    model = fit_model(fit_data, chosen, rooms, seed=seed)
+    model = fit_model(fit_data, chosen, rooms, seed=seed, feature_set=feature_set)
     fit_seconds = time.perf_counter() - fitting
     # Live locations are the filter's, so the floor is read off the
     # filter's out-of-fold probabilities.

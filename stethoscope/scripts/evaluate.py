@@ -1,10 +1,17 @@
 """stethoscope-evaluate --train TRAIN.csv --test TEST.csv: offline accuracy.
 
 Trains on TRAIN exactly as stethoscope-train does (same candidates, same
-cross-validation grouped by training session, same selection) and predicts TEST
-with the predictor the server uses: ``raw`` per reading, ``smoothed``
-following each badge's readings in time order. Unlabelled TEST rows are
-predicted but not scored. Needs no database and no ini file.
+cross-validation grouped by training session, same selection) and runs TEST
+through the Locator the server uses: ``raw`` per reading, ``smoothed`` the
+live filter following each badge's readings in time order, ``history`` the
+day-as-a-whole smoothing of the location history; with room changes per
+hour, predicted and true (flapping). Unlabelled TEST rows are predicted but
+not scored. Needs no database and no ini file.
+
+``--dead-beacon NAME`` (repeatable) is the dead-beacon experiment: NAME is
+taken out of every TEST reading and the Locator told it is dead.
+``--feature-set`` trains with another feature set (``relative``: without
+the dead-beacon flags, the naive baseline).
 
 Exit status 0, or 2 when a file cannot be read or holds bad rows (listed
 with their line numbers: an evaluation that silently skipped rows would
@@ -19,8 +26,9 @@ import orjson
 from tqdm import tqdm
 
 from ..labels.csvio import CsvFormatError, LabelledRow, RowError, read_rows
-from ..learning.evaluation import evaluate
+from ..learning.features import DEFAULT_FEATURE_SET, FEATURE_SETS
 from ..learning.trainer import CHOICES, TrainingError
+from ..locating.evaluation import KINDS, evaluate
 from ._console import EXIT_ERROR, ConsoleError, argument_parser, table
 
 PROG = "stethoscope-evaluate"
@@ -49,8 +57,12 @@ def percent(value) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def rate(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def summary(result: dict) -> str:
-    raw, smoothed = result["raw"], result["smoothed"]
+    changes = result["room_changes_per_hour"]
     lines = [
         f"algorithm: {result['algorithm']} (selected by balanced log loss, "
         f"CV grouped by training session: {result['cv']['scheme']['scheme']}, "
@@ -60,16 +72,27 @@ def summary(result: dict) -> str:
         f"test: {result['n_test']:,} readings, {result['n_test_labelled']:,} labelled",
         "",
         table(
-            ("", "accuracy", "balanced accuracy"),
+            ("", "accuracy", "balanced accuracy", "room changes/h"),
             [
-                ("raw", percent(raw["accuracy"]), percent(raw["balanced_accuracy"])),
                 (
-                    "smoothed",
-                    percent(smoothed["accuracy"]),
-                    percent(smoothed["balanced_accuracy"]),
+                    "true",
+                    "",
+                    "",
+                    rate(changes["truth"]),
+                ),
+                *(
+                    (
+                        kind,
+                        percent(result[kind]["accuracy"]),
+                        percent(result[kind]["balanced_accuracy"]),
+                        rate(changes[kind]),
+                    )
+                    for kind in KINDS
                 ),
             ],
         ),
+        f"unknown (live top probability below {result['unknown']['floor']:.2f}): "
+        f"{percent(result['unknown']['share'])} of labelled readings",
         "",
         table(
             ("room", "support", "precision", "recall", "smoothed recall"),
@@ -85,6 +108,8 @@ def summary(result: dict) -> str:
             ],
         ),
     ]
+    if result["dead_beacons"]:
+        lines.append(f"\ndead beacons: {', '.join(result['dead_beacons'])}")
     if result["unknown_rooms"]:
         lines.append(
             f"\nrooms in TEST the model never saw (always wrong): "
@@ -109,6 +134,20 @@ def parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="for the candidates' randomness"
     )
     parser.add_argument(
+        "--dead-beacon",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="take beacon NAME out of TEST and tell the locator it is dead "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--feature-set",
+        choices=FEATURE_SETS,
+        default=DEFAULT_FEATURE_SET,
+        help="train with this feature set (relative: without dead-beacon flags)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of tables"
     )
     return parser
@@ -131,6 +170,8 @@ def main(argv=None) -> int:
                 algorithm=args.algorithm,
                 seed=args.seed,
                 progress=progress,
+                dead_beacons=args.dead_beacon,
+                feature_set=args.feature_set,
             )
     except (ConsoleError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

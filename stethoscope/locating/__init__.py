@@ -1,0 +1,45 @@
+"""Locating: where badges are, from their readings and the active model.
+
+Builds, once per process, the house facts cache and the cache of finished
+days (``services``), registers the LocatingService factory, the routes, and
+the ``locating`` member of /health (``stethoscope.health.members``).
+"""
+
+import functools
+
+from ..audit.services import record
+from .services import (
+    DayCache,
+    HouseFacts,
+    LocatingService,
+    LocatingSettings,
+    locating_health,
+)
+
+
+def includeme(config):
+    registry = config.registry
+    settings = LocatingSettings.from_settings(registry.settings)
+    facts = HouseFacts(dead_seconds=settings.beacon_dead_seconds)
+    days = DayCache(settings.history_cache_days)
+    registry["stethoscope.locating.days"] = days
+
+    def locating_service(context, request) -> LocatingService:
+        return LocatingService(
+            request.db,
+            request.registry["stethoscope.active_models"],
+            facts,
+            days,
+            settings,
+            audit=functools.partial(record, request),
+        )
+
+    config.register_service_factory(locating_service, LocatingService)
+    # /health lists each site's dead beacons; ops calls the members it finds.
+    registry.setdefault("stethoscope.health.members", {})["locating"] = locating_health
+
+    config.add_route("locating.location", "/badges/{badge_id:.+}/location")
+    config.add_route("locating.history", "/badges/{badge_id:.+}/location_history")
+    config.add_route("locating.stays", "/badges/{badge_id:.+}/stays")
+    config.add_route("locating.occupancy", "/sites/{site_id:.+}/occupancy")
+    config.scan(".views")
