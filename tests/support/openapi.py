@@ -41,7 +41,13 @@ class DocumentedApp:
             captured["headers"] = headers
             return start_response(status, headers, exc_info)
 
-        body = b"".join(self.app(environ, capture))
+        iterable = self.app(environ, capture)
+        try:
+            body = b"".join(iterable)
+        finally:
+            # A static file's FileIter closes its file here (PEP 3333).
+            if hasattr(iterable, "close"):
+                iterable.close()
         headers = {name.lower(): value for name, value in captured["headers"]}
         content_type = headers.get("content-type", "")
         if content_type.split(";")[0].strip() == "application/json" and body:
@@ -65,10 +71,17 @@ class DocumentChecker:
         self.registry = Registry().with_resource(URI, resource)
         self.routes = []
         for path, operations in document["paths"].items():
-            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))
+            # A placeholder that ends the path takes the rest of it: ids
+            # may hold "/" (the routes' {room_id:.+}).
+            pattern = re.sub(r"\\\{[^}]+\\\}$", "(.+)", re.escape(path))
+            pattern = re.sub(r"\\\{[^}]+\\\}", "([^/]+)", pattern)
             self.routes.append((re.compile(pattern + "$"), path, operations))
-        # A fixed path wins over a placeholder (/rooms/import, /rooms/{id}).
-        self.routes.sort(key=lambda route: route[0].pattern.count("[^/]+"))
+        # A fixed path wins over a placeholder (/training_runs/coverage and
+        # /training_runs/{run_id}), and a placeholder of one segment over
+        # the rest of the path (/training_runs/{run_id}/cancel).
+        self.routes.sort(
+            key=lambda route: (route[0].groups, route[0].pattern.endswith("(.+)"))
+        )
 
     def operation(self, method: str, path: str) -> tuple[str, dict] | None:
         """The JSON pointer to the operation for ``method path``, and it."""
