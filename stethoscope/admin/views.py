@@ -26,9 +26,10 @@ from ..accounts.services import USERNAME, AccountError, UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..audit.services import AuditService, record
 from ..db import utcnow
+from ..errors import NotFound, ValidationError
 from ..ops.params import form_text, parse_id
 from ..permissions import ADMIN
-from ..registry.tokens import GatewayTokenService, TokenError
+from ..registry.tokens import GatewayTokenService
 
 # Rows per page of the audit log.
 AUDIT_PAGE_ROWS = 50
@@ -328,10 +329,10 @@ def create_token(request):
     service = request.find_service(GatewayTokenService)
     try:
         token, row = service.create(gateway_id, request.authenticated_userid)
-    except TokenError as exc:
+    except ValidationError as exc:
         _refuse(request)
         return _tokens_page(
-            request, gateway_id=gateway_id, errors={exc.field: exc.message}
+            request, gateway_id=gateway_id, errors={exc.field: exc.errors[0].message}
         )
     record(
         request,
@@ -364,7 +365,7 @@ def revoke_token(request):
         raise HTTPNotFound(f"no gateway token {raw[:20]}")
     try:
         row, revoked = service.revoke(token_id, request.authenticated_userid)
-    except TokenError:
+    except NotFound:
         raise HTTPNotFound(f"no gateway token {raw}") from None
     if revoked:
         record(

@@ -178,65 +178,6 @@ def _output_schemas(settings) -> dict[str, Any]:
                 },
             },
         },
-        "Gateway": {
-            "type": "object",
-            "required": [
-                "id",
-                "first_seen",
-                "last_seen",
-                "seconds_since_seen",
-                "online",
-                "last_ip",
-                "posts",
-                "duplicates",
-            ],
-            "properties": {
-                "id": _IDENTIFIER,
-                "first_seen": _TIMESTAMP,
-                "last_seen": _TIMESTAMP,
-                "seconds_since_seen": {"type": "number"},
-                "online": {
-                    "type": "boolean",
-                    "description": "Seen within stethoscope.activity."
-                    f"online_seconds ({settings['stethoscope.activity.online_seconds']}"
-                    " s).",
-                },
-                "last_ip": {"type": ["string", "null"]},
-                "posts": {"type": "integer", "minimum": 0},
-                "duplicates": {"type": "integer", "minimum": 0},
-            },
-        },
-        "GatewayList": {
-            "type": "object",
-            "required": ["gateways"],
-            "properties": {"gateways": {"type": "array", "items": _ref("Gateway")}},
-        },
-        "Badge": {
-            "type": "object",
-            "required": [
-                "id",
-                "first_seen",
-                "last_seen",
-                "seconds_since_seen",
-                "last_gateway_id",
-                "posts",
-                "duplicates",
-            ],
-            "properties": {
-                "id": _IDENTIFIER,
-                "first_seen": _TIMESTAMP,
-                "last_seen": _TIMESTAMP,
-                "seconds_since_seen": {"type": "number"},
-                "last_gateway_id": {"type": ["string", "null"]},
-                "posts": {"type": "integer", "minimum": 0},
-                "duplicates": {"type": "integer", "minimum": 0},
-            },
-        },
-        "BadgeList": {
-            "type": "object",
-            "required": ["badges"],
-            "properties": {"badges": {"type": "array", "items": _ref("Badge")}},
-        },
         "Health": {
             "type": "object",
             "required": ["status", "database", "dedup"],
@@ -459,36 +400,6 @@ def _paths(settings) -> dict[str, Any]:
                 },
             },
         },
-        "/gateways": {
-            "get": {
-                "operationId": "listGateways",
-                "summary": "Every gateway that has posted, most recently seen first",
-                "tags": ["registry"],
-                "security": _STAFF,
-                "responses": {
-                    "200": _response("The gateways.", "GatewayList"),
-                    "401": _UNAUTHORIZED,
-                    "403": _FORBIDDEN,
-                    "503": unavailable,
-                    "default": error,
-                },
-            }
-        },
-        "/badges": {
-            "get": {
-                "operationId": "listBadges",
-                "summary": "Every badge that has been heard, most recently seen first",
-                "tags": ["registry"],
-                "security": _STAFF,
-                "responses": {
-                    "200": _response("The badges.", "BadgeList"),
-                    "401": _UNAUTHORIZED,
-                    "403": _FORBIDDEN,
-                    "503": unavailable,
-                    "default": error,
-                },
-            }
-        },
         "/health": {
             "get": {
                 "operationId": "health",
@@ -518,7 +429,6 @@ def _version() -> str:
 # ``paths(settings) -> dict`` and ``schemas(settings) -> dict`` (components),
 # and may use the helpers below (ref, response, STAFF, UNAUTHORIZED, …).
 FEATURE_DOCUMENTS: tuple[str, ...] = (
-    "stethoscope.registry.openapi",
     "stethoscope.labels.openapi",
     "stethoscope.learning.openapi",
 )

@@ -9,7 +9,7 @@ here), and only a bug is a 500.
 import logging
 from urllib.parse import unquote_to_bytes
 
-from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import (
     HTTPException,
     HTTPForbidden,
@@ -188,13 +188,23 @@ def not_found(exc, request):
         error = HTTPMethodNotAllowed(f"{request.method} is not allowed here")
         error.headers["Allow"] = ", ".join(sorted(allowed))
         return error_response(request, error)
-    # When no route matched, Pyramid's detail is the bare path.
-    if not exc.detail or exc.detail == request.path_info:
+    # When no route matched, Pyramid's detail is the bare path; when no
+    # view's predicates did, it names the view: ours, not the client's
+    # business.
+    if (
+        isinstance(exc, PredicateMismatch)
+        or not exc.detail
+        or exc.detail == request.path_info
+    ):
         return error_response(request, exc, f"nothing here: {request.path}")
     return error_response(request, exc)
 
 
 def _allowed_methods(request) -> set[str]:
+    """The methods the router would take to a view for this path: those of
+    routes that match with their own method predicate, up to the first
+    matching route without one (the router stops there, whatever the
+    method), whose views' methods count."""
     methods: set[str] = set()
     mapper = request.registry.getUtility(IRoutesMapper)
     for route in mapper.get_routes():
@@ -207,8 +217,9 @@ def _allowed_methods(request) -> set[str]:
         ]
         if route_methods:
             methods.update(*route_methods)
-        else:
-            methods.update(_view_methods(request.registry, route.name))
+            continue
+        methods.update(_view_methods(request.registry, route.name))
+        break
     return methods
 
 

@@ -1,8 +1,19 @@
+"""The registry: gateways and badges as seen, gateway tokens, and the house
+as admins describe it (sites, rooms, beacons, names and places of devices,
+wearers of badges): its JSON API and its /admin/house pages."""
+
+import functools
+
+from ..audit.services import record
 from .services import RegistryService, SeenService
 from .tokens import GatewayTokenService
 
 # Ids may hold any printable character but a space, "/" included (UUIDs and
 # external ids): the last placeholder of a path takes the rest of it.
+
+
+def registry_service(context, request) -> RegistryService:
+    return RegistryService(request.db, audit=functools.partial(record, request))
 
 
 def includeme(config):
@@ -14,9 +25,7 @@ def includeme(config):
         )
 
     config.register_service_factory(seen_service, SeenService)
-    config.register_service_factory(
-        lambda context, request: RegistryService(request.db), RegistryService
-    )
+    config.register_service_factory(registry_service, RegistryService)
     config.register_service_factory(
         lambda context, request: GatewayTokenService(
             request.db, request.registry["stethoscope.token_cache"]
@@ -27,17 +36,18 @@ def includeme(config):
     config.add_route("registry.gateways", "/gateways")
     config.add_route("registry.badges", "/badges")
 
-    # JSON API. Fixed paths before the {id} routes they would otherwise match.
+    # JSON API. Everything below /rooms/ is a room's (any id may be
+    # chosen, "import" included), so the file actions are beside it.
     config.add_route("registry.sites", "/sites")
     config.add_route("registry.site", "/sites/{site_id:.+}")
-    config.add_route("registry.rooms.export", "/rooms/export")
-    config.add_route("registry.rooms.import", "/rooms/import")
     config.add_route("registry.rooms", "/rooms")
     config.add_route("registry.room", "/rooms/{room_id:.+}")
-    config.add_route("registry.beacons.export", "/beacons/export")
-    config.add_route("registry.beacons.import", "/beacons/import")
+    config.add_route("registry.rooms.export", "/export/rooms")
+    config.add_route("registry.rooms.import", "/import/rooms")
     config.add_route("registry.beacons", "/beacons")
     config.add_route("registry.beacon", "/beacons/{beacon_id:.+}")
+    config.add_route("registry.beacons.export", "/export/beacons")
+    config.add_route("registry.beacons.import", "/import/beacons")
     config.add_route("registry.gateway_list", "/registry/gateways")
     config.add_route("registry.gateway", "/registry/gateways/{gateway_id:.+}")
     config.add_route("registry.badge_list", "/registry/badges")
@@ -57,3 +67,6 @@ def includeme(config):
     config.add_route("admin.house.gateway", "/admin/house/gateways/{gateway_id:.+}")
     config.add_route("admin.house.badge", "/admin/house/badges/{badge_id:.+}")
     config.add_route("admin.house.unplaced", "/admin/house/unplaced")
+
+    config.scan(".views")
+    config.scan(".pages")

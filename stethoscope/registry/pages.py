@@ -2,37 +2,36 @@
 
 ADMIN only. Forms post back with the CSRF token; a refused form comes back
 with the error next to its field (400, or 409 for a conflict) and nothing
-written; a change redirects with a flash message and is audit-logged like
-its JSON twin in stethoscope.registry.views.
+written; a change redirects with a flash message. The forms' values are
+checked by the same models as the JSON API's bodies
+(stethoscope.registry.schemas), and RegistryService audit-logs the change
+as it does for the API.
 """
 
-from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+import pydantic
+from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from ..audit.services import record
-from ..ingest.schemas import IDENTIFIER, InvalidPayload
+from ..endpoints import field_errors
+from ..errors import Invalid, NotFound, ServiceError, ValidationError
 from ..ops.params import form_text, form_texts
 from ..permissions import ADMIN
+from ..schemas import IDENTIFIER
+from . import transfer
 from .models import Badge, Beacon, Gateway, Room, Site
-from .services import (
-    ImportRefused,
-    RegistryConflict,
-    RegistryError,
-    local_time,
+from .schemas import (
+    MAX_IMPORT_BYTES,
+    BadgeChange,
+    BeaconChange,
+    BeaconIn,
+    GatewayChange,
+    RoomChange,
+    RoomIn,
+    SiteChange,
+    SiteIn,
     timezones,
 )
-from .views import (
-    MAX_IMPORT_BYTES,
-    audit_details,
-    beacon_or_404,
-    parse_import,
-    record_beacon,
-    record_device,
-    record_import,
-    registry_service,
-    room_or_404,
-    site_or_404,
-)
+from .services import RegistryService, local_time
 
 # ---- admin pages -------------------------------------------------------------
 #
@@ -41,6 +40,18 @@ from .views import (
 # the reason next to the field (400, or 409 for a conflict), nothing written.
 
 PAGES = "stethoscope:registry/templates/"
+
+
+def registry(request) -> RegistryService:
+    return request.find_service(RegistryService)
+
+
+def _form(model, **values):
+    """The form's values as ``model``; Invalid naming the fields if not."""
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise Invalid(field_errors(exc)) from None
 
 
 def _page(request, **values) -> dict:
@@ -52,24 +63,38 @@ def _page(request, **values) -> dict:
     }
 
 
-def _refuse(request, status: int = 400) -> None:
+def _form_errors(request, exc: ServiceError) -> dict:
+    """Doom the transaction and answer 400/409; the errors for the template:
+    each field's message by the field's name, a conflict's as "form"."""
     request.tm.doom()
-    request.response.status = status
+    request.response.status = exc.status
+    if isinstance(exc, Invalid):
+        errors = {}
+        for error in exc.errors:
+            errors.setdefault(error.field.split(".")[0], error.message)
+        return errors
+    return {"form": exc.message}
 
 
-def _form_errors(request, exc) -> dict:
-    """Doom the transaction and answer 400/409; the errors for the template."""
-    if isinstance(exc, RegistryConflict):
-        _refuse(request, 409)
-        return {"form": str(exc)}
-    if isinstance(exc, ImportRefused):
-        _refuse(request)
-        return {"import": exc.errors}
-    _refuse(request)
-    return {exc.field: exc.message}
-
-
-REFUSED = (RegistryError, RegistryConflict, ImportRefused)
+def _import_errors(request, exc: ServiceError) -> dict:
+    """An import's errors: the file's next to the file field, the rows' as
+    a list ("line 3, room: no room 'attic'")."""
+    request.tm.doom()
+    request.response.status = exc.status
+    errors: dict = {}
+    for error in getattr(exc, "errors", ()):
+        if error.field in ("kind", "file", "body"):
+            errors["file" if error.field == "body" else error.field] = error.message
+            continue
+        where, _, field = error.field.partition(".")
+        if where.isdigit():
+            where = f"item {where}"
+        errors.setdefault("import", []).append(
+            f"{where}, {field}: {error.message}"
+            if field
+            else f"{where}: {error.message}"
+        )
+    return errors
 
 
 def _back(request, route: str, **kw):
@@ -77,7 +102,7 @@ def _back(request, route: str, **kw):
 
 
 def _house_page(request, **values) -> dict:
-    service = registry_service(request)
+    service = registry(request)
     sites = service.sites()
     rooms = service.rooms()
     beacons = service.beacons()
@@ -118,19 +143,13 @@ def house_page(request):
 def page_create_site(request):
     form = {key: form_text(request.POST, key) for key in ("id", "name", "timezone")}
     try:
-        site = registry_service(request).create_site(
-            form["id"].strip(), form["name"], form["timezone"]
+        site = registry(request).create_site(
+            _form(SiteIn, **{**form, "id": form["id"].strip()})
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         return _house_page(
             request, site_form=form, errors={"site": _form_errors(request, exc)}
         )
-    record(
-        request,
-        "site.create",
-        target=site.id,
-        details={"name": site.name, "timezone": site.timezone},
-    )
     request.session.flash(f"Added site {site.id}.")
     return _back(request, "admin.house")
 
@@ -147,28 +166,13 @@ def page_create_room(request):
     }
     form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
-        room = registry_service(request).create_room(
-            form["id"].strip(),
-            form["name"],
-            form["site"],
-            form["floor"],
-            form["adjacent"],
+        room = registry(request).create_room(
+            _form(RoomIn, **{**form, "id": form["id"].strip()})
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         return _house_page(
             request, room_form=form, errors={"room": _form_errors(request, exc)}
         )
-    record(
-        request,
-        "room.create",
-        target=room.id,
-        details={
-            "name": room.name,
-            "site": room.site_id,
-            "floor": room.floor,
-            "adjacent": [other.id for other in room.adjacent],
-        },
-    )
     request.session.flash(f"Added room {room.id}.")
     return _back(request, "admin.house")
 
@@ -183,35 +187,27 @@ def page_import(request):
     kind = form_text(request.POST, "kind")
     upload = request.POST.get("file")
     try:
-        if kind not in ("rooms", "beacons"):
-            raise RegistryError("kind", "choose rooms or beacons")
+        if kind not in transfer.KINDS:
+            raise ValidationError("kind", "choose rooms or beacons")
         if not hasattr(upload, "file"):
-            raise RegistryError("file", "choose a CSV or JSON file")
+            raise ValidationError("file", "choose a CSV or JSON file")
         body = upload.file.read(MAX_IMPORT_BYTES + 1)
         if len(body) > MAX_IMPORT_BYTES:
-            raise RegistryError("file", f"at most {MAX_IMPORT_BYTES} bytes")
+            raise ValidationError("file", f"at most {MAX_IMPORT_BYTES} bytes")
         is_json = (upload.filename or "").lower().endswith(".json")
-        try:
-            fmt, rows = parse_import(
-                "application/json" if is_json else "text/csv", body
-            )
-        except InvalidPayload as exc:
-            # Not JSON at all: the file's fault, shown next to it.
-            raise RegistryError("file", exc.errors[0].message) from None
-        service = registry_service(request)
-        result = (
-            service.import_rooms(rows)
-            if kind == "rooms"
-            else service.import_beacons(rows)
+        result = transfer.import_file(
+            registry(request),
+            kind,
+            "application/json" if is_json else "text/csv",
+            body,
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         return _house_page(
-            request, import_kind=kind, errors={"import": _form_errors(request, exc)}
+            request, import_kind=kind, errors={"import": _import_errors(request, exc)}
         )
-    counts = record_import(request, kind, fmt, result)
     request.session.flash(
-        f"Imported {kind}: {counts['created']} created, {counts['updated']} "
-        f"updated, {counts['unchanged']} unchanged."
+        f"Imported {kind}: {result.created} created, {result.updated} "
+        f"updated, {result.unchanged} unchanged."
     )
     return _back(request, "admin.house")
 
@@ -223,7 +219,7 @@ def _site_page(request, site: Site, **values) -> dict:
     return _page(
         request,
         site=site,
-        rooms=registry_service(request).rooms(site.id),
+        rooms=registry(request).rooms(site.id),
         timezones=timezones(),
         **values,
     )
@@ -236,7 +232,7 @@ def _site_page(request, site: Site, **values) -> dict:
     permission=ADMIN,
 )
 def site_page(request):
-    return _site_page(request, site_or_404(request))
+    return _site_page(request, registry(request).get_site(request.matchdict["site_id"]))
 
 
 @view_config(
@@ -246,23 +242,19 @@ def site_page(request):
     permission=ADMIN,
 )
 def page_change_site(request):
-    site = site_or_404(request)
-    service = registry_service(request)
+    service = registry(request)
+    site = service.get_site(request.matchdict["site_id"])
+    # A file for a text field is refused (400) before the page is shown
+    # again with what was posted.
+    values = {key: form_text(request.POST, key) for key in ("name", "timezone")}
     try:
         if request.POST.get("change") == "delete":
             service.delete_site(site)
-            record(request, "site.delete", target=site.id)
             request.session.flash(f"Deleted site {site.id}.")
             return _back(request, "admin.house")
-        changes = service.update_site(
-            site,
-            name=form_text(request.POST, "name"),
-            timezone=form_text(request.POST, "timezone"),
-        )
-    except REFUSED as exc:
+        changes = service.update_site(site, _form(SiteChange, **values))
+    except ServiceError as exc:
         return _site_page(request, site, errors=_form_errors(request, exc))
-    if changes:
-        record(request, "site.update", target=site.id, details=audit_details(changes))
     request.session.flash(f"Saved site {site.id}." if changes else "Nothing to change.")
     return _back(request, "admin.house.site", site_id=site.id)
 
@@ -271,7 +263,7 @@ def page_change_site(request):
 
 
 def _room_page(request, room: Room, form=None, **values) -> dict:
-    service = registry_service(request)
+    service = registry(request)
     return _page(
         request,
         room=room,
@@ -296,7 +288,7 @@ def _room_page(request, room: Room, form=None, **values) -> dict:
     permission=ADMIN,
 )
 def room_page(request):
-    return _room_page(request, room_or_404(request))
+    return _room_page(request, registry(request).get_room(request.matchdict["room_id"]))
 
 
 @view_config(
@@ -306,28 +298,19 @@ def room_page(request):
     permission=ADMIN,
 )
 def page_change_room(request):
-    room = room_or_404(request)
-    service = registry_service(request)
+    service = registry(request)
+    room = service.get_room(request.matchdict["room_id"])
     form = {key: form_text(request.POST, key) for key in ("name", "site", "floor")}
     form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         if request.POST.get("change") == "delete":
             service.delete_room(room)
-            record(request, "room.delete", target=room.id)
             request.session.flash(f"Deleted room {room.id}.")
             return _back(request, "admin.house")
-        changes = service.update_room(
-            room,
-            name=form["name"],
-            site_id=form["site"],
-            floor=form["floor"],
-            adjacent=form["adjacent"],
-        )
-    except REFUSED as exc:
+        changes = service.update_room(room, _form(RoomChange, **form))
+    except ServiceError as exc:
         errors = _form_errors(request, exc)
         return _room_page(request, room, form=form, errors=errors)
-    if changes:
-        record(request, "room.update", target=room.id, details=audit_details(changes))
     request.session.flash(f"Saved room {room.id}." if changes else "Nothing to change.")
     return _back(request, "admin.house.room", room_id=room.id)
 
@@ -336,7 +319,7 @@ def page_change_room(request):
 
 
 def _beacons_page(request, **values) -> dict:
-    service = registry_service(request)
+    service = registry(request)
     values.setdefault("form", {"id": "", "room": "", "label": ""})
     return _page(request, beacons=service.beacons(), rooms=service.rooms(), **values)
 
@@ -360,25 +343,17 @@ def beacons_page(request):
 def page_create_beacon(request):
     form = {key: form_text(request.POST, key) for key in ("id", "room", "label")}
     try:
-        beacon = registry_service(request).create_beacon(
-            form["id"].strip(), form["room"], form["label"]
+        beacon = registry(request).create_beacon(
+            _form(BeaconIn, **{**form, "id": form["id"].strip()})
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         return _beacons_page(request, form=form, errors=_form_errors(request, exc))
-    record(
-        request,
-        "beacon.create",
-        target=beacon.id,
-        details={"room": beacon.room_id, "label": beacon.label},
-    )
     request.session.flash(f"Added beacon {beacon.id}.")
     return _back(request, "admin.house.beacons")
 
 
 def _beacon_page(request, beacon: Beacon, **values) -> dict:
-    return _page(
-        request, beacon=beacon, rooms=registry_service(request).rooms(), **values
-    )
+    return _page(request, beacon=beacon, rooms=registry(request).rooms(), **values)
 
 
 @view_config(
@@ -388,7 +363,9 @@ def _beacon_page(request, beacon: Beacon, **values) -> dict:
     permission=ADMIN,
 )
 def beacon_page(request):
-    return _beacon_page(request, beacon_or_404(request))
+    return _beacon_page(
+        request, registry(request).get_beacon(request.matchdict["beacon_id"])
+    )
 
 
 def _next(request, default: str, **kw):
@@ -405,23 +382,21 @@ def _next(request, default: str, **kw):
     permission=ADMIN,
 )
 def page_change_beacon(request):
-    beacon = beacon_or_404(request)
-    service = registry_service(request)
+    service = registry(request)
+    beacon = service.get_beacon(request.matchdict["beacon_id"])
+    values = {"room": form_text(request.POST, "room")}
+    if "label" in request.POST:
+        values["label"] = form_text(request.POST, "label")
     try:
         if request.POST.get("change") == "delete":
             service.delete_beacon(beacon)
-            record(request, "beacon.delete", target=beacon.id)
             request.session.flash(f"Deleted beacon {beacon.id}.")
             return _back(request, "admin.house.beacons")
-        values = {"room_id": form_text(request.POST, "room")}
-        if "label" in request.POST:
-            values["label"] = form_text(request.POST, "label")
-        changes = service.update_beacon(beacon, **values)
-    except REFUSED as exc:
+        changes = service.update_beacon(beacon, _form(BeaconChange, **values))
+    except ServiceError as exc:
         if request.POST.get("next") == "unplaced":
             return _unplaced_refused(request, exc, beacon=beacon.id)
         return _beacon_page(request, beacon, errors=_form_errors(request, exc))
-    record_beacon(request, beacon, changes)
     where = f"in {beacon.room_id}" if beacon.room_id else "unplaced"
     request.session.flash(
         f"Saved beacon {beacon.id} ({where})." if changes else "Nothing to change."
@@ -439,7 +414,7 @@ def page_change_beacon(request):
     permission=ADMIN,
 )
 def devices_page(request):
-    service = registry_service(request)
+    service = registry(request)
     zones = {site.id: site.timezone for site in service.sites()}
     return _page(
         request, gateways=service.gateways(), badges=service.badges(), zones=zones
@@ -447,7 +422,7 @@ def devices_page(request):
 
 
 def _device_page(request, kind: str, device_id: str, **values) -> dict:
-    service = registry_service(request)
+    service = registry(request)
     row = None
     # An id that is no identifier is not looked up (PostgreSQL refuses a NUL
     # in a query): the refused form comes back with the service's reason.
@@ -471,7 +446,7 @@ def _device_id(request, kind: str) -> str:
     describe it could never be saved)."""
     device_id = request.matchdict[f"{kind}_id"]
     if not IDENTIFIER.fullmatch(device_id):
-        raise HTTPNotFound(f"no {kind} {device_id!r}")
+        raise NotFound(f"no {kind} {device_id!r}")
     return device_id
 
 
@@ -503,18 +478,17 @@ def badge_page(request):
 )
 def page_save_gateway(request):
     gateway_id = request.matchdict["gateway_id"]
-    values = {"site_id": form_text(request.POST, "site")}
+    values = {"site": form_text(request.POST, "site")}
     if "name" in request.POST:
         values["name"] = form_text(request.POST, "name")
     try:
-        gateway, created, changes = registry_service(request).save_gateway(
-            gateway_id, **values
+        gateway, created, changes = registry(request).save_gateway(
+            gateway_id, _form(GatewayChange, **values)
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         return _device_page(
             request, "gateway", gateway_id, errors=_form_errors(request, exc)
         )
-    record_device(request, "gateway", gateway, created, changes)
     request.session.flash(
         f"Saved gateway {gateway.id}." if created or changes else "Nothing to change."
     )
@@ -529,22 +503,21 @@ def page_save_gateway(request):
 )
 def page_save_badge(request):
     badge_id = request.matchdict["badge_id"]
-    values = {"site_id": form_text(request.POST, "site")}
+    values = {"site": form_text(request.POST, "site")}
     if "wearer" in request.POST:
         values["wearer"] = form_text(request.POST, "wearer")
     if "active" in request.POST:
         values["active"] = request.POST["active"] == "true"
     try:
-        badge, created, changes = registry_service(request).save_badge(
-            badge_id, **values
+        badge, created, changes = registry(request).save_badge(
+            badge_id, _form(BadgeChange, **values)
         )
-    except REFUSED as exc:
+    except ServiceError as exc:
         if request.POST.get("next") == "unplaced":
             return _unplaced_refused(request, exc, badge=badge_id)
         return _device_page(
             request, "badge", badge_id, errors=_form_errors(request, exc)
         )
-    record_device(request, "badge", badge, created, changes)
     request.session.flash(
         f"Saved badge {badge.id}." if created or changes else "Nothing to change."
     )
@@ -555,7 +528,7 @@ def page_save_badge(request):
 
 
 def _unplaced_page(request, **values) -> dict:
-    service = registry_service(request)
+    service = registry(request)
     request.override_renderer = PAGES + "unplaced.jinja2"
     return _page(
         request,

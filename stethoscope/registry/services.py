@@ -2,17 +2,31 @@
 describe it (RegistryService)."""
 
 import datetime
-import functools
-import re
 import zoneinfo
+from collections.abc import Callable, Iterable, Mapping
 
+import pydantic
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..db import upsert_insert, utcnow
-from ..ingest.schemas import IDENTIFIER
+from ..endpoints import field_errors
+from ..errors import Conflict, FieldError, Invalid, NotFound, ValidationError
+from ..schemas import IDENTIFIER
 from .activity import Tally
 from .models import Badge, Beacon, Gateway, Room, Site
+from .schemas import (
+    BadgeChange,
+    BeaconChange,
+    BeaconIn,
+    BeaconRow,
+    GatewayChange,
+    RoomChange,
+    RoomIn,
+    RoomRow,
+    SiteChange,
+    SiteIn,
+)
 
 # Which of ActivityTracker.pending()'s two dicts.
 GATEWAYS, BADGES = 0, 1
@@ -119,108 +133,10 @@ class SeenService:
 
 # ---- the house, as admins describe it ---------------------------------------
 
-# Names are shown on pages and in exports; control characters would break both.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-NAME_MAX = 200
-# A floor number, as the SmallInteger column holds it and a building has them.
-FLOOR_MIN, FLOOR_MAX = -20, 200
-ROOM_COLUMNS = ("id", "name", "site", "floor", "adjacent")
-BEACON_COLUMNS = ("id", "room", "label")
-
-
-class RegistryError(ValueError):
-    """A value an admin gave is not acceptable; ``field`` names it."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class RegistryConflict(Exception):
-    """The change contradicts what is stored (409): a duplicate id, a room in use."""
-
-
-class ImportRefused(Exception):
-    """An import file with errors; nothing of it was written.
-
-    ``errors`` are dicts with ``line`` (CSV, the header being line 1) or
-    ``index`` (JSON, from 0), ``field`` and ``message``.
-    """
-
-    def __init__(self, errors: list[dict]):
-        super().__init__(f"{len(errors)} error(s); nothing was imported")
-        self.errors = errors
-
-
-@functools.cache
-def timezones() -> tuple[str, ...]:
-    """Every IANA timezone name this system knows, sorted (for the forms)."""
-    return tuple(sorted(zoneinfo.available_timezones()))
-
-
-def _identifier(field: str, value) -> str:
-    if not isinstance(value, str) or not IDENTIFIER.fullmatch(value):
-        raise RegistryError(field, "1 to 64 printable characters, no spaces")
-    return value
-
-
-def _name(field: str, value, *, required: bool = True) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise RegistryError(field, "must not be empty")
-        return None
-    if not isinstance(value, str):
-        raise RegistryError(field, "must be text")
-    value = value.strip()
-    if len(value) > NAME_MAX:
-        raise RegistryError(field, f"at most {NAME_MAX} characters")
-    if _CONTROL.search(value):
-        raise RegistryError(field, "must not contain control characters")
-    return value
-
-
-def _timezone(value) -> str:
-    if not isinstance(value, str) or value.strip() not in timezones():
-        raise RegistryError(
-            "timezone", "must be an IANA timezone name, e.g. Europe/London"
-        )
-    value = value.strip()
-    zoneinfo.ZoneInfo(value)  # loads: a listed name that cannot load is a bug
-    return value
-
-
-def _floor(value) -> int | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise RegistryError("floor", "must be a whole number or empty")
-    if isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"-?[0-9]{1,4}", text):
-            raise RegistryError("floor", "must be a whole number or empty")
-        value = int(text)
-    if not isinstance(value, int):
-        raise RegistryError("floor", "must be a whole number or empty")
-    if not FLOOR_MIN <= value <= FLOOR_MAX:
-        raise RegistryError("floor", f"must be between {FLOOR_MIN} and {FLOOR_MAX}")
-    return value
-
-
-def _optional_id(field: str, value) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return _identifier(field, value.strip() if isinstance(value, str) else value)
-
-
-def _id_list(field: str, value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(";") if part.strip()]
-    if not isinstance(value, list | tuple):
-        raise RegistryError(field, "must be a list of room ids")
-    return sorted({_identifier(field, item) for item in value})
+# Ids of the changed rooms or beacons an import's audit event lists.
+AUDIT_IDS = 100
+# Column names in audit details and errors: what the API calls them.
+_PUBLIC_NAMES = {"site_id": "site", "room_id": "room"}
 
 
 def local_time(moment: datetime.datetime | None, tz: str | None) -> str:
@@ -229,6 +145,21 @@ def local_time(moment: datetime.datetime | None, tz: str | None) -> str:
         return ""
     zone = zoneinfo.ZoneInfo(tz) if tz else datetime.UTC
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def audit_details(changes: dict) -> dict:
+    """Changes (field → (old, new)) as the audit log keeps them."""
+    details = {}
+    for key, change in changes.items():
+        name = _PUBLIC_NAMES.get(key, key)
+        if change == "changed":
+            details[name] = "changed"
+        elif key == "adjacent":
+            removed, added = change
+            details[name] = {"added": added, "removed": removed}
+        else:
+            details[name] = {"from": change[0], "to": change[1]}
+    return details
 
 
 def _insert_new(session: Session, model, **values) -> bool:
@@ -264,18 +195,50 @@ def _changes(row, values: dict) -> dict:
     return changed
 
 
+def _device_id(device_id: str) -> str:
+    if not IDENTIFIER.fullmatch(device_id):
+        raise ValidationError("id", "1 to 64 printable characters, no spaces")
+    return device_id
+
+
+def _rows(model, rows: Iterable[tuple[str, Mapping]], errors: list[FieldError]):
+    """(where, model instance) of each row that validates; the others'
+    errors, their fields prefixed with where the row is ("line 3", "2")."""
+    for where, row in rows:
+        try:
+            yield where, model.model_validate(row)
+        except pydantic.ValidationError as exc:
+            errors.extend(field_errors(exc, prefix=f"{where}."))
+
+
+def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
+    return None
+
+
 class RegistryService:
     """Sites, rooms (with adjacency), beacons, and names and places of
     gateways and badges, as admins describe them.
 
-    Every method checks all it is given before changing anything, and
-    raises RegistryError (a field at fault), RegistryConflict or
-    ImportRefused; callers doom the transaction on any of them. Audit
-    records are the caller's (the views know who asked).
+    Values come as the models of stethoscope.registry.schemas (checked
+    already); what needs the database (a site that exists, adjacency within
+    a site, an id in use) is checked here before anything changes, raising
+    stethoscope.errors (ValidationError naming the field, Conflict, NotFound,
+    Invalid for an import's rows); callers doom the transaction on any of
+    them. ``audit(action, target=, details=)`` records every change in the
+    caller's transaction; a wearer's name is never in it.
     """
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, audit: Callable[..., object] = _no_audit):
         self.session = session
+        self._audit = audit
+
+    def _get(self, model, key: str, what: str):
+        # A key that is no identifier is not looked up: every id here is
+        # one, and PostgreSQL answers a NUL in a query's text with an error.
+        row = self.session.get(model, key) if IDENTIFIER.fullmatch(key) else None
+        if row is None:
+            raise NotFound(f"no {what} {key!r}")
+        return row
 
     # ---- sites ----
 
@@ -286,34 +249,48 @@ class RegistryService:
     def site(self, site_id: str) -> Site | None:
         return self.session.get(Site, site_id)
 
-    def _existing_site(self, field: str, site_id) -> Site:
-        site = self.session.get(Site, _identifier(field, site_id))
+    def get_site(self, site_id: str) -> Site:
+        """The site, or NotFound."""
+        return self._get(Site, site_id, "site")
+
+    def _existing_site(self, field: str, site_id: str) -> Site:
+        site = self.session.get(Site, site_id)
         if site is None:
-            raise RegistryError(field, f"no site {site_id!r}")
+            raise ValidationError(field, f"no site {site_id!r}")
         return site
 
-    def create_site(self, site_id, name, timezone) -> Site:
+    def create_site(self, values: SiteIn) -> Site:
         """Add a site; its id must be new."""
-        values = {
-            "id": _identifier("id", site_id),
-            "name": _name("name", name),
-            "timezone": _timezone(timezone),
-        }
-        if not _insert_new(self.session, Site, **values):
-            raise RegistryConflict(f"site {values['id']!r} exists already")
-        return self.session.get(Site, values["id"])
+        if not _insert_new(
+            self.session,
+            Site,
+            id=values.id,
+            name=values.name,
+            timezone=values.timezone,
+        ):
+            raise Conflict(f"site {values.id!r} exists already")
+        site = self.session.get(Site, values.id)
+        self._audit(
+            "site.create",
+            target=site.id,
+            details={"name": site.name, "timezone": site.timezone},
+        )
+        return site
 
-    def update_site(self, site: Site, *, name=None, timezone=None) -> dict:
+    def update_site(self, site: Site, change: SiteChange) -> dict:
         """Change what is given; returns the changes (field → (old, new))."""
-        values = {}
-        if name is not None:
-            values["name"] = _name("name", name)
-        if timezone is not None:
-            values["timezone"] = _timezone(timezone)
-        return _changes(site, values)
+        values = {
+            key: value
+            for key in ("name", "timezone")
+            if (value := getattr(change, key)) is not None
+        }
+        changes = _changes(site, values)
+        if changes:
+            self._audit("site.update", target=site.id, details=audit_details(changes))
+        return changes
 
     def delete_site(self, site: Site) -> None:
-        """Delete a site with nothing in it; else RegistryConflict."""
+        """Delete a site with nothing in it; else Conflict."""
         in_use = [
             f"{count} {what}"
             for what, model in (
@@ -330,12 +307,13 @@ class RegistryService:
             )
         ]
         if in_use:
-            raise RegistryConflict(
+            raise Conflict(
                 f"site {site.id!r} still has {', '.join(in_use)}: "
                 "move or delete them first"
             )
         self.session.delete(site)
         self.session.flush()
+        self._audit("site.delete", target=site.id)
 
     # ---- rooms ----
 
@@ -353,16 +331,26 @@ class RegistryService:
     def room(self, room_id: str) -> Room | None:
         return self.session.get(Room, room_id)
 
+    def get_room(self, room_id: str) -> Room:
+        """The room, or NotFound."""
+        return self._get(Room, room_id, "room")
+
+    def check_site_filter(self, site_id: str | None) -> str | None:
+        """``site_id`` when it names a site (or is None); else 400 (site)."""
+        if site_id is not None:
+            self._existing_site("site", site_id)
+        return site_id
+
     def _adjacent_rooms(self, room_id: str, site_id: str, ids: list[str]) -> list[Room]:
         rooms = []
         for other_id in ids:
             if other_id == room_id:
-                raise RegistryError("adjacent", "a room is not adjacent to itself")
+                raise ValidationError("adjacent", "a room is not adjacent to itself")
             other = self.session.get(Room, other_id)
             if other is None:
-                raise RegistryError("adjacent", f"no room {other_id!r}")
+                raise ValidationError("adjacent", f"no room {other_id!r}")
             if other.site_id != site_id:
-                raise RegistryError(
+                raise ValidationError(
                     "adjacent",
                     f"room {other_id!r} is in site {other.site_id!r}, not {site_id!r}",
                 )
@@ -383,38 +371,48 @@ class RegistryService:
                 new[other_id].adjacent.append(room)
         return sorted(new.keys() - old.keys()), sorted(old.keys() - new.keys())
 
-    def create_room(self, room_id, name, site_id, floor=None, adjacent=None) -> Room:
+    def create_room(self, values: RoomIn) -> Room:
         """Add a room; ``adjacent`` rooms must be of the same site."""
-        room_id = _identifier("id", room_id)
-        name = _name("name", name)
-        site = self._existing_site("site", site_id)
-        floor = _floor(floor)
-        others = self._adjacent_rooms(room_id, site.id, _id_list("adjacent", adjacent))
+        site = self._existing_site("site", values.site)
+        others = self._adjacent_rooms(values.id, site.id, values.adjacent)
         if not _insert_new(
-            self.session, Room, id=room_id, name=name, site_id=site.id, floor=floor
+            self.session,
+            Room,
+            id=values.id,
+            name=values.name,
+            site_id=site.id,
+            floor=values.floor,
         ):
-            raise RegistryConflict(f"room {room_id!r} exists already")
-        room = self.session.get(Room, room_id)
+            raise Conflict(f"room {values.id!r} exists already")
+        room = self.session.get(Room, values.id)
         self._set_adjacent(room, others)
         self.session.flush()
+        self._audit(
+            "room.create",
+            target=room.id,
+            details={
+                "name": room.name,
+                "site": room.site_id,
+                "floor": room.floor,
+                "adjacent": [other.id for other in room.adjacent],
+            },
+        )
         return room
 
-    def update_room(
-        self, room: Room, *, name=None, site_id=None, floor=..., adjacent=None
-    ) -> dict:
-        """Change what is given (``floor=None`` clears it; leave it out to
-        keep it). Moving a room to another site drops adjacency the new
-        site does not allow. Returns the changes."""
+    def update_room(self, room: Room, change: RoomChange) -> dict:
+        """Change what is given (a floor given as None clears it). Moving a
+        room to another site drops adjacency the new site does not allow.
+        Returns the changes."""
         values = {}
-        if name is not None:
-            values["name"] = _name("name", name)
-        if site_id is not None:
-            values["site_id"] = self._existing_site("site", site_id).id
-        if floor is not ...:
-            values["floor"] = _floor(floor)
+        if change.name is not None:
+            values["name"] = change.name
+        if change.site is not None:
+            values["site_id"] = self._existing_site("site", change.site).id
+        if "floor" in change.model_fields_set:
+            values["floor"] = change.floor
         site = values.get("site_id", room.site_id)
-        if adjacent is not None:
-            others = self._adjacent_rooms(room.id, site, _id_list("adjacent", adjacent))
+        if change.adjacent is not None:
+            others = self._adjacent_rooms(room.id, site, change.adjacent)
         else:
             others = [other for other in room.adjacent if other.site_id == site]
         changes = _changes(room, values)
@@ -422,24 +420,21 @@ class RegistryService:
         if added or removed:
             changes["adjacent"] = (removed, added)
         self.session.flush()
+        if changes:
+            self._audit("room.update", target=room.id, details=audit_details(changes))
         return changes
 
     def delete_room(self, room: Room) -> None:
-        """Delete a room no training run refers to; its beacons become unplaced."""
-        # Imported here: stethoscope.labels builds on the registry, not the
-        # other way round, and its package imports our services.
-        from ..labels.models import TrainingRun
-
-        runs = self.session.scalar(
-            select(func.count())
-            .select_from(TrainingRun)
-            .where(TrainingRun.room_id == room.id)
-        )
-        if runs:
-            raise RegistryConflict(
-                f"room {room.id!r} is the label of {runs} training run(s); "
-                "a room that models learnt from cannot be deleted (rename it instead)"
-            )
+        """Delete a room no other record keeps (a training run's label); its
+        beacons become unplaced."""
+        for column in _keeping_rooms():
+            count = self.session.scalar(select(func.count()).where(column == room.id))
+            if count:
+                raise Conflict(
+                    f"room {room.id!r} is the room of {count} "
+                    f"{column.table.name.replace('_', ' ')}; a room that models "
+                    "learnt from cannot be deleted (rename it instead)"
+                )
         # Done here rather than left to ON DELETE: the session's copies of
         # the rows must agree with the database.
         for beacon in self.session.scalars(
@@ -450,6 +445,7 @@ class RegistryService:
         self.session.flush()
         self.session.delete(room)
         self.session.flush()
+        self._audit("room.delete", target=room.id)
 
     # ---- beacons ----
 
@@ -463,38 +459,49 @@ class RegistryService:
     def beacon(self, beacon_id: str) -> Beacon | None:
         return self.session.get(Beacon, beacon_id)
 
-    def _room_or_none(self, room_id) -> str | None:
-        room_id = _optional_id("room", room_id)
+    def get_beacon(self, beacon_id: str) -> Beacon:
+        """The beacon, or NotFound."""
+        return self._get(Beacon, beacon_id, "beacon")
+
+    def _room_or_none(self, room_id: str | None) -> str | None:
         if room_id is not None and self.session.get(Room, room_id) is None:
-            raise RegistryError("room", f"no room {room_id!r}")
+            raise ValidationError("room", f"no room {room_id!r}")
         return room_id
 
-    def create_beacon(self, beacon_id, room_id=None, label=None) -> Beacon:
+    def create_beacon(self, values: BeaconIn) -> Beacon:
         """Describe a beacon (before or after it is heard: a heard one exists)."""
-        values = {
-            "id": _identifier("id", beacon_id),
-            "room_id": self._room_or_none(room_id),
-            "label": _name("label", label, required=False),
-        }
-        if not _insert_new(self.session, Beacon, **values):
-            raise RegistryConflict(f"beacon {values['id']!r} exists already")
-        return self.session.get(Beacon, values["id"])
+        room_id = self._room_or_none(values.room)
+        if not _insert_new(
+            self.session, Beacon, id=values.id, room_id=room_id, label=values.label
+        ):
+            raise Conflict(f"beacon {values.id!r} exists already")
+        beacon = self.session.get(Beacon, values.id)
+        self._audit(
+            "beacon.create",
+            target=beacon.id,
+            details={"room": beacon.room_id, "label": beacon.label},
+        )
+        return beacon
 
-    def update_beacon(self, beacon: Beacon, *, room_id=..., label=...) -> dict:
-        """Place (``room_id``; None unplaces) or relabel; returns the changes."""
+    def update_beacon(self, beacon: Beacon, change: BeaconChange) -> dict:
+        """Place (``room``; None unplaces) or relabel; returns the changes."""
         values = {}
-        if room_id is not ...:
-            values["room_id"] = self._room_or_none(room_id)
-        if label is not ...:
-            values["label"] = _name("label", label, required=False)
+        if "room" in change.model_fields_set:
+            values["room_id"] = self._room_or_none(change.room)
+        if "label" in change.model_fields_set:
+            values["label"] = change.label
         changes = _changes(beacon, values)
         self.session.flush()
+        if changes:
+            action = "beacon.place" if "room_id" in changes else "beacon.update"
+            self._audit(action, target=beacon.id, details=audit_details(changes))
         return changes
 
     def delete_beacon(self, beacon: Beacon) -> None:
         """Forget a beacon; if it is heard again it comes back unplaced."""
         self.session.delete(beacon)
         self.session.flush()
+        self._audit("beacon.delete", target=beacon.id)
 
     # ---- gateways and badges ----
 
@@ -504,34 +511,53 @@ class RegistryService:
     def gateway(self, gateway_id: str) -> Gateway | None:
         return self.session.get(Gateway, gateway_id)
 
+    def get_gateway(self, gateway_id: str) -> Gateway:
+        """The gateway, or NotFound."""
+        return self._get(Gateway, gateway_id, "gateway")
+
+    def _device_site(self, change, values: dict) -> None:
+        if "site" in change.model_fields_set:
+            values["site_id"] = (
+                self._existing_site("site", change.site).id if change.site else None
+            )
+
+    def _save_device(self, kind: str, model, device_id: str, values: dict, **new):
+        """Create the row if it was never heard, then set ``values``;
+        (row, created, changes), audited as ``kind``.create or .update."""
+        row = self.session.get(model, device_id)
+        created = False
+        if row is None:
+            # Its traffic columns stay empty until it posts (the activity
+            # tracker's upsert fills NULL times in).
+            created = _insert_new(
+                self.session, model, id=device_id, posts=0, duplicates=0, **new
+            )
+            row = self.session.get(model, device_id)
+        changes = _changes(row, values)
+        if "wearer" in changes:
+            changes["wearer"] = "changed"
+        self.session.flush()
+        if created or changes:
+            self._audit(
+                f"{kind}.{'create' if created else 'update'}",
+                target=row.id,
+                details=audit_details(changes),
+            )
+        return row, created, changes
+
     def save_gateway(
-        self, gateway_id, *, name=..., site_id=...
+        self, gateway_id: str, change: GatewayChange
     ) -> tuple[Gateway, bool, dict]:
         """Name and place a gateway, creating its row if it was never heard.
 
         Returns (gateway, created, changes).
         """
-        gateway_id = _identifier("id", gateway_id)
+        gateway_id = _device_id(gateway_id)
         values = {}
-        if name is not ...:
-            values["name"] = _name("name", name, required=False)
-        if site_id is not ...:
-            site_id = _optional_id("site", site_id)
-            values["site_id"] = (
-                self._existing_site("site", site_id).id if site_id else None
-            )
-        gateway = self.session.get(Gateway, gateway_id)
-        created = False
-        if gateway is None:
-            # Its traffic columns stay empty until it posts (the activity
-            # tracker's upsert fills NULL times in).
-            created = _insert_new(
-                self.session, Gateway, id=gateway_id, posts=0, duplicates=0
-            )
-            gateway = self.session.get(Gateway, gateway_id)
-        changes = _changes(gateway, values)
-        self.session.flush()
-        return gateway, created, changes
+        if "name" in change.model_fields_set:
+            values["name"] = change.name
+        self._device_site(change, values)
+        return self._save_device("gateway", Gateway, gateway_id, values)
 
     def badges(self) -> list[Badge]:
         return list(self.session.scalars(select(Badge).order_by(Badge.id)))
@@ -539,39 +565,26 @@ class RegistryService:
     def badge(self, badge_id: str) -> Badge | None:
         return self.session.get(Badge, badge_id)
 
+    def get_badge(self, badge_id: str) -> Badge:
+        """The badge, or NotFound."""
+        return self._get(Badge, badge_id, "badge")
+
     def save_badge(
-        self, badge_id, *, wearer=..., site_id=..., active=...
+        self, badge_id: str, change: BadgeChange
     ) -> tuple[Badge, bool, dict]:
         """Say who wears a badge, at which site, and whether it is in use.
 
-        Returns (badge, created, changes); a wearer change is reported as
-        such, never with the names (the caller logs changes).
+        Returns (badge, created, changes); a wearer change is reported (and
+        logged) as such, never with the names.
         """
-        badge_id = _identifier("id", badge_id)
+        badge_id = _device_id(badge_id)
         values = {}
-        if wearer is not ...:
-            values["wearer"] = _name("wearer", wearer, required=False)
-        if site_id is not ...:
-            site_id = _optional_id("site", site_id)
-            values["site_id"] = (
-                self._existing_site("site", site_id).id if site_id else None
-            )
-        if active is not ...:
-            if not isinstance(active, bool):
-                raise RegistryError("active", "must be true or false")
-            values["active"] = active
-        badge = self.session.get(Badge, badge_id)
-        created = False
-        if badge is None:
-            created = _insert_new(
-                self.session, Badge, id=badge_id, posts=0, duplicates=0, active=True
-            )
-            badge = self.session.get(Badge, badge_id)
-        changes = _changes(badge, values)
-        if "wearer" in changes:
-            changes["wearer"] = "changed"
-        self.session.flush()
-        return badge, created, changes
+        if "wearer" in change.model_fields_set:
+            values["wearer"] = change.wearer
+        self._device_site(change, values)
+        if change.active is not None:
+            values["active"] = change.active
+        return self._save_device("badge", Badge, badge_id, values, active=True)
 
     # ---- unplaced ----
 
@@ -591,88 +604,68 @@ class RegistryService:
 
     # ---- bulk ----
 
-    def export_rooms(self, site_id: str | None = None) -> list[dict]:
-        """Rooms as import takes them: id, name, site, floor, adjacent (ids)."""
-        return [
-            {
-                "id": room.id,
-                "name": room.name,
-                "site": room.site_id,
-                "floor": room.floor,
-                "adjacent": [other.id for other in room.adjacent],
-            }
-            for room in self.rooms(site_id)
-        ]
+    def _record_import(self, kind: str, source: str, result: dict) -> None:
+        self._audit(
+            f"{kind}.import",
+            details={
+                "format": source,
+                **{key: len(ids) for key, ids in result.items()},
+                "created_ids": result["created"][:AUDIT_IDS],
+                "updated_ids": result["updated"][:AUDIT_IDS],
+            },
+        )
 
-    def export_beacons(self, site_id: str | None = None) -> list[dict]:
-        """Beacons as import takes them: id, room (None: unplaced), label."""
-        return [
-            {"id": beacon.id, "room": beacon.room_id, "label": beacon.label}
-            for beacon in self.beacons(site_id)
-        ]
-
-    def import_rooms(self, rows: list[tuple[dict, dict]]) -> dict:
+    def import_rooms(self, rows: Iterable[tuple[str, Mapping]], source: str) -> dict:
         """Create or update every room of a file, all or nothing.
 
-        ``rows`` are (where, row) pairs: ``where`` is {"line": n} or
-        {"index": i}, for errors. A room of the file gets exactly the
-        adjacency the file gives it (a pair listed on either side is
-        enough). Returns counts created/updated/unchanged and the ids.
+        ``rows`` are (where, row) pairs: ``where`` ("line 3", or an index)
+        prefixes the fields of its errors. A room of the file gets exactly
+        the adjacency the file gives it (a pair listed on either side is
+        enough). Returns the ids created, updated and unchanged; audited as
+        one ``room.import`` from ``source`` (csv, json).
         """
-        errors: list[dict] = []
-        parsed: dict[str, dict] = {}
+        errors: list[FieldError] = []
+        parsed: dict[str, tuple[str, RoomRow]] = {}
         sites = {site.id for site in self.sites()}
 
         def fail(where, field, message):
-            errors.append({**where, "field": field, "message": message})
+            errors.append(FieldError(f"{where}.{field}", message))
 
-        for where, row in rows:
-            try:
-                room_id = _identifier("id", _cell(row, "id"))
-                if room_id in parsed:
-                    raise RegistryError("id", f"room {room_id!r} is in the file twice")
-                site_id = _identifier("site", _cell(row, "site"))
-                if site_id not in sites:
-                    raise RegistryError("site", f"no site {site_id!r}")
-                parsed[room_id] = {
-                    "where": where,
-                    "name": _name("name", _cell(row, "name")),
-                    "site_id": site_id,
-                    "floor": _floor(_cell(row, "floor")),
-                    "adjacent": _id_list("adjacent", _cell(row, "adjacent")),
-                }
-            except RegistryError as exc:
-                fail(where, exc.field, exc.message)
+        for where, row in _rows(RoomRow, rows, errors):
+            if row.id in parsed:
+                fail(where, "id", f"room {row.id!r} is in the file twice")
+            elif row.site not in sites:
+                fail(where, "site", f"no site {row.site!r}")
+            else:
+                parsed[row.id] = (where, row)
         stored = {room.id: room for room in self.rooms()}
         pairs: dict[str, set[str]] = {room_id: set() for room_id in parsed}
-        for room_id, values in parsed.items():
-            for other_id in values["adjacent"]:
+        for room_id, (where, row) in parsed.items():
+            for other_id in row.adjacent:
                 other_site = (
-                    parsed[other_id]["site_id"]
+                    parsed[other_id][1].site
                     if other_id in parsed
                     else stored[other_id].site_id
                     if other_id in stored
                     else None
                 )
                 if other_id == room_id:
-                    fail(
-                        values["where"], "adjacent", "a room is not adjacent to itself"
-                    )
+                    fail(where, "adjacent", "a room is not adjacent to itself")
                 elif other_site is None:
-                    fail(values["where"], "adjacent", f"no room {other_id!r}")
-                elif other_site != values["site_id"]:
+                    fail(where, "adjacent", f"no room {other_id!r}")
+                elif other_site != row.site:
                     fail(
-                        values["where"],
+                        where,
                         "adjacent",
                         f"room {other_id!r} is in site {other_site!r}, "
-                        f"not {values['site_id']!r}",
+                        f"not {row.site!r}",
                     )
                 else:
                     pairs[room_id].add(other_id)
                     if other_id in pairs:
                         pairs[other_id].add(room_id)
         if errors:
-            raise ImportRefused(errors)
+            raise Invalid(errors)
 
         result = {"created": [], "updated": [], "unchanged": []}
         before = {
@@ -680,23 +673,19 @@ class RegistryService:
             for room_id in parsed
             if room_id in stored
         }
-        for room_id, values in parsed.items():
+        for room_id, (_, row) in parsed.items():
             if room_id not in stored:
                 room = Room(
-                    id=room_id,
-                    name=values["name"],
-                    site_id=values["site_id"],
-                    floor=values["floor"],
+                    id=room_id, name=row.name, site_id=row.site, floor=row.floor
                 )
                 self.session.add(room)
                 stored[room_id] = room
                 result["created"].append(room_id)
         self.session.flush()
-        for room_id, values in parsed.items():
+        for room_id, (_, row) in parsed.items():
             room = stored[room_id]
             changed = _changes(
-                room,
-                {key: values[key] for key in ("name", "site_id", "floor")},
+                room, {"name": row.name, "site_id": row.site, "floor": row.floor}
             )
             self._set_adjacent(
                 room, [stored[other] for other in sorted(pairs[room_id])]
@@ -708,32 +697,26 @@ class RegistryService:
             else:
                 result["unchanged"].append(room_id)
         self.session.flush()
+        self._record_import("room", source, result)
         return result
 
-    def import_beacons(self, rows: list[tuple[dict, dict]]) -> dict:
+    def import_beacons(self, rows: Iterable[tuple[str, Mapping]], source: str) -> dict:
         """Create or update every beacon of a file, all or nothing (see
         import_rooms); an empty room unplaces the beacon."""
-        errors: list[dict] = []
+        errors: list[FieldError] = []
         parsed: dict[str, dict] = {}
         rooms = set(self.session.scalars(select(Room.id)))
-        for where, row in rows:
-            try:
-                beacon_id = _identifier("id", _cell(row, "id"))
-                if beacon_id in parsed:
-                    raise RegistryError(
-                        "id", f"beacon {beacon_id!r} is in the file twice"
-                    )
-                room_id = _optional_id("room", _cell(row, "room"))
-                if room_id is not None and room_id not in rooms:
-                    raise RegistryError("room", f"no room {room_id!r}")
-                parsed[beacon_id] = {
-                    "room_id": room_id,
-                    "label": _name("label", _cell(row, "label"), required=False),
-                }
-            except RegistryError as exc:
-                errors.append({**where, "field": exc.field, "message": exc.message})
+        for where, row in _rows(BeaconRow, rows, errors):
+            if row.id in parsed:
+                errors.append(
+                    FieldError(f"{where}.id", f"beacon {row.id!r} is in the file twice")
+                )
+            elif row.room is not None and row.room not in rooms:
+                errors.append(FieldError(f"{where}.room", f"no room {row.room!r}"))
+            else:
+                parsed[row.id] = {"room_id": row.room, "label": row.label}
         if errors:
-            raise ImportRefused(errors)
+            raise Invalid(errors)
         result = {"created": [], "updated": [], "unchanged": []}
         stored = (
             {
@@ -758,9 +741,18 @@ class RegistryService:
             else:
                 result["unchanged"].append(beacon_id)
         self.session.flush()
+        self._record_import("beacon", source, result)
         return result
 
 
-def _cell(row: dict, key: str):
-    value = row.get(key)
-    return value.strip() if isinstance(value, str) else value
+def _keeping_rooms():
+    """Columns of other features' tables whose ON DELETE RESTRICT keeps a
+    room (a training run's label). Found in the metadata, so that the
+    registry imports nothing of the features built on it."""
+    rooms_id = Room.__table__.c.id
+    return [
+        fk.parent
+        for table in Room.metadata.tables.values()
+        for fk in table.foreign_keys
+        if fk.column is rooms_id and (fk.ondelete or "").upper() == "RESTRICT"
+    ]

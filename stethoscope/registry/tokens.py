@@ -10,17 +10,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from ..bearer import hash_token, new_token
 from ..db import utcnow
-from ..ingest.schemas import IDENTIFIER
+from ..errors import NotFound, ValidationError
+from ..schemas import IDENTIFIER
 from .models import GatewayToken
 
 TOKEN_PREFIX = "stg_"
-
-
-class TokenError(ValueError):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class GatewayTokenService:
@@ -32,7 +26,9 @@ class GatewayTokenService:
 
     def create(self, gateway_id: str, actor: str) -> tuple[str, GatewayToken]:
         if not IDENTIFIER.fullmatch(gateway_id or ""):
-            raise TokenError("gateway_id", "1 to 64 printable characters, no spaces")
+            raise ValidationError(
+                "gateway_id", "1 to 64 printable characters, no spaces"
+            )
         minted = new_token(TOKEN_PREFIX)
         row = GatewayToken(
             gateway_id=gateway_id,
@@ -49,7 +45,7 @@ class GatewayTokenService:
         """Revoke a token; also say whether it was live until now."""
         row = self.session.get(GatewayToken, token_id)
         if row is None:
-            raise TokenError("token_id", f"no token {token_id}")
+            raise NotFound(f"no token {token_id}")
         if row.revoked_at is not None:
             return row, False
         row.revoked_at = utcnow()

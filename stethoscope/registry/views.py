@@ -4,738 +4,581 @@ Reads of sites, rooms, beacons and gateways need VIEW: they name places
 and devices, not people, and the dashboard needs them. Badges with their
 wearers, the unplaced list and every change need ADMIN: a wearer's name
 next to a badge id is what turns "badge 17 is in the lounge" into where a
-person is. Every change is audit-logged in its own transaction; a wearer's
-name never goes into the log ("wearer": "changed").
+person is. RegistryService audit-logs every change; a wearer's name never
+goes into the log ("wearer": "changed").
 
-JSON writes made with the session cookie need the X-CSRF-Token header
-(Pyramid's default for every unsafe method). Errors: 400 ``invalid`` with
-``errors`` naming the fields (and, for imports, the line or index), 404,
-409 ``conflict``.
+Import and export live beside the collections, not under them
+(``/import/rooms``, ``/export/rooms``): every path below ``/rooms/`` is a
+room's, since a room's id may be any printable text, "import" included.
 """
 
-import csv
-import io
-
-from pyramid.httpexceptions import (
-    HTTPNotFound,
-    HTTPRequestEntityTooLarge,
-    HTTPUnsupportedMediaType,
-)
 from pyramid.response import Response
-from pyramid.view import view_config
 
-from ..audit.services import record
-from ..ingest.schemas import IDENTIFIER, parse_json
-from ..labels.csvio import escape_cell, unescape_cell
+from ..endpoints import endpoint
+from ..errors import TooLarge
 from ..permissions import ADMIN, VIEW
-from .models import Badge, Beacon, Gateway, Room, Site
-from .services import (
-    BEACON_COLUMNS,
-    ROOM_COLUMNS,
-    ImportRefused,
-    RegistryConflict,
-    RegistryError,
-    RegistryService,
-    SeenService,
+from . import transfer
+from .schemas import (
+    MAX_IMPORT_BYTES,
+    MAX_IMPORT_ROWS,
+    BadgeChange,
+    BadgePath,
+    Beacon,
+    BeaconChange,
+    BeaconIn,
+    BeaconList,
+    BeaconPath,
+    BeaconsExport,
+    ExportQuery,
+    GatewayChange,
+    GatewayPath,
+    ImportResult,
+    NewBadgePath,
+    NewGatewayPath,
+    RegistryBadge,
+    RegistryBadgeList,
+    RegistryGateway,
+    RegistryGatewayList,
+    Room,
+    RoomChange,
+    RoomIn,
+    RoomList,
+    RoomPath,
+    RoomsExport,
+    SeenBadgeList,
+    SeenGatewayList,
+    Site,
+    SiteChange,
+    SiteFilter,
+    SiteIn,
+    SiteList,
+    SitePath,
+    Unplaced,
+    UnplacedBadge,
 )
+from .services import RegistryService, SeenService
 
-# One object of the API, and one import file (JSON or CSV). waitress caps
-# every body at 2 MiB before this.
-MAX_BODY_BYTES = 64 << 10
-MAX_IMPORT_BYTES = 1 << 20
-MAX_IMPORT_ROWS = 10_000
-# Ids of the changed rooms or beacons an import's audit event lists.
-AUDIT_IDS = 100
+TAGS = ("registry",)
+IN_USE = "The id exists already."
 
 
-def _iso(moment):
-    return moment.isoformat() if moment is not None else None
-
-
-def site_json(site: Site) -> dict:
-    return {
-        "id": site.id,
-        "name": site.name,
-        "timezone": site.timezone,
-        "created_at": _iso(site.created_at),
-    }
-
-
-def room_json(room: Room) -> dict:
-    return {
-        "id": room.id,
-        "name": room.name,
-        "site": room.site_id,
-        "floor": room.floor,
-        "adjacent": [other.id for other in room.adjacent],
-    }
-
-
-def beacon_json(beacon: Beacon) -> dict:
-    return {
-        "id": beacon.id,
-        "room": beacon.room_id,
-        "label": beacon.label,
-        "first_heard": _iso(beacon.first_heard),
-        "last_heard": _iso(beacon.last_heard),
-    }
-
-
-def gateway_json(gateway: Gateway) -> dict:
-    return {
-        "id": gateway.id,
-        "name": gateway.name,
-        "site": gateway.site_id,
-        "first_seen": _iso(gateway.first_seen),
-        "last_seen": _iso(gateway.last_seen),
-        "last_ip": gateway.last_ip,
-        "posts": gateway.posts or 0,
-        "duplicates": gateway.duplicates or 0,
-    }
-
-
-def badge_json(badge: Badge) -> dict:
-    return {
-        "id": badge.id,
-        "wearer": badge.wearer,
-        "site": badge.site_id,
-        "active": badge.active,
-        "first_seen": _iso(badge.first_seen),
-        "last_seen": _iso(badge.last_seen),
-        "last_gateway_id": badge.last_gateway_id,
-    }
-
-
-# Column names in audit details and errors: what the API calls them.
-_PUBLIC_NAMES = {"site_id": "site", "room_id": "room"}
-
-
-def audit_details(changes: dict) -> dict:
-    """Changes (field → (old, new)) as the audit log keeps them."""
-    details = {}
-    for key, change in changes.items():
-        name = _PUBLIC_NAMES.get(key, key)
-        if change == "changed":
-            details[name] = "changed"
-        elif key == "adjacent":
-            removed, added = change
-            details[name] = {"added": added, "removed": removed}
-        else:
-            details[name] = {"from": change[0], "to": change[1]}
-    return details
-
-
-def registry_service(request) -> RegistryService:
+def registry(request) -> RegistryService:
     return request.find_service(RegistryService)
 
 
-# ---- errors ------------------------------------------------------------------
-
-
-@view_config(context=RegistryError, renderer="json")
-def registry_error(exc, request):
-    request.response.status = 400
-    return {
-        "status": 400,
-        "error": "invalid",
-        "message": str(exc),
-        "errors": [{"field": exc.field, "message": exc.message}],
-    }
-
-
-@view_config(context=ImportRefused, renderer="json")
-def import_refused(exc, request):
-    request.response.status = 400
-    return {
-        "status": 400,
-        "error": "invalid",
-        "message": str(exc),
-        "errors": exc.errors,
-    }
-
-
-@view_config(context=RegistryConflict, renderer="json")
-def registry_conflict(exc, request):
-    request.response.status = 409
-    return {"status": 409, "error": "conflict", "message": str(exc)}
-
-
-# ---- reading bodies ----------------------------------------------------------
-
-
-def _body(request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
-    body = request.body
-    if len(body) > limit:
-        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
-    return body
-
-
-def json_object(request) -> dict:
-    """The body: one JSON object, at most MAX_BODY_BYTES."""
-    if request.content_type != "application/json":
-        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
-    data = parse_json(_body(request, MAX_BODY_BYTES))
-    if not isinstance(data, dict):
-        raise RegistryError("body", "must be a JSON object")
-    return data
-
-
-def _given(data: dict, key: str):
-    """The value of ``key``, or ... when the body leaves it out."""
-    return data.get(key, ...)
-
-
-def _text(data: dict, key: str):
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise RegistryError(key, "must be a string")
-    return value
-
-
-def _or_404(find, what: str, key: str):
-    """``find(key)``, or 404 when it finds nothing.
-
-    A key that is no identifier is not looked up: every id here is one,
-    and PostgreSQL answers a NUL in a query's text with an error.
-    """
-    thing = find(key) if IDENTIFIER.fullmatch(key) else None
-    if thing is None:
-        raise HTTPNotFound(f"no {what} {key!r}")
-    return thing
-
-
-def parse_import(content_type: str, body: bytes) -> tuple[str, list]:
-    """(format, [(where, row), ...]) of an import file, CSV or JSON.
-
-    JSON: a list of objects (or {"rooms": [...]} / {"beacons": [...]}, as
-    the export writes it). CSV: a header row naming the columns.
-    """
-    if content_type in ("application/json",):
-        data = parse_json(body)
-        if isinstance(data, dict) and len(data) == 1:
-            data = next(iter(data.values()))
-        if not isinstance(data, list):
-            raise RegistryError("body", "must be a JSON list of objects")
-        if len(data) > MAX_IMPORT_ROWS:
-            raise RegistryError("body", f"at most {MAX_IMPORT_ROWS} rows")
-        rows = []
-        for index, item in enumerate(data):
-            if not isinstance(item, dict):
-                raise ImportRefused(
-                    [{"index": index, "field": "body", "message": "must be an object"}]
-                )
-            rows.append(({"index": index}, item))
-        return "json", rows
-    if content_type in ("text/csv", "text/plain", "application/csv"):
-        try:
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise RegistryError("body", "CSV must be UTF-8") from None
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        if not reader.fieldnames:
-            raise RegistryError("body", "CSV needs a header row")
-        rows = []
-        try:
-            for row in reader:
-                if len(rows) >= MAX_IMPORT_ROWS:
-                    raise RegistryError("body", f"at most {MAX_IMPORT_ROWS} rows")
-                # Cells our export wrote as text (export_response) read back.
-                cells = {
-                    key: unescape_cell(value) if isinstance(value, str) else value
-                    for key, value in row.items()
-                }
-                rows.append(({"line": reader.line_num}, cells))
-        except csv.Error as exc:
-            raise ImportRefused(
-                [{"line": reader.line_num, "field": "body", "message": str(exc)}]
-            ) from None
-        return "csv", rows
-    raise HTTPUnsupportedMediaType("Content-Type must be text/csv or application/json")
-
-
-def export_response(request, kind: str, rows: list[dict]) -> Response:
-    fmt = request.GET.get("format", "json")
-    if fmt == "json":
-        response = Response(json_body={kind: rows})
-        response.content_disposition = f'attachment; filename="{kind}.json"'
-        return response
-    if fmt != "csv":
-        raise RegistryError("format", "must be csv or json")
-    columns = ROOM_COLUMNS if kind == "rooms" else BEACON_COLUMNS
-    out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, columns, lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        cells = {key: ("" if value is None else value) for key, value in row.items()}
-        if "adjacent" in cells:
-            cells["adjacent"] = ";".join(row["adjacent"])
-        # Names and ids are text an admin or a gateway chose: one that a
-        # spreadsheet would run as a formula (=, +, -, @) is written as text,
-        # as the labelled export does; the import reads it back. The floor
-        # is a number and stays one.
-        writer.writerow(
-            {
-                key: escape_cell(value) if isinstance(value, str) else value
-                for key, value in cells.items()
-            }
-        )
-    response = Response(
-        body=out.getvalue().encode(), content_type="text/csv", charset="utf-8"
-    )
-    response.content_disposition = f'attachment; filename="{kind}.csv"'
-    return response
-
-
-def _site_filter(request) -> str | None:
-    site = request.GET.get("site")
-    if site is None or site == "":
-        return None
-    if not IDENTIFIER.fullmatch(site) or registry_service(request).site(site) is None:
-        raise RegistryError("site", f"no site {site!r}")
-    return site
-
-
-def record_import(request, kind: str, fmt: str, result: dict) -> dict:
-    counts = {key: len(ids) for key, ids in result.items()}
-    record(
-        request,
-        f"{kind[:-1]}.import",
-        details={
-            "format": fmt,
-            **counts,
-            "created_ids": result["created"][:AUDIT_IDS],
-            "updated_ids": result["updated"][:AUDIT_IDS],
-        },
-    )
-    return {
-        **counts,
-        "created_ids": result["created"],
-        "updated_ids": result["updated"],
-    }
+def deleted(request) -> Response:
+    return Response(status=204)
 
 
 # ---- gateways and badges as seen (traffic) -----------------------------------
 
 
-@view_config(
+@endpoint(
     route_name="registry.gateways",
     request_method="GET",
-    renderer="json",
     permission=VIEW,
+    summary="Every gateway that has posted, most recently seen first",
+    response=SeenGatewayList,
+    tags=TAGS,
 )
 def list_gateways(request):
-    return {"gateways": request.find_service(SeenService).gateways()}
+    gateways = request.find_service(SeenService).gateways()
+    return SeenGatewayList.model_validate({"gateways": gateways})
 
 
-@view_config(
-    route_name="registry.badges", request_method="GET", renderer="json", permission=VIEW
+@endpoint(
+    route_name="registry.badges",
+    request_method="GET",
+    permission=VIEW,
+    summary="Every badge that has been heard, most recently seen first",
+    response=SeenBadgeList,
+    tags=TAGS,
 )
 def list_badges(request):
-    return {"badges": request.find_service(SeenService).badges()}
+    badges = request.find_service(SeenService).badges()
+    return SeenBadgeList.model_validate({"badges": badges})
 
 
 # ---- sites -------------------------------------------------------------------
 
 
-@view_config(
-    route_name="registry.sites", request_method="GET", renderer="json", permission=VIEW
+@endpoint(
+    route_name="registry.sites",
+    request_method="GET",
+    permission=VIEW,
+    summary="Every site",
+    response=SiteList,
+    tags=TAGS,
 )
-def api_sites(request):
-    return {"sites": [site_json(site) for site in registry_service(request).sites()]}
+def list_sites(request):
+    return SiteList(sites=[Site.of(site) for site in registry(request).sites()])
 
 
-@view_config(
+@endpoint(
     route_name="registry.sites",
     request_method="POST",
-    renderer="json",
     permission=ADMIN,
+    summary="Add a site",
+    body=SiteIn,
+    response=Site,
+    status=201,
+    errors={409: IN_USE},
+    tags=TAGS,
 )
-def api_create_site(request):
-    data = json_object(request)
-    site = registry_service(request).create_site(
-        data.get("id"), data.get("name"), data.get("timezone")
-    )
-    record(
-        request,
-        "site.create",
-        target=site.id,
-        details={"name": site.name, "timezone": site.timezone},
-    )
-    request.response.status = 201
-    return site_json(site)
+def create_site(request):
+    return Site.of(registry(request).create_site(request.validated.body))
 
 
-def site_or_404(request) -> Site:
-    key = request.matchdict["site_id"]
-    return _or_404(registry_service(request).site, "site", key)
-
-
-@view_config(
-    route_name="registry.site", request_method="GET", renderer="json", permission=VIEW
+@endpoint(
+    route_name="registry.site",
+    request_method="GET",
+    permission=VIEW,
+    summary="One site",
+    path=SitePath,
+    response=Site,
+    tags=TAGS,
 )
-def api_site(request):
-    return site_json(site_or_404(request))
+def get_site(request):
+    return Site.of(registry(request).get_site(request.validated.path.site_id))
 
 
-@view_config(
-    route_name="registry.site", request_method="PUT", renderer="json", permission=ADMIN
+@endpoint(
+    route_name="registry.site",
+    request_method="PUT",
+    permission=ADMIN,
+    summary="Change a site's name or timezone (fields left out are kept)",
+    path=SitePath,
+    body=SiteChange,
+    response=Site,
+    tags=TAGS,
 )
-def api_update_site(request):
-    site = site_or_404(request)
-    data = json_object(request)
-    changes = registry_service(request).update_site(
-        site, name=_text(data, "name"), timezone=_text(data, "timezone")
-    )
-    if changes:
-        record(request, "site.update", target=site.id, details=audit_details(changes))
-    return site_json(site)
+def update_site(request):
+    service = registry(request)
+    site = service.get_site(request.validated.path.site_id)
+    service.update_site(site, request.validated.body)
+    return Site.of(site)
 
 
-@view_config(
+@endpoint(
     route_name="registry.site",
     request_method="DELETE",
-    renderer="json",
     permission=ADMIN,
+    summary="Delete a site with no rooms, gateways or badges",
+    path=SitePath,
+    status=204,
+    errors={409: "The site still has rooms, gateways or badges."},
+    tags=TAGS,
 )
-def api_delete_site(request):
-    site = site_or_404(request)
-    registry_service(request).delete_site(site)
-    record(request, "site.delete", target=site.id)
-    return Response(status=204)
+def delete_site(request):
+    service = registry(request)
+    service.delete_site(service.get_site(request.validated.path.site_id))
+    return deleted(request)
 
 
 # ---- rooms -------------------------------------------------------------------
 
 
-@view_config(
-    route_name="registry.rooms", request_method="GET", renderer="json", permission=VIEW
-)
-def api_rooms(request):
-    rooms = registry_service(request).rooms(_site_filter(request))
-    return {"rooms": [room_json(room) for room in rooms]}
-
-
-@view_config(
+@endpoint(
     route_name="registry.rooms",
-    request_method="POST",
-    renderer="json",
-    permission=ADMIN,
-)
-def api_create_room(request):
-    data = json_object(request)
-    room = registry_service(request).create_room(
-        data.get("id"),
-        data.get("name"),
-        data.get("site"),
-        data.get("floor"),
-        data.get("adjacent"),
-    )
-    record(
-        request,
-        "room.create",
-        target=room.id,
-        details={
-            "name": room.name,
-            "site": room.site_id,
-            "floor": room.floor,
-            "adjacent": [other.id for other in room.adjacent],
-        },
-    )
-    request.response.status = 201
-    return room_json(room)
-
-
-def room_or_404(request) -> Room:
-    key = request.matchdict["room_id"]
-    return _or_404(registry_service(request).room, "room", key)
-
-
-@view_config(
-    route_name="registry.room", request_method="GET", renderer="json", permission=VIEW
-)
-def api_room(request):
-    return room_json(room_or_404(request))
-
-
-@view_config(
-    route_name="registry.room", request_method="PUT", renderer="json", permission=ADMIN
-)
-def api_update_room(request):
-    room = room_or_404(request)
-    data = json_object(request)
-    changes = registry_service(request).update_room(
-        room,
-        name=_text(data, "name"),
-        site_id=_text(data, "site"),
-        floor=_given(data, "floor"),
-        adjacent=data.get("adjacent"),
-    )
-    if changes:
-        record(request, "room.update", target=room.id, details=audit_details(changes))
-    return room_json(room)
-
-
-@view_config(
-    route_name="registry.room",
-    request_method="DELETE",
-    renderer="json",
-    permission=ADMIN,
-)
-def api_delete_room(request):
-    room = room_or_404(request)
-    registry_service(request).delete_room(room)
-    record(request, "room.delete", target=room.id)
-    return Response(status=204)
-
-
-@view_config(
-    route_name="registry.rooms.export",
     request_method="GET",
     permission=VIEW,
+    summary="Rooms, by site and id",
+    query=SiteFilter,
+    response=RoomList,
+    tags=TAGS,
 )
-def api_export_rooms(request):
-    return export_response(
-        request, "rooms", registry_service(request).export_rooms(_site_filter(request))
-    )
+def list_rooms(request):
+    service = registry(request)
+    site = service.check_site_filter(request.validated.query.site)
+    return RoomList(rooms=[Room.of(room) for room in service.rooms(site)])
 
 
-@view_config(
-    route_name="registry.rooms.import",
+@endpoint(
+    route_name="registry.rooms",
     request_method="POST",
-    renderer="json",
     permission=ADMIN,
+    summary="Add a room; adjacent rooms must be of the same site",
+    body=RoomIn,
+    response=Room,
+    status=201,
+    errors={409: IN_USE},
+    tags=TAGS,
 )
-def api_import_rooms(request):
-    fmt, rows = parse_import(request.content_type, _body(request, MAX_IMPORT_BYTES))
-    result = registry_service(request).import_rooms(rows)
-    return record_import(request, "rooms", fmt, result)
+def create_room(request):
+    return Room.of(registry(request).create_room(request.validated.body))
+
+
+@endpoint(
+    route_name="registry.room",
+    request_method="GET",
+    permission=VIEW,
+    summary="One room",
+    path=RoomPath,
+    response=Room,
+    tags=TAGS,
+)
+def get_room(request):
+    return Room.of(registry(request).get_room(request.validated.path.room_id))
+
+
+@endpoint(
+    route_name="registry.room",
+    request_method="PUT",
+    permission=ADMIN,
+    summary="Change a room (fields left out are kept; adjacent replaces the "
+    "set, both ways round)",
+    path=RoomPath,
+    body=RoomChange,
+    response=Room,
+    tags=TAGS,
+)
+def update_room(request):
+    service = registry(request)
+    room = service.get_room(request.validated.path.room_id)
+    service.update_room(room, request.validated.body)
+    return Room.of(room)
+
+
+@endpoint(
+    route_name="registry.room",
+    request_method="DELETE",
+    permission=ADMIN,
+    summary="Delete a room no training run refers to; its beacons become unplaced",
+    path=RoomPath,
+    status=204,
+    errors={409: "A training run's label is this room."},
+    tags=TAGS,
+)
+def delete_room(request):
+    service = registry(request)
+    service.delete_room(service.get_room(request.validated.path.room_id))
+    return deleted(request)
 
 
 # ---- beacons -----------------------------------------------------------------
 
 
-@view_config(
+@endpoint(
     route_name="registry.beacons",
     request_method="GET",
-    renderer="json",
     permission=VIEW,
+    summary="Beacons by id",
+    query=SiteFilter,
+    response=BeaconList,
+    tags=TAGS,
 )
-def api_beacons(request):
-    beacons = registry_service(request).beacons(_site_filter(request))
-    return {"beacons": [beacon_json(beacon) for beacon in beacons]}
+def list_beacons(request):
+    service = registry(request)
+    site = service.check_site_filter(request.validated.query.site)
+    return BeaconList(beacons=[Beacon.of(beacon) for beacon in service.beacons(site)])
 
 
-def record_beacon(request, beacon: Beacon, changes: dict) -> None:
-    if "room_id" in changes:
-        record(
-            request, "beacon.place", target=beacon.id, details=audit_details(changes)
-        )
-    elif changes:
-        record(
-            request, "beacon.update", target=beacon.id, details=audit_details(changes)
-        )
-
-
-@view_config(
+@endpoint(
     route_name="registry.beacons",
     request_method="POST",
-    renderer="json",
     permission=ADMIN,
+    summary="Describe a beacon",
+    body=BeaconIn,
+    response=Beacon,
+    status=201,
+    errors={409: IN_USE},
+    tags=TAGS,
 )
-def api_create_beacon(request):
-    data = json_object(request)
-    beacon = registry_service(request).create_beacon(
-        data.get("id"), data.get("room"), data.get("label")
-    )
-    record(
-        request,
-        "beacon.create",
-        target=beacon.id,
-        details={"room": beacon.room_id, "label": beacon.label},
-    )
-    request.response.status = 201
-    return beacon_json(beacon)
+def create_beacon(request):
+    return Beacon.of(registry(request).create_beacon(request.validated.body))
 
 
-def beacon_or_404(request) -> Beacon:
-    key = request.matchdict["beacon_id"]
-    return _or_404(registry_service(request).beacon, "beacon", key)
-
-
-@view_config(
-    route_name="registry.beacon", request_method="GET", renderer="json", permission=VIEW
+@endpoint(
+    route_name="registry.beacon",
+    request_method="GET",
+    permission=VIEW,
+    summary="One beacon",
+    path=BeaconPath,
+    response=Beacon,
+    tags=TAGS,
 )
-def api_beacon(request):
-    return beacon_json(beacon_or_404(request))
+def get_beacon(request):
+    return Beacon.of(registry(request).get_beacon(request.validated.path.beacon_id))
 
 
-@view_config(
+@endpoint(
     route_name="registry.beacon",
     request_method="PUT",
-    renderer="json",
     permission=ADMIN,
+    summary="Place a beacon in a room (null: unplaced) or relabel it",
+    path=BeaconPath,
+    body=BeaconChange,
+    response=Beacon,
+    tags=TAGS,
 )
-def api_update_beacon(request):
-    beacon = beacon_or_404(request)
-    data = json_object(request)
-    changes = registry_service(request).update_beacon(
-        beacon, room_id=_given(data, "room"), label=_given(data, "label")
-    )
-    record_beacon(request, beacon, changes)
-    return beacon_json(beacon)
+def update_beacon(request):
+    service = registry(request)
+    beacon = service.get_beacon(request.validated.path.beacon_id)
+    service.update_beacon(beacon, request.validated.body)
+    return Beacon.of(beacon)
 
 
-@view_config(
+@endpoint(
     route_name="registry.beacon",
     request_method="DELETE",
-    renderer="json",
     permission=ADMIN,
+    summary="Forget a beacon (heard again, it comes back unplaced)",
+    path=BeaconPath,
+    status=204,
+    tags=TAGS,
 )
-def api_delete_beacon(request):
-    beacon = beacon_or_404(request)
-    registry_service(request).delete_beacon(beacon)
-    record(request, "beacon.delete", target=beacon.id)
-    return Response(status=204)
+def delete_beacon(request):
+    service = registry(request)
+    service.delete_beacon(service.get_beacon(request.validated.path.beacon_id))
+    return deleted(request)
 
 
-@view_config(
+# ---- import and export -------------------------------------------------------
+
+
+ROOM_COLUMNS_TEXT = "id,name,site,floor,adjacent (ids separated by ';')"
+BEACON_COLUMNS_TEXT = "id,room,label"
+CSV = {"text/csv": {"schema": {"type": "string"}}}
+IMPORT_ERRORS = {
+    400: "The file, or rows of it, are invalid; nothing was imported.",
+    413: "The file is too large.",
+    415: "The Content-Type is not text/csv or application/json.",
+}
+
+
+def _export_documented(columns: str):
+    """The export gives CSV (format=csv) as well as JSON."""
+
+    def amend(operation, settings):
+        ok = operation["responses"]["200"]
+        ok["content"].update(CSV)
+        ok["description"] += f" CSV (format=csv): columns {columns}."
+
+    return amend
+
+
+def _import_documented(columns: str, row: str, export: str):
+    """The import takes a CSV or a JSON file, read by the view itself."""
+
+    def amend(operation, settings):
+        rows = {"type": "array", "items": {"$ref": f"#/components/schemas/{row}"}}
+        whole = {"$ref": f"#/components/schemas/{export}"}
+        operation["requestBody"] = {
+            "required": True,
+            "description": f"At most {MAX_IMPORT_BYTES} bytes and "
+            f"{MAX_IMPORT_ROWS} rows. CSV: a header row with {columns}. JSON: "
+            "a list of objects, or the export's object. A 400 lists every "
+            "error, its field prefixed with the line (CSV, the header being "
+            "line 1: line 3.room) or the index (JSON, from 0: 2.room).",
+            "content": {
+                **CSV,
+                "application/json": {"schema": {"oneOf": [rows, whole]}},
+            },
+        }
+
+    return amend
+
+
+def _export(request, kind: str):
+    query = request.validated.query
+    export = transfer.exported(registry(request), kind, query.site)
+    if query.format == "csv":
+        return transfer.csv_response(kind, export)
+    request.response.content_disposition = f'attachment; filename="{kind}.json"'
+    return export
+
+
+def _import(request, kind: str) -> ImportResult:
+    if (request.content_length or 0) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
+    body = request.body
+    if len(body) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
+    return transfer.import_file(
+        registry(request), kind, request.content_type or "", body
+    )
+
+
+@endpoint(
+    route_name="registry.rooms.export",
+    request_method="GET",
+    permission=VIEW,
+    summary="Rooms as a CSV or JSON file that import takes back",
+    query=ExportQuery,
+    response=RoomsExport,
+    amend=_export_documented(ROOM_COLUMNS_TEXT),
+    tags=TAGS,
+)
+def export_rooms(request):
+    return _export(request, "rooms")
+
+
+@endpoint(
+    route_name="registry.rooms.import",
+    request_method="POST",
+    permission=ADMIN,
+    summary="Create or update rooms from a CSV or JSON file, all or nothing; "
+    "importing the same file again changes nothing",
+    response=ImportResult,
+    errors=IMPORT_ERRORS,
+    amend=_import_documented(ROOM_COLUMNS_TEXT, "RoomIn", "RoomsExport"),
+    tags=TAGS,
+)
+def import_rooms(request):
+    return _import(request, "rooms")
+
+
+@endpoint(
     route_name="registry.beacons.export",
     request_method="GET",
     permission=VIEW,
+    summary="Beacons as a CSV or JSON file that import takes back",
+    query=ExportQuery,
+    response=BeaconsExport,
+    amend=_export_documented(BEACON_COLUMNS_TEXT),
+    tags=TAGS,
 )
-def api_export_beacons(request):
-    return export_response(
-        request,
-        "beacons",
-        registry_service(request).export_beacons(_site_filter(request)),
-    )
+def export_beacons(request):
+    return _export(request, "beacons")
 
 
-@view_config(
+@endpoint(
     route_name="registry.beacons.import",
     request_method="POST",
-    renderer="json",
     permission=ADMIN,
+    summary="Create or update beacons from a CSV or JSON file, all or nothing; "
+    "importing the same file again changes nothing",
+    response=ImportResult,
+    errors=IMPORT_ERRORS,
+    amend=_import_documented(BEACON_COLUMNS_TEXT, "BeaconIn", "BeaconsExport"),
+    tags=TAGS,
 )
-def api_import_beacons(request):
-    fmt, rows = parse_import(request.content_type, _body(request, MAX_IMPORT_BYTES))
-    result = registry_service(request).import_beacons(rows)
-    return record_import(request, "beacons", fmt, result)
+def import_beacons(request):
+    return _import(request, "beacons")
 
 
 # ---- gateways and badges as described ----------------------------------------
 
 
-def record_device(request, kind: str, row, created: bool, changes: dict) -> None:
-    if created or changes:
-        record(
-            request,
-            f"{kind}.{'create' if created else 'update'}",
-            target=row.id,
-            details=audit_details(changes),
-        )
-
-
-@view_config(
+@endpoint(
     route_name="registry.gateway_list",
     request_method="GET",
-    renderer="json",
     permission=VIEW,
+    summary="Every gateway row: as described and as seen",
+    response=RegistryGatewayList,
+    operation_id="listRegistryGateways",
+    tags=TAGS,
 )
-def api_gateway_list(request):
-    return {"gateways": [gateway_json(g) for g in registry_service(request).gateways()]}
+def list_registry_gateways(request):
+    return RegistryGatewayList(
+        gateways=[RegistryGateway.of(g) for g in registry(request).gateways()]
+    )
 
 
-@view_config(
+@endpoint(
     route_name="registry.gateway",
     request_method="GET",
-    renderer="json",
     permission=VIEW,
+    summary="One gateway",
+    path=GatewayPath,
+    response=RegistryGateway,
+    operation_id="getRegistryGateway",
+    tags=TAGS,
 )
-def api_gateway(request):
-    key = request.matchdict["gateway_id"]
-    return gateway_json(_or_404(registry_service(request).gateway, "gateway", key))
+def get_gateway(request):
+    service = registry(request)
+    return RegistryGateway.of(service.get_gateway(request.validated.path.gateway_id))
 
 
-@view_config(
+@endpoint(
     route_name="registry.gateway",
     request_method="PUT",
-    renderer="json",
     permission=ADMIN,
+    summary="Name and place a gateway; one never heard is created (201)",
+    path=NewGatewayPath,
+    body=GatewayChange,
+    responses={200: RegistryGateway, 201: RegistryGateway},
+    operation_id="saveRegistryGateway",
+    tags=TAGS,
 )
-def api_save_gateway(request):
-    data = json_object(request)
-    gateway, created, changes = registry_service(request).save_gateway(
-        request.matchdict["gateway_id"],
-        name=_given(data, "name"),
-        site_id=_given(data, "site"),
+def save_gateway(request):
+    gateway, created, _ = registry(request).save_gateway(
+        request.validated.path.gateway_id, request.validated.body
     )
-    record_device(request, "gateway", gateway, created, changes)
-    if created:
-        request.response.status = 201
-    return gateway_json(gateway)
+    request.response.status = 201 if created else 200
+    return RegistryGateway.of(gateway)
 
 
-@view_config(
+@endpoint(
     route_name="registry.badge_list",
     request_method="GET",
-    renderer="json",
     permission=ADMIN,
+    summary="Every badge row with its wearer",
+    response=RegistryBadgeList,
+    operation_id="listRegistryBadges",
+    tags=TAGS,
 )
-def api_badge_list(request):
-    return {"badges": [badge_json(b) for b in registry_service(request).badges()]}
+def list_registry_badges(request):
+    return RegistryBadgeList(
+        badges=[RegistryBadge.of(b) for b in registry(request).badges()]
+    )
 
 
-@view_config(
+@endpoint(
     route_name="registry.badge",
     request_method="GET",
-    renderer="json",
     permission=ADMIN,
+    summary="One badge with its wearer",
+    path=BadgePath,
+    response=RegistryBadge,
+    operation_id="getRegistryBadge",
+    tags=TAGS,
 )
-def api_badge(request):
-    key = request.matchdict["badge_id"]
-    return badge_json(_or_404(registry_service(request).badge, "badge", key))
+def get_badge(request):
+    service = registry(request)
+    return RegistryBadge.of(service.get_badge(request.validated.path.badge_id))
 
 
-@view_config(
+@endpoint(
     route_name="registry.badge",
     request_method="PUT",
-    renderer="json",
     permission=ADMIN,
+    summary="Say who wears a badge, at which site, and whether it is in use; "
+    "one never heard is created (201)",
+    path=NewBadgePath,
+    body=BadgeChange,
+    responses={200: RegistryBadge, 201: RegistryBadge},
+    operation_id="saveRegistryBadge",
+    tags=TAGS,
 )
-def api_save_badge(request):
-    data = json_object(request)
-    badge, created, changes = registry_service(request).save_badge(
-        request.matchdict["badge_id"],
-        wearer=_given(data, "wearer"),
-        site_id=_given(data, "site"),
-        active=_given(data, "active"),
+def save_badge(request):
+    badge, created, _ = registry(request).save_badge(
+        request.validated.path.badge_id, request.validated.body
     )
-    record_device(request, "badge", badge, created, changes)
-    if created:
-        request.response.status = 201
-    return badge_json(badge)
+    request.response.status = 201 if created else 200
+    return RegistryBadge.of(badge)
 
 
-@view_config(
+@endpoint(
     route_name="registry.unplaced",
     request_method="GET",
-    renderer="json",
     permission=ADMIN,
+    summary="Beacons heard in no room and badges seen at no site",
+    response=Unplaced,
+    operation_id="listUnplaced",
+    tags=TAGS,
 )
-def api_unplaced(request):
-    unplaced = registry_service(request).unplaced()
-    return {
-        "beacons": [beacon_json(beacon) for beacon in unplaced["beacons"]],
-        "badges": [
-            {
-                "id": badge.id,
-                "first_seen": _iso(badge.first_seen),
-                "last_seen": _iso(badge.last_seen),
-                "last_gateway_id": badge.last_gateway_id,
-            }
+def list_unplaced(request):
+    unplaced = registry(request).unplaced()
+    return Unplaced(
+        beacons=[Beacon.of(beacon) for beacon in unplaced["beacons"]],
+        badges=[
+            UnplacedBadge(
+                id=badge.id,
+                first_seen=badge.first_seen,
+                last_seen=badge.last_seen,
+                last_gateway_id=badge.last_gateway_id,
+            )
             for badge in unplaced["badges"]
         ],
-    }
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..accounts.services import AccountError
 from ..audit.services import AuditService
 from ..config import ConfigurationError
-from ..registry.tokens import TokenError
+from ..errors import ServiceError
 
 # argparse exits with 2 on a usage error; the scripts use it for every error.
 EXIT_ERROR = 2
@@ -97,7 +97,7 @@ def run(config_uri: str, command: Callable, args, *, write: bool) -> int:
     try:
         with application(config_uri, write=write) as env:
             command(env["request"], args)
-    except (ConsoleError, AccountError, TokenError) as exc:
+    except (ConsoleError, AccountError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except SQLAlchemyError as exc:

@@ -7,6 +7,7 @@ edits to the house's rooms, beacons, gateways or badges are put back.
 
 from dataclasses import dataclass, field
 
+from ..registry.schemas import BadgeChange, GatewayChange, SiteChange, SiteIn
 from ..registry.services import RegistryService
 from .house import House
 
@@ -40,20 +41,24 @@ def install_house(service: RegistryService, house: House, badges: int) -> Instal
     """Create or update ``house``'s site, rooms (floors and doors), beacons
     (placed in their rooms), gateways and its first ``badges`` badges.
 
-    Run inside a transaction; RegistryError and friends propagate.
+    Run inside a transaction; stethoscope.errors propagate.
     """
     result = Installed()
     site = service.site(house.site_id)
     if site is None:
-        service.create_site(house.site_id, house.name, house.timezone)
+        service.create_site(
+            SiteIn(id=house.site_id, name=house.name, timezone=house.timezone)
+        )
         result.site = "created"
-    elif service.update_site(site, name=house.name, timezone=house.timezone):
+    elif service.update_site(
+        site, SiteChange(name=house.name, timezone=house.timezone)
+    ):
         result.site = "updated"
 
     rooms = service.import_rooms(
         [
             (
-                {"index": i},
+                str(i),
                 {
                     "id": room.id,
                     "name": room.name,
@@ -63,16 +68,18 @@ def install_house(service: RegistryService, house: House, badges: int) -> Instal
                 },
             )
             for i, room in enumerate(house.rooms)
-        ]
+        ],
+        "simulate",
     )
     beacons = service.import_beacons(
         [
             (
-                {"index": i},
+                str(i),
                 {"id": beacon.id, "room": beacon.room_id, "label": beacon.name},
             )
             for i, beacon in enumerate(house.beacons)
-        ]
+        ],
+        "simulate",
     )
     for kind, outcome in (("rooms", rooms), ("beacons", beacons)):
         for key, ids in outcome.items():
@@ -81,12 +88,12 @@ def install_house(service: RegistryService, house: House, badges: int) -> Instal
 
     for gateway in house.gateways:
         _, created, changes = service.save_gateway(
-            gateway.id, name=gateway.name, site_id=house.site_id
+            gateway.id, GatewayChange(name=gateway.name, site=house.site_id)
         )
         result.note("gateways", _outcome(created, changes), gateway.id)
     for number, badge_id in enumerate(house.badge_ids(badges), start=1):
         _, created, changes = service.save_badge(
-            badge_id, wearer=house.wearer(number), site_id=house.site_id
+            badge_id, BadgeChange(wearer=house.wearer(number), site=house.site_id)
         )
         result.note("badges", _outcome(created, changes), badge_id)
     return result

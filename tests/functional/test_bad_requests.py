@@ -99,7 +99,7 @@ def test_a_browser_gets_the_error_as_a_page(make_app):
         "/training_runs/bulk_stats?run_ids=%FF",
         "/training_runs/coverage?site_id=%C3%28",
         "/rooms?site=%FF",
-        "/beacons/export?site=%FF",
+        "/export/beacons?site=%FF",
         "/models?site_id=%FF",
         "/admin/audit?actor=%FF",
         "/admin/training/coverage?site_id=%C3%28",
@@ -262,7 +262,7 @@ def test_a_nul_in_a_device_described_over_json_is_400(admin, kind):
 
 
 @pytest.mark.parametrize(
-    "url", ["/rooms?site=a%00b", "/beacons?site=a%00b", "/rooms/export?site=a%00b"]
+    "url", ["/rooms?site=a%00b", "/beacons?site=a%00b", "/export/rooms?site=a%00b"]
 )
 def test_a_nul_in_the_site_filter_is_400(testapp, url):
     assert_invalid(testapp.get(url, status=400), "site")

@@ -51,25 +51,25 @@ def audit_count(db):
 
 class TestRooms:
     def test_csv_import_is_idempotent_and_round_trips(self, api, db):
-        first = api.raw("/rooms/import", ROOMS_CSV.encode(), "text/csv").json
+        first = api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv").json
         assert (first["created"], first["updated"], first["unchanged"]) == (4, 0, 0)
         assert api.get(f"/rooms/{UUID}").json["adjacent"] == ["hall"]
         assert api.get("/rooms/lounge").json["adjacent"] == ["hall"]
         stored = snapshot(db)
 
-        again = api.raw("/rooms/import", ROOMS_CSV.encode(), "text/csv").json
+        again = api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv").json
         assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 4)
         assert snapshot(db) == stored
 
-        exported = api.get("/rooms/export?format=csv")
+        exported = api.get("/export/rooms?format=csv")
         assert exported.content_type == "text/csv"
         assert "attachment" in exported.headers["Content-Disposition"]
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert {row["id"]: row["adjacent"] for row in rows}["hall"] == f"{UUID};lounge"
-        back = api.raw("/rooms/import", exported.body, "text/csv").json
+        back = api.raw("/import/rooms", exported.body, "text/csv").json
         assert back["unchanged"] == 4 and back["created"] == back["updated"] == 0
 
-        only_elm = api.get("/rooms/export?format=csv&site=elm").text
+        only_elm = api.get("/export/rooms?format=csv&site=elm").text
         assert only_elm.splitlines()[1:] == ["porch,Porch,elm,,"]
 
     def test_csv_export_writes_formula_names_as_text_and_imports_them_back(
@@ -91,25 +91,25 @@ class TestRooms:
         api.post("/rooms", {"id": "den", "name": "Den", "site": "oak"})
         stored = snapshot(db)
 
-        exported = api.get("/rooms/export?format=csv").text
+        exported = api.get("/export/rooms?format=csv").text
         assert exported.splitlines()[1:] == [
             '\'-cellar,"\'=HYPERLINK(""http://evil.example"")",oak,,',
             "attic,'+Attic,oak,-1,",
             "den,Den,oak,,",
         ]
-        back = api.raw("/rooms/import", exported.encode(), "text/csv").json
+        back = api.raw("/import/rooms", exported.encode(), "text/csv").json
         assert back["unchanged"] == 3 and back["created"] == back["updated"] == 0
         assert snapshot(db) == stored
 
     def test_json_round_trip_and_update(self, api, db):
-        api.raw("/rooms/import", ROOMS_CSV.encode(), "text/csv")
-        exported = api.get("/rooms/export?format=json").json
+        api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv")
+        exported = api.get("/export/rooms?format=json").json
         assert set(exported) == {"rooms"}
         for room in exported["rooms"]:
             if room["id"] == "porch":
                 room["name"] = "Front porch"
         result = api.raw(
-            "/rooms/import",
+            "/import/rooms",
             json.dumps(exported).encode(),
             "application/json",
         ).json
@@ -118,7 +118,7 @@ class TestRooms:
         assert api.get("/rooms/porch").json["name"] == "Front porch"
         # A bare list works too.
         bare = api.raw(
-            "/rooms/import",
+            "/import/rooms",
             b'[{"id": "attic", "name": "Attic", "site": "oak", "floor": 2, '
             b'"adjacent": ["hall"]}]',
             "application/json",
@@ -138,47 +138,45 @@ class TestRooms:
             "q,Q,oak,high,\r\n"
             "lounge,Again,oak,,\r\n"
         )
-        response = api.raw("/rooms/import", bad.encode(), "text/csv", status=400)
-        assert [(e["line"], e["field"]) for e in response.json["errors"]] == [
-            (3, "name"),
-            (4, "id"),
-            (5, "site"),
-            (7, "floor"),
-            (8, "id"),
-            (6, "adjacent"),
+        response = api.raw("/import/rooms", bad.encode(), "text/csv", status=400)
+        assert [e["field"] for e in response.json["errors"]] == [
+            "line 3.name",
+            "line 4.id",
+            "line 5.site",
+            "line 7.floor",
+            "line 8.id",
+            "line 6.adjacent",
         ]
         assert snapshot(db) == before
         assert audit_count(db) == events
 
     def test_json_errors_by_index(self, api, db):
         response = api.raw(
-            "/rooms/import",
+            "/import/rooms",
             b'[{"id": "a", "name": "A", "site": "oak"}, {"id": "b", "site": "oak"}, 7]',
             "application/json",
             status=400,
         )
         assert response.json["errors"] == [
-            {"index": 2, "field": "body", "message": "must be an object"}
+            {"field": "2", "message": "must be an object"}
         ]
         response = api.raw(
-            "/rooms/import",
+            "/import/rooms",
             b'[{"id": "a", "name": "A", "site": "oak"}, {"id": "b", "site": "oak"}]',
             "application/json",
             status=400,
         )
-        assert [(e["index"], e["field"]) for e in response.json["errors"]] == [
-            (1, "name")
-        ]
+        assert [e["field"] for e in response.json["errors"]] == ["1.name"]
         assert snapshot(db)[0] == []
 
     def test_body_limits(self, api):
-        api.raw("/rooms/import", b"x" * ((1 << 20) + 1), "text/csv", status=413)
-        api.raw("/rooms/import", b"id,name", "application/xml", status=415)
-        api.raw("/rooms/import", b"\xff\xfe", "text/csv", status=400)
-        api.get("/rooms/export?format=xml", status=400)
+        api.raw("/import/rooms", b"x" * ((1 << 20) + 1), "text/csv", status=413)
+        api.raw("/import/rooms", b"id,name", "application/xml", status=415)
+        api.raw("/import/rooms", b"\xff\xfe", "text/csv", status=400)
+        api.get("/export/rooms?format=xml", status=400)
 
     def test_audited_once_per_file(self, api, db):
-        api.raw("/rooms/import", ROOMS_CSV.encode(), "text/csv")
+        api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv")
         db.rollback()
         event = db.scalars(
             select(AuditEvent).where(AuditEvent.action == "room.import")
@@ -189,15 +187,15 @@ class TestRooms:
 class TestBeacons:
     def test_round_trip(self, api, db):
         house_rooms = "id,name,site,floor,adjacent\r\nhall,Hall,oak,,\r\n"
-        api.raw("/rooms/import", house_rooms.encode(), "text/csv")
+        api.raw("/import/rooms", house_rooms.encode(), "text/csv")
         body = "id,room,label\r\nb1,hall,door\r\nb2,,\r\n"
-        first = api.raw("/beacons/import", body.encode(), "text/csv").json
+        first = api.raw("/import/beacons", body.encode(), "text/csv").json
         assert (first["created"], first["updated"], first["unchanged"]) == (2, 0, 0)
-        again = api.raw("/beacons/import", body.encode(), "text/csv").json
+        again = api.raw("/import/beacons", body.encode(), "text/csv").json
         assert again["unchanged"] == 2
-        exported = api.get("/beacons/export?format=csv").text
+        exported = api.get("/export/beacons?format=csv").text
         assert exported.splitlines() == ["id,room,label", "b1,hall,door", "b2,,"]
-        as_json = api.get("/beacons/export?format=json").json
+        as_json = api.get("/export/beacons?format=json").json
         assert as_json == {
             "beacons": [
                 {"id": "b1", "room": "hall", "label": "door"},
@@ -205,7 +203,7 @@ class TestBeacons:
             ]
         }
         moved = api.raw(
-            "/beacons/import",
+            "/import/beacons",
             b'[{"id": "b2", "room": "hall"}]',
             "application/json",
         ).json
@@ -213,8 +211,8 @@ class TestBeacons:
 
     def test_unknown_room_refuses_the_file(self, api, db):
         body = "id,room,label\r\nb1,,\r\nb2,attic,\r\n"
-        response = api.raw("/beacons/import", body.encode(), "text/csv", status=400)
+        response = api.raw("/import/beacons", body.encode(), "text/csv", status=400)
         assert response.json["errors"] == [
-            {"line": 3, "field": "room", "message": "no room 'attic'"}
+            {"field": "line 3.room", "message": "no room 'attic'"}
         ]
         assert snapshot(db)[2] == []

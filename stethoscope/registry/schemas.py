@@ -1,0 +1,463 @@
+"""The registry's request and response models: one per body, query, path and
+answer of its JSON API (stethoscope.registry.views), also used by the admin
+pages' forms and the import's rows, so that a name, a floor or a timezone
+is checked by one piece of code wherever it comes from.
+
+Text from a form or a CSV cell is text: a floor may come as "2", adjacent
+rooms as "hall;lounge", and an empty cell means "none". The before-validators
+below take those forms too; a JSON body gets the same answers.
+"""
+
+import datetime
+import functools
+import re
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from ..schemas import Body, Identifier, Out, Query
+
+# Names are shown on pages and in exports; control characters would break both.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NAME_MAX = 200
+# A floor number, as the SmallInteger column holds it and a building has them.
+FLOOR_MIN, FLOOR_MAX = -20, 200
+# One object of the API, and one import file (JSON or CSV). waitress caps
+# every body at 2 MiB before this.
+MAX_BODY_BYTES = 64 << 10
+MAX_IMPORT_BYTES = 1 << 20
+MAX_IMPORT_ROWS = 10_000
+
+
+@functools.cache
+def timezones() -> tuple[str, ...]:
+    """Every IANA timezone name this system knows, sorted (for the forms)."""
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _blank_is_none(value: Any) -> Any:
+    value = _stripped(value)
+    return None if value == "" else value
+
+
+def _name_text(value: Any) -> Any:
+    value = _stripped(value)
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _timezone(value: str) -> str:
+    if value not in timezones():
+        raise ValueError("must be an IANA timezone name, e.g. Europe/London")
+    zoneinfo.ZoneInfo(value)  # loads: a listed name that cannot load is a bug
+    return value
+
+
+def _floor_text(value: Any) -> Any:
+    value = _blank_is_none(value)
+    if isinstance(value, str):
+        if not re.fullmatch(r"-?[0-9]{1,4}", value):
+            raise ValueError("must be a whole number or empty")
+        return int(value)
+    return value
+
+
+def _id_list(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value
+
+
+_ShortName = Annotated[str, StringConstraints(max_length=NAME_MAX)]
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=NAME_MAX),
+    BeforeValidator(_name_text),
+]
+OptionalName = Annotated[
+    _ShortName | None, BeforeValidator(_name_text), BeforeValidator(_blank_is_none)
+]
+OptionalId = Annotated[Identifier | None, BeforeValidator(_blank_is_none)]
+Timezone = Annotated[
+    str,
+    AfterValidator(_timezone),
+    BeforeValidator(_stripped),
+    Field(description="An IANA timezone name, e.g. Europe/London."),
+]
+Floor = Annotated[
+    Annotated[int, Ge(FLOOR_MIN), Le(FLOOR_MAX)] | None,
+    BeforeValidator(_floor_text),
+]
+Adjacent = Annotated[
+    list[Identifier],
+    AfterValidator(lambda ids: sorted(set(ids))),
+    BeforeValidator(_id_list),
+    Field(description="Rooms of the same site; also taken as ids separated by ';'."),
+]
+
+
+# ---- sites -------------------------------------------------------------------
+
+
+class SitePath(BaseModel):
+    site_id: Identifier = Field(description="The site's id (may contain '/').")
+
+
+class SiteIn(Body):
+    id: Identifier
+    name: Name
+    timezone: Timezone
+
+
+class SiteChange(Body):
+    """Fields left out (or null) keep their values."""
+
+    name: Name | None = None
+    timezone: Timezone | None = None
+
+
+class Site(Out):
+    """The site."""
+
+    id: str
+    name: str
+    timezone: str
+    created_at: datetime.datetime
+
+    @classmethod
+    def of(cls, site) -> "Site":
+        return cls(
+            id=site.id,
+            name=site.name,
+            timezone=site.timezone,
+            created_at=site.created_at,
+        )
+
+
+class SiteList(Out):
+    """Every site, by id."""
+
+    sites: list[Site]
+
+
+# ---- rooms -------------------------------------------------------------------
+
+
+class SiteFilter(Query):
+    site: Identifier | None = Field(None, description="Only this site's.")
+
+
+class RoomPath(BaseModel):
+    room_id: Identifier = Field(description="The room's id (may contain '/').")
+
+
+class RoomIn(Body):
+    id: Identifier
+    name: Name
+    site: Identifier
+    floor: Floor = None
+    adjacent: Adjacent = []
+
+
+class RoomChange(Body):
+    """Fields left out keep their values; floor null clears it; adjacent
+    replaces the set, both ways round."""
+
+    name: Name | None = None
+    site: Identifier | None = None
+    floor: Floor = None
+    adjacent: Adjacent | None = None
+
+
+class Room(Out):
+    """The room."""
+
+    id: str
+    name: str
+    site: str
+    floor: int | None
+    adjacent: list[str]
+
+    @classmethod
+    def of(cls, room) -> "Room":
+        return cls(
+            id=room.id,
+            name=room.name,
+            site=room.site_id,
+            floor=room.floor,
+            adjacent=[other.id for other in room.adjacent],
+        )
+
+
+class RoomList(Out):
+    """Rooms, by site and id."""
+
+    rooms: list[Room]
+
+
+# ---- beacons -----------------------------------------------------------------
+
+
+class BeaconPath(BaseModel):
+    beacon_id: Identifier = Field(description="The beacon's id (may contain '/').")
+
+
+class BeaconIn(Body):
+    id: Identifier
+    room: OptionalId = None
+    label: OptionalName = None
+
+
+class BeaconChange(Body):
+    """Fields left out keep their values; room null unplaces the beacon."""
+
+    room: OptionalId = None
+    label: OptionalName = None
+
+
+class Beacon(Out):
+    """The beacon."""
+
+    id: str
+    room: str | None
+    label: str | None
+    first_heard: datetime.datetime | None
+    last_heard: datetime.datetime | None
+
+    @classmethod
+    def of(cls, beacon) -> "Beacon":
+        return cls(
+            id=beacon.id,
+            room=beacon.room_id,
+            label=beacon.label,
+            first_heard=beacon.first_heard,
+            last_heard=beacon.last_heard,
+        )
+
+
+class BeaconList(Out):
+    """Beacons, by id."""
+
+    beacons: list[Beacon]
+
+
+# ---- gateways and badges as described ----------------------------------------
+
+
+class GatewayPath(BaseModel):
+    gateway_id: Identifier = Field(description="The gateway's id.")
+
+
+class NewGatewayPath(BaseModel):
+    # Not an Identifier: an id no gateway can have is refused 400 (id), as
+    # the form on the admin page is.
+    gateway_id: str = Field(description="The gateway's id, heard or not yet.")
+
+
+class GatewayChange(Body):
+    """Fields left out keep their values."""
+
+    name: OptionalName = None
+    site: OptionalId = None
+
+
+class RegistryGateway(Out):
+    """The gateway, as described and as seen."""
+
+    id: str
+    name: str | None
+    site: str | None
+    first_seen: datetime.datetime | None
+    last_seen: datetime.datetime | None
+    last_ip: str | None
+    posts: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+
+    @classmethod
+    def of(cls, gateway) -> "RegistryGateway":
+        return cls(
+            id=gateway.id,
+            name=gateway.name,
+            site=gateway.site_id,
+            first_seen=gateway.first_seen,
+            last_seen=gateway.last_seen,
+            last_ip=gateway.last_ip,
+            posts=gateway.posts or 0,
+            duplicates=gateway.duplicates or 0,
+        )
+
+
+class RegistryGatewayList(Out):
+    """Every gateway row, by id."""
+
+    gateways: list[RegistryGateway]
+
+
+class BadgePath(BaseModel):
+    badge_id: Identifier = Field(description="The badge's id.")
+
+
+class NewBadgePath(BaseModel):
+    badge_id: str = Field(description="The badge's id, heard or not yet.")
+
+
+class BadgeChange(Body):
+    """Fields left out keep their values."""
+
+    wearer: OptionalName = Field(
+        None,
+        description="Who wears it, as staff know them. Personal information: "
+        "never logged.",
+    )
+    site: OptionalId = None
+    active: StrictBool | None = None
+
+
+class RegistryBadge(Out):
+    """The badge with its wearer."""
+
+    id: str
+    wearer: str | None
+    site: str | None
+    active: bool
+    first_seen: datetime.datetime | None
+    last_seen: datetime.datetime | None
+    last_gateway_id: str | None
+
+    @classmethod
+    def of(cls, badge) -> "RegistryBadge":
+        return cls(
+            id=badge.id,
+            wearer=badge.wearer,
+            site=badge.site_id,
+            active=badge.active,
+            first_seen=badge.first_seen,
+            last_seen=badge.last_seen,
+            last_gateway_id=badge.last_gateway_id,
+        )
+
+
+class RegistryBadgeList(Out):
+    """Every badge row with its wearer, by id."""
+
+    badges: list[RegistryBadge]
+
+
+class UnplacedBadge(Out):
+    id: str
+    first_seen: datetime.datetime | None
+    last_seen: datetime.datetime | None
+    last_gateway_id: str | None
+
+
+class Unplaced(Out):
+    """Beacons heard but in no room, and badges seen but at no site (no
+    wearers: placing a badge needs no name)."""
+
+    beacons: list[Beacon]
+    badges: list[UnplacedBadge]
+
+
+# ---- gateways and badges as seen (traffic) -----------------------------------
+
+
+class SeenGateway(Out):
+    id: str
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    seconds_since_seen: float
+    online: bool = Field(description="Seen within stethoscope.activity.online_seconds.")
+    last_ip: str | None
+    posts: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+
+
+class SeenGatewayList(Out):
+    """Every gateway that has posted, most recently seen first."""
+
+    gateways: list[SeenGateway]
+
+
+class SeenBadge(Out):
+    id: str
+    first_seen: datetime.datetime
+    last_seen: datetime.datetime
+    seconds_since_seen: float
+    last_gateway_id: str | None
+    posts: int = Field(ge=0)
+    duplicates: int = Field(ge=0)
+
+
+class SeenBadgeList(Out):
+    """Every badge that has been heard, most recently seen first."""
+
+    badges: list[SeenBadge]
+
+
+# ---- import and export -------------------------------------------------------
+
+ROOM_COLUMNS = ("id", "name", "site", "floor", "adjacent")
+BEACON_COLUMNS = ("id", "room", "label")
+
+
+class RoomRow(RoomIn):
+    """A room of an import file; other columns are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class BeaconRow(BeaconIn):
+    """A beacon of an import file; other columns are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ExportQuery(SiteFilter):
+    format: Literal["json", "csv"] = "json"
+
+
+class ExportedBeacon(Out):
+    id: str
+    room: str | None
+    label: str | None
+
+
+class RoomsExport(Out):
+    """Rooms as import takes them back (CSV: id,name,site,floor,adjacent
+    with ids separated by ';')."""
+
+    rooms: list[Room]
+
+
+class BeaconsExport(Out):
+    """Beacons as import takes them back (CSV: id,room,label)."""
+
+    beacons: list[ExportedBeacon]
+
+
+class ImportResult(Out):
+    """What the import did."""
+
+    created: int = Field(ge=0)
+    updated: int = Field(ge=0)
+    unchanged: int = Field(ge=0)
+    created_ids: list[str]
+    updated_ids: list[str]
