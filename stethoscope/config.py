@@ -225,6 +225,14 @@ SETTINGS: tuple[Setting, ...] = (
     # How stale a process's idea of the active models may be: each process
     # checks the newest activation at most this often (0: on every use).
     Setting("stethoscope.models.refresh_seconds", integer(0, 3600), 2),
+    # Locating: the live filter's window of readings; a badge unheard for
+    # recent_seconds has no location (404); a vocabulary beacon unheard by
+    # every badge for beacon_dead_seconds is dead; finished days of history
+    # kept in memory (an LRU of this many days).
+    Setting("stethoscope.locating.window_seconds", integer(5, 3600), 120),
+    Setting("stethoscope.locating.recent_seconds", integer(1, 3600), 60),
+    Setting("stethoscope.locating.beacon_dead_seconds", integer(60, 30 * 86_400), 1800),
+    Setting("stethoscope.locating.history_cache_days", integer(0, 100_000), 512),
     Setting("stethoscope.docs_dir", string),
     # Keep the objects made at start-up out of the collector's full passes
     # (stethoscope.main): off in tests, which build hundreds of apps.
@@ -290,6 +298,9 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".ops")
     config.include(".audit")
     config.include(".accounts")
+    # Before the registry: routes match in the order they are added, and
+    # its /sites/{site_id:.+} would take /sites/{site_id}/occupancy.
+    config.include(".locating")
     config.include(".registry")
     config.include(".ingest")
     config.include(".labels")

@@ -41,5 +41,9 @@ def includeme(config):
     config.add_route("locating.location", "/badges/{badge_id:.+}/location")
     config.add_route("locating.history", "/badges/{badge_id:.+}/location_history")
     config.add_route("locating.stays", "/badges/{badge_id:.+}/stays")
-    config.add_route("locating.occupancy", "/sites/{site_id:.+}/occupancy")
+    # GET only: any other method goes on to the registry's site route, and
+    # a 405's Allow says so.
+    config.add_route(
+        "locating.occupancy", "/sites/{site_id:.+}/occupancy", request_method="GET"
+    )
     config.scan(".views")

@@ -80,6 +80,11 @@ def readers(ok=200) -> dict:
     return {ANONYMOUS: 401, VIEWER: ok, STAFF: ok, ADMIN: ok, GATEWAY: 403}
 
 
+def historians(ok=200) -> dict:
+    """VIEW_HISTORY: staff and admins."""
+    return {ANONYMOUS: 401, VIEWER: 403, STAFF: ok, ADMIN: ok, GATEWAY: 403}
+
+
 def admin_json(ok) -> dict:
     return {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: ok, GATEWAY: 403}
 
@@ -100,7 +105,7 @@ def admin_form(ok=303) -> dict:
 # Which routes take which permission (stethoscope.security):
 #   public: health, login, docs, static
 #   VIEW (viewer and up): dashboard, readings, gateways, badges
-#   VIEW_HISTORY (staff and up): none yet (location history is to come)
+#   VIEW_HISTORY (staff and up): location history, stays
 #   VIEW also: sites, rooms, beacons, gateways of the registry (no wearers)
 #   ADMIN: admin.*, registry writes, badges (wearers), unplaced devices,
 #          training runs (where residents were), models (which name the
@@ -230,9 +235,9 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/rooms", json={"id": "r-{principal}", "name": "R", "site": "house"}),
         admin_json(201),
     ),
-    ("registry.rooms.export", "GET"): (Call("/export/rooms?format=csv"), readers()),
+    ("registry.rooms.export", "GET"): (Call("/rooms/export?format=csv"), readers()),
     ("registry.rooms.import", "POST"): (
-        Call("/import/rooms", json=[{"id": "hall", "name": "Hall", "site": "house"}]),
+        Call("/rooms/import", json=[{"id": "hall", "name": "Hall", "site": "house"}]),
         admin_json(200),
     ),
     ("registry.room", "GET"): (Call("/rooms/kitchen"), readers()),
@@ -247,11 +252,11 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         admin_json(201),
     ),
     ("registry.beacons.export", "GET"): (
-        Call("/export/beacons?format=json"),
+        Call("/beacons/export?format=json"),
         readers(),
     ),
     ("registry.beacons.import", "POST"): (
-        Call("/import/beacons", json=[{"id": "b-kitchen", "room": "kitchen"}]),
+        Call("/beacons/import", json=[{"id": "b-kitchen", "room": "kitchen"}]),
         admin_json(200),
     ),
     ("registry.beacon", "GET"): (Call("/beacons/b-kitchen"), readers()),
@@ -438,6 +443,24 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/admin/models/rollback", html=True, form={"site_id": "house"}),
         admin_form(),
     ),
+    # Locating (stethoscope/locating/views.py): where a badge is now is
+    # VIEW; its day and who wears it, VIEW_HISTORY. badge-nobody sent nothing
+    # and has no site (404 once allowed).
+    ("locating.location", "GET"): (Call("/badges/badge-nobody/location"), readers(404)),
+    ("locating.location", "POST"): (
+        Call("/badges/badge-nobody/location", json={"priors": [["kitchen", 2]]}),
+        readers(404),
+    ),
+    ("locating.history", "GET"): (
+        Call("/badges/badge-nobody/location_history?date=2026-03-29"),
+        historians(404),
+    ),
+    ("locating.history", "POST"): (
+        Call("/badges/badge-nobody/location_history", json={"date": "2026-03-29"}),
+        historians(404),
+    ),
+    ("locating.stays", "GET"): (Call("/badges/badge-nobody/stays"), historians(404)),
+    ("locating.occupancy", "GET"): (Call("/sites/nowhere/occupancy"), readers(404)),
     # Logging out ends the principal's session: the table runs it last.
     ("accounts.logout", "POST"): (
         Call("/logout", html=True, form={}),

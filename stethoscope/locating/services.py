@@ -1,0 +1,723 @@
+"""Where badges are: the locating service behind the JSON API.
+
+``LocatingService`` reads readings and the registry in the request's
+transaction and hands them to the one ``Locator`` (``locator.py``), so the
+server answers with the code ``stethoscope-evaluate`` measures. What it
+keeps between requests lives in two per-process objects:
+
+- ``HouseFacts``: per site and model version, the room names, the doors
+  (``Room.adjacent``), the dead beacons, the site's timezone and when the
+  model was trained and activated, with the Locator built from them, for
+  ``FACTS_SECONDS``. A location is then one indexed query (the badge's
+  window of readings, joined to its badge and gateway rows for the site).
+- ``DayCache``: finished days of history (before the site's today), an LRU
+  keyed by everything the answer depends on, so a day looked at again
+  (a chart redrawn, stays after history) is not predicted again.
+
+A beacon is *dead* when its ``last_heard`` (written by the activity flush)
+is older than ``beacon_dead_seconds``; a beacon never heard by this server
+(no row, or no ``last_heard``: a model trained on imported readings) is not
+called dead, since nothing says it is.
+"""
+
+import copy
+import datetime
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload
+
+from ..db import utcnow
+from ..errors import NotFound, Unavailable, ValidationError
+from ..ingest.models import Reading
+from ..learning.models import ModelActivation, ModelVersion
+from ..learning.services import ActiveModels, LoadedModel
+from ..registry.models import Badge, Beacon, Gateway, Room, Site
+from . import schemas
+from .locator import History, Locator
+
+log = logging.getLogger(__name__)
+
+# How long a process trusts what it read of a site's house (rooms, doors,
+# dead beacons): an admin's change shows within this, and a busy location
+# endpoint reads them once per period instead of three queries a request.
+FACTS_SECONDS = 5.0
+# A site without an active model gets one when an admin activates it: a
+# client asking again in a minute has lost nothing.
+NO_MODEL_RETRY_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class LocatingSettings:
+    window_seconds: int = 120
+    recent_seconds: int = 60
+    beacon_dead_seconds: int = 1800
+    history_cache_days: int = 512
+
+    @classmethod
+    def from_settings(cls, settings: Mapping) -> "LocatingSettings":
+        prefix = "stethoscope.locating."
+        return cls(
+            window_seconds=settings[prefix + "window_seconds"],
+            recent_seconds=settings[prefix + "recent_seconds"],
+            beacon_dead_seconds=settings[prefix + "beacon_dead_seconds"],
+            history_cache_days=settings[prefix + "history_cache_days"],
+        )
+
+
+@dataclass(frozen=True)
+class SiteFacts:
+    """What locating needs of a site besides readings, read together."""
+
+    site_id: str
+    timezone: ZoneInfo
+    room_names: dict[str, str]  # every room of the site, by id
+    adjacency: dict[str, set[str]]
+    dead_beacons: frozenset[str]
+    model: LoadedModel
+    model_info: schemas.ModelInfo
+    locator: Locator
+
+    @property
+    def house(self) -> Hashable:
+        """Rooms, names and doors as one hashable value (a cache key part)."""
+        return (
+            frozenset(self.room_names.items()),
+            frozenset(
+                (room, frozenset(others)) for room, others in self.adjacency.items()
+            ),
+        )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # The registry checks timezones when they are set; a zone dropped
+        # from the system's database since is shown in UTC, not a 500.
+        log.warning("unknown timezone %r: using UTC", name)
+        return ZoneInfo("UTC")
+
+
+def iso(moment: datetime.datetime | float, zone: ZoneInfo) -> str:
+    """ISO 8601 in the site's clock (its UTC offset of that moment)."""
+    if isinstance(moment, int | float):
+        moment = datetime.datetime.fromtimestamp(moment, datetime.UTC)
+    return moment.astimezone(zone).isoformat()
+
+
+def dead_beacons(
+    session: Session,
+    vocabulary: Iterable[str],
+    now: datetime.datetime,
+    dead_seconds: int,
+) -> frozenset[str]:
+    """The beacons of ``vocabulary`` last heard more than ``dead_seconds`` ago."""
+    cutoff = now - datetime.timedelta(seconds=dead_seconds)
+    return frozenset(
+        session.scalars(
+            select(Beacon.id).where(
+                Beacon.id.in_(list(vocabulary)), Beacon.last_heard < cutoff
+            )
+        )
+    )
+
+
+class HouseFacts:
+    """Each site's facts for a model version, read at most every ``ttl``
+    seconds per process (thread-safe; two threads may both read once)."""
+
+    def __init__(
+        self,
+        *,
+        dead_seconds: int,
+        ttl: float = FACTS_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.dead_seconds = dead_seconds
+        self.ttl = ttl
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._facts: dict[str, tuple[float, SiteFacts]] = {}
+
+    def get(
+        self, session: Session, model: LoadedModel, now: datetime.datetime
+    ) -> SiteFacts:
+        """The facts of ``model``'s site, read anew when older than the ttl
+        or of another model version."""
+        with self._lock:
+            found = self._facts.get(model.site_id)
+        if found is not None:
+            read_at, facts = found
+            fresh = self.monotonic() - read_at < self.ttl
+            if fresh and facts.model.version_id == model.version_id:
+                return facts
+        facts = self.read(session, model, now)
+        with self._lock:
+            self._facts[model.site_id] = (self.monotonic(), facts)
+        return facts
+
+    def read(
+        self, session: Session, model: LoadedModel, now: datetime.datetime
+    ) -> SiteFacts:
+        site = session.get(Site, model.site_id)
+        zone = _zone(site.timezone) if site is not None else ZoneInfo("UTC")
+        rooms = session.scalars(
+            select(Room)
+            .where(Room.site_id == model.site_id)
+            .options(selectinload(Room.adjacent))
+            .order_by(Room.id)
+        ).all()
+        room_names = {room.id: room.name for room in rooms}
+        # Only rooms with a door: the Locator seals a room named with none,
+        # and a registry without doors yet must constrain nothing.
+        adjacency = {
+            room.id: {other.id for other in room.adjacent}
+            for room in rooms
+            if room.adjacent
+        }
+        dead = dead_beacons(
+            session, model.model.vocabulary.beacons, now, self.dead_seconds
+        )
+        trained_at = session.scalar(
+            select(ModelVersion.created_at).where(ModelVersion.id == model.version_id)
+        )
+        activated_at = session.scalar(
+            select(func.max(ModelActivation.activated_at)).where(
+                ModelActivation.site_id == model.site_id,
+                ModelActivation.model_version_id == model.version_id,
+            )
+        )
+        return SiteFacts(
+            site_id=model.site_id,
+            timezone=zone,
+            room_names=room_names,
+            adjacency=adjacency,
+            dead_beacons=dead,
+            model=model,
+            model_info=schemas.ModelInfo(
+                version_id=model.version_id,
+                version=model.version,
+                algorithm=model.algorithm,
+                trained_at=iso(trained_at, zone) if trained_at else None,
+                activated_at=iso(activated_at, zone) if activated_at else None,
+            ),
+            locator=Locator(
+                model.model,
+                room_names,
+                adjacency=adjacency or None,
+                dead_beacons=dead,
+            ),
+        )
+
+
+class DayCache:
+    """A bounded, thread-safe LRU of finished days' histories."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._days: OrderedDict[Hashable, History] = OrderedDict()
+
+    def get(self, key: Hashable) -> History | None:
+        with self._lock:
+            found = self._days.get(key)
+            if found is not None:
+                self._days.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, history: History) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._days[key] = history
+            self._days.move_to_end(key)
+            while len(self._days) > self.size:
+                self._days.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+
+def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One reading as locating reads it, with the sites it may belong to."""
+
+    badge_id: str
+    id: int
+    gateway_id: str
+    observed_at: datetime.datetime
+    beacons: dict[str, int]
+    badge_site: str | None
+    gateway_site: str | None
+    wearer: str | None
+
+    @property
+    def seconds(self) -> float:
+        return self.observed_at.timestamp()
+
+
+def _site_of(rows: Sequence[_Row]) -> str | None:
+    # The badge's own site (the registry) first; else where its latest
+    # reading was heard.
+    return rows[-1].badge_site or rows[-1].gateway_site
+
+
+def _with_probabilities(locator: Locator, rows):
+    """``locator`` answering ``probabilities`` with ``rows`` already predicted.
+
+    An adapter for occupancy: every badge's window is predicted in one call
+    to the model, then each badge is located by the same ``Locator.now`` a
+    location request runs (the core has no batched ``now``). A forest's or
+    a linear model's rows do not depend on the other rows of the call, so
+    the figures are those of ``location``.
+    """
+    view = copy.copy(locator)
+    view.probabilities = lambda beacons: rows
+    return view
+
+
+def _priors(priors: Sequence[tuple[str, float]] | None) -> dict[str, float] | None:
+    return None if priors is None else dict(priors)
+
+
+class LocatingService:
+    """Locations, history, stays and occupancy of badges."""
+
+    def __init__(
+        self,
+        session: Session,
+        active_models: ActiveModels,
+        facts: HouseFacts,
+        days: DayCache,
+        settings: LocatingSettings,
+        *,
+        audit: Callable | None = None,
+        clock: Callable[[], datetime.datetime] = utcnow,
+    ):
+        self.session = session
+        self.active_models = active_models
+        self.facts = facts
+        self.days = days
+        self.settings = settings
+        self.audit = audit or _no_audit
+        self.clock = clock
+
+    # -- reading -------------------------------------------------------------
+
+    def _rows(self, query) -> list[_Row]:
+        return [_Row(*row) for row in self.session.execute(query)]
+
+    @staticmethod
+    def _select():
+        return (
+            select(
+                Reading.badge_id,
+                Reading.id,
+                Reading.gateway_id,
+                Reading.observed_at,
+                Reading.beacons,
+                Badge.site_id,
+                Gateway.site_id,
+                Badge.wearer,
+            )
+            .outerjoin(Badge, Badge.id == Reading.badge_id)
+            .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
+        )
+
+    def _window(self, badge_id: str, now: datetime.datetime) -> list[_Row]:
+        """The badge's readings of the live window, oldest first: one range
+        query on ix_readings_badge_id_observed_at."""
+        since = now - datetime.timedelta(seconds=self.settings.window_seconds)
+        return self._rows(
+            self._select()
+            .where(Reading.badge_id == badge_id, Reading.observed_at >= since)
+            .order_by(Reading.observed_at, Reading.id)
+        )
+
+    def _model(self, site_id: str) -> LoadedModel:
+        model = self.active_models.get(site_id)
+        if model is None:
+            error = self.active_models.status().get(site_id, {}).get("error")
+            message = f"site {site_id} has no active model"
+            if error:
+                message += f" that can be loaded ({error})"
+            raise Unavailable(message, retry_after=NO_MODEL_RETRY_SECONDS)
+        return model
+
+    def _facts(self, site_id: str, now: datetime.datetime) -> SiteFacts:
+        return self.facts.get(self.session, self._model(site_id), now)
+
+    # -- now -----------------------------------------------------------------
+
+    def location(
+        self, badge_id: str, priors: Sequence[tuple[str, float]] | None = None
+    ) -> schemas.Location:
+        """Where ``badge_id`` is now: raw, Bayes (with ``priors``) and
+        smoothed. NotFound when it sent nothing in ``recent_seconds``;
+        Unavailable when its site has no active model; ValidationError
+        naming ``priors`` for weights that say no room is possible."""
+        now = self.clock()
+        rows = self._window(badge_id, now)
+        self._require_recent(badge_id, rows, now)
+        site_id = _site_of(rows)
+        if site_id is None:
+            raise NotFound(
+                f"badge {badge_id} is at no site: place it, or the gateway "
+                f"{rows[-1].gateway_id} that hears it, at a site"
+            )
+        facts = self._facts(site_id, now)
+        try:
+            located = facts.locator.now(
+                [(row.seconds, row.beacons) for row in rows], _priors(priors)
+            )
+        except ValueError as exc:
+            raise ValidationError("priors", str(exc)) from None
+        return self._location(badge_id, facts, rows, located, now)
+
+    def _require_recent(
+        self, badge_id: str, rows: Sequence[_Row], now: datetime.datetime
+    ) -> None:
+        recent = now - datetime.timedelta(seconds=self.settings.recent_seconds)
+        if not rows or rows[-1].observed_at < recent:
+            raise NotFound(
+                f"badge {badge_id} sent nothing in the last "
+                f"{self.settings.recent_seconds} seconds"
+            )
+
+    @staticmethod
+    def _location(badge_id, facts, rows, located, now) -> schemas.Location:
+        zone, latest = facts.timezone, rows[-1]
+        return schemas.Location(
+            badge_id=badge_id,
+            site_id=facts.site_id,
+            room_id=located.room_id,
+            room_name=located.room_name,
+            probability=located.probability,
+            since=iso(located.since, zone),
+            unknown=located.unknown,
+            reason=located.reason,
+            raw=[tuple(room) for room in located.raw],
+            bayes=(
+                None if located.bayes is None else [tuple(r) for r in located.bayes]
+            ),
+            smoothed=[tuple(room) for room in located.smoothed],
+            reading=schemas.LatestReading(
+                id=latest.id,
+                observed_at=iso(latest.observed_at, zone),
+                gateway=latest.gateway_id,
+                beacons=latest.beacons,
+                imposter_beacons=list(located.imposter_beacons),
+                age_seconds=round((now - latest.observed_at).total_seconds(), 3),
+            ),
+            model=facts.model_info,
+            dead_beacons=list(located.dead_beacons),
+        )
+
+    def occupancy(self, site_id: str, *, with_wearers: bool) -> schemas.Occupancy:
+        """Every badge of ``site_id`` heard in the recent window, by room;
+        every room listed, occupied or not; the site's other badges apart.
+        Each badge's room is what ``location`` says of it. Wearers only
+        ``with_wearers`` (the caller may view history)."""
+        now = self.clock()
+        if self.session.get(Site, site_id) is None:
+            raise NotFound(f"no site {site_id}")
+        facts = self._facts(site_id, now)
+        zone = facts.timezone
+        window = now - datetime.timedelta(seconds=self.settings.window_seconds)
+        recent = now - datetime.timedelta(seconds=self.settings.recent_seconds)
+        by_badge: dict[str, list[_Row]] = {}
+        # One query for the window of every badge (ix_readings_observed_at).
+        for row in self._rows(
+            self._select()
+            .where(Reading.observed_at >= window)
+            .order_by(Reading.observed_at, Reading.id)
+        ):
+            by_badge.setdefault(row.badge_id, []).append(row)
+        heard = {
+            badge_id: rows
+            for badge_id, rows in sorted(by_badge.items())
+            if _site_of(rows) == site_id and rows[-1].observed_at >= recent
+        }
+        located = self._locate_many(facts.locator, list(heard.values()))
+        wearers = {}
+        not_heard = []
+        for badge_id, wearer, last_seen in self.session.execute(
+            select(Badge.id, Badge.wearer, Badge.last_seen)
+            .where(Badge.site_id == site_id, Badge.active)
+            .order_by(Badge.id)
+        ):
+            wearers[badge_id] = wearer
+            if badge_id not in heard:
+                rows = by_badge.get(badge_id)
+                last = rows[-1].observed_at if rows else last_seen
+                not_heard.append((badge_id, last))
+        for badge_id, rows in by_badge.items():
+            # Heard in the window at this site, but not lately.
+            if (
+                badge_id not in heard
+                and badge_id not in wearers
+                and _site_of(rows) == site_id
+            ):
+                not_heard.append((badge_id, rows[-1].observed_at))
+                wearers[badge_id] = rows[-1].wearer
+
+        def wearer(badge_id: str, rows=None) -> str | None:
+            if not with_wearers:
+                return None
+            return rows[-1].wearer if rows else wearers.get(badge_id)
+
+        rooms = {
+            room_id: schemas.RoomOccupancy(room_id=room_id, room_name=name, badges=[])
+            for room_id, name in facts.room_names.items()
+        }
+        unknown = []
+        for (badge_id, rows), where in zip(heard.items(), located, strict=True):
+            occupant = schemas.Occupant(
+                badge_id=badge_id,
+                room_id=where.room_id,
+                room_name=where.room_name,
+                confidence=where.probability,
+                since=iso(where.since, zone),
+                unknown=where.unknown,
+                reason=where.reason,
+                last_heard=iso(rows[-1].observed_at, zone),
+                wearer=wearer(badge_id, rows),
+            )
+            if where.unknown:
+                unknown.append(occupant)
+                continue
+            if where.room_id not in rooms:  # a model room the registry lost
+                rooms[where.room_id] = schemas.RoomOccupancy(
+                    room_id=where.room_id, room_name=where.room_name, badges=[]
+                )
+            rooms[where.room_id].badges.append(occupant)
+        return schemas.Occupancy(
+            site_id=site_id,
+            at=iso(now, zone),
+            rooms=list(rooms.values()),
+            unknown=unknown,
+            not_heard=[
+                schemas.Unheard(
+                    badge_id=badge_id,
+                    last_heard=iso(last, zone) if last else None,
+                    wearer=wearer(badge_id),
+                )
+                for badge_id, last in sorted(not_heard)
+            ],
+            model=facts.model_info,
+            dead_beacons=sorted(facts.dead_beacons),
+        )
+
+    @staticmethod
+    def _locate_many(locator: Locator, windows: list[list[_Row]]) -> list:
+        """``Locator.now`` of each window, with one model call for them all."""
+        if not windows:
+            return []
+        probabilities = locator.probabilities(
+            [row.beacons for rows in windows for row in rows]
+        )
+        out, start = [], 0
+        for rows in windows:
+            part = probabilities[start : start + len(rows)]
+            start += len(rows)
+            out.append(
+                _with_probabilities(locator, part).now(
+                    [(row.seconds, row.beacons) for row in rows]
+                )
+            )
+        return out
+
+    # -- a day ------------------------------------------------------------------
+
+    def _badge_site(self, badge_id: str) -> str:
+        """The badge's site: its own, else its latest reading's gateway's."""
+        own = self.session.scalar(select(Badge.site_id).where(Badge.id == badge_id))
+        if own is not None:
+            return own
+        latest = self.session.execute(
+            select(Gateway.site_id, Reading.gateway_id)
+            .select_from(Reading)
+            .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
+            .where(Reading.badge_id == badge_id)
+            .order_by(Reading.observed_at.desc(), Reading.id.desc())
+            .limit(1)
+        ).first()
+        if latest is None:
+            raise NotFound(f"badge {badge_id} has no site and sent no reading")
+        if latest[0] is None:
+            raise NotFound(
+                f"badge {badge_id} is at no site: place it, or the gateway "
+                f"{latest[1]} that hears it, at a site"
+            )
+        return latest[0]
+
+    def _day(
+        self,
+        badge_id: str,
+        day: datetime.date | None,
+        algorithm: str,
+        priors: Sequence[tuple[str, float]] | None,
+    ) -> tuple[SiteFacts, datetime.date, float, History]:
+        """The badge's history of ``day`` (the site's local day, default its
+        today) with ``algorithm``; finished days come from the cache."""
+        now = self.clock()
+        facts = self._facts(self._badge_site(badge_id), now)
+        zone = facts.timezone
+        today = now.astimezone(zone).date()
+        day = day or today
+        # Midnight to midnight in the site's zone: 23 or 25 hours on the
+        # days its clocks change.
+        start = datetime.datetime.combine(day, datetime.time(), zone)
+        end = datetime.datetime.combine(
+            day + datetime.timedelta(days=1), datetime.time(), zone
+        )
+        start, end = start.astimezone(datetime.UTC), end.astimezone(datetime.UTC)
+        # A beacon dead at any time of the day is dead for all of it: its
+        # silence says nothing of where a badge was (features docstring).
+        dead = dead_beacons(
+            self.session,
+            facts.model.model.vocabulary.beacons,
+            min(end, now),
+            self.facts.dead_seconds,
+        )
+        weights = _priors(priors)
+        key = (
+            badge_id,
+            day,
+            facts.model.version_id,
+            algorithm,
+            None if weights is None else tuple(sorted(weights.items())),
+            dead,
+            facts.house,
+        )
+        finished = day < today
+        history = self.days.get(key) if finished else None
+        if history is None:
+            rows = self._rows(
+                self._select()
+                .where(
+                    Reading.badge_id == badge_id,
+                    Reading.observed_at >= start,
+                    Reading.observed_at < end,
+                )
+                .order_by(Reading.observed_at, Reading.id)
+            )
+            locator = facts.locator
+            if dead != facts.dead_beacons:
+                locator = Locator(
+                    facts.model.model,
+                    facts.room_names,
+                    adjacency=facts.adjacency or None,
+                    dead_beacons=dead,
+                )
+            try:
+                history = locator.history(
+                    [(row.seconds, row.beacons) for row in rows], algorithm, weights
+                )
+            except ValueError as exc:
+                raise ValidationError("priors", str(exc)) from None
+            if finished:
+                self.days.put(key, history)
+        return facts, day, start.timestamp(), history
+
+    def history(
+        self,
+        badge_id: str,
+        *,
+        day: datetime.date | None = None,
+        grain: int | None = None,
+        offset: int = 0,
+        algorithm: str | None = None,
+        return_value: str = "room_id",
+        priors: Sequence[tuple[str, float]] | None = None,
+    ) -> list[tuple[str, str]]:
+        """``[[time, room], …]`` of the badge's day: per reading, or the most
+        likely room per ``grain``-second period; from period (or reading)
+        ``offset`` on. Audited: who looked at whose day."""
+        if algorithm is None:
+            algorithm = "smoothed" if priors is None else "bayes"
+        elif priors is not None and algorithm != "bayes":
+            raise ValidationError(
+                "priors", f"priors apply to the bayes algorithm, not {algorithm}"
+            )
+        facts, day, day_start, history = self._day(badge_id, day, algorithm, priors)
+        self.audit(
+            "locating.history",
+            target=badge_id,
+            details={"date": day.isoformat(), "algorithm": algorithm, "grain": grain},
+        )
+        zone = facts.timezone
+        if grain is None:
+            names = history.rooms if return_value == "room_id" else history.room_names
+            return [
+                (iso(seconds, zone), names[index])
+                for seconds, index in zip(
+                    history.seconds[offset:], history.room_index[offset:], strict=True
+                )
+            ]
+        return [
+            (iso(period.start, zone), getattr(period, return_value))
+            for period in facts.locator.grains(history, grain, day_start)
+            if round((period.start - day_start) / grain) >= offset
+        ]
+
+    def stays(self, badge_id: str, *, day: datetime.date | None = None) -> list:
+        """The badge's stays of ``day`` (smoothed history): room, from, to,
+        readings, confidence. Audited like ``history``."""
+        facts, day, _start, history = self._day(badge_id, day, "smoothed", None)
+        self.audit(
+            "locating.stays",
+            target=badge_id,
+            details={"date": day.isoformat(), "algorithm": "smoothed"},
+        )
+        zone = facts.timezone
+        return [
+            schemas.Stay(
+                room_id=stay.room_id,
+                room_name=stay.room_name,
+                from_=iso(stay.from_seconds, zone),
+                to=iso(stay.to_seconds, zone),
+                readings=stay.readings,
+                confidence=stay.confidence,
+            )
+            for stay in facts.locator.stays(history)
+        ]
+
+
+def locating_health(registry) -> dict:
+    """The ``locating`` member of /health: per site with an active model, the
+    version served and its dead beacons. Never raises: a database error is
+    reported as such (the database member says the rest)."""
+    active: ActiveModels = registry["stethoscope.active_models"]
+    dead_seconds = registry.settings["stethoscope.locating.beacon_dead_seconds"]
+    now = utcnow()
+    sites = {}
+    try:
+        with registry["stethoscope.database"].session(write=False) as session:
+            for site_id in active.status():
+                model = active.get(site_id)
+                if model is None:
+                    sites[site_id] = {"model_version": None, "dead_beacons": []}
+                    continue
+                dead = dead_beacons(
+                    session, model.model.vocabulary.beacons, now, dead_seconds
+                )
+                sites[site_id] = {
+                    "model_version": model.version,
+                    "dead_beacons": sorted(dead),
+                }
+    except SQLAlchemyError as exc:
+        return {"status": "unavailable", "error": str(exc).splitlines()[0]}
+    return {"status": "ok", "sites": sites}
