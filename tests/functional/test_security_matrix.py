@@ -235,9 +235,9 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/rooms", json={"id": "r-{principal}", "name": "R", "site": "house"}),
         admin_json(201),
     ),
-    ("registry.rooms.export", "GET"): (Call("/rooms/export?format=csv"), readers()),
+    ("registry.rooms.export", "GET"): (Call("/export/rooms?format=csv"), readers()),
     ("registry.rooms.import", "POST"): (
-        Call("/rooms/import", json=[{"id": "hall", "name": "Hall", "site": "house"}]),
+        Call("/import/rooms", json=[{"id": "hall", "name": "Hall", "site": "house"}]),
         admin_json(200),
     ),
     ("registry.room", "GET"): (Call("/rooms/kitchen"), readers()),
@@ -252,11 +252,11 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         admin_json(201),
     ),
     ("registry.beacons.export", "GET"): (
-        Call("/beacons/export?format=json"),
+        Call("/export/beacons?format=json"),
         readers(),
     ),
     ("registry.beacons.import", "POST"): (
-        Call("/beacons/import", json=[{"id": "b-kitchen", "room": "kitchen"}]),
+        Call("/import/beacons", json=[{"id": "b-kitchen", "room": "kitchen"}]),
         admin_json(200),
     ),
     ("registry.beacon", "GET"): (Call("/beacons/b-kitchen"), readers()),
