@@ -61,6 +61,7 @@ setup(
             "stethoscope-models = stethoscope.scripts.models:main",
             "stethoscope-simulate = stethoscope.scripts.simulate:main",
             "stethoscope-prune = stethoscope.scripts.prune:main",
+            "stethoscope-house = stethoscope.scripts.house:main",
         ],
     },
 )
