@@ -428,10 +428,7 @@ def _version() -> str:
 # Features that document their own JSON routes: each module has
 # ``paths(settings) -> dict`` and ``schemas(settings) -> dict`` (components),
 # and may use the helpers below (ref, response, STAFF, UNAUTHORIZED, …).
-FEATURE_DOCUMENTS: tuple[str, ...] = (
-    "stethoscope.labels.openapi",
-    "stethoscope.learning.openapi",
-)
+FEATURE_DOCUMENTS: tuple[str, ...] = ()
 
 # Public names for the feature modules.
 ref = _ref

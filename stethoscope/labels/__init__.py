@@ -1,38 +1,11 @@
-"""Training runs: the JSON API (/training_runs/…) and the admin pages
-(/admin/training/…). Every view needs ADMIN, reads included: training data
-says where residents were.
-
-Views are added here rather than by ``@view_config``, so that the package
-scan finds nothing of ours when this ``includeme`` has not run.
-"""
+"""Training runs: the JSON API (/training_runs/…, views.py) and the admin
+pages (/admin/training/…, pages.py). Every view needs ADMIN, reads
+included: training data says where residents were."""
 
 import functools
 
 from ..audit.services import record
-from ..permissions import ADMIN
-from . import views
-from .services import LabelConflict, LabelError, LabelService, RunNotFound
-
-JSON_VIEWS = (
-    ("labels.runs", "GET", views.list_runs),
-    ("labels.bulk_start", "POST", views.bulk_start),
-    ("labels.bulk_end", "POST", views.bulk_end),
-    ("labels.bulk_stats", "GET", views.bulk_stats),
-    ("labels.coverage", "GET", views.coverage),
-    ("labels.run", "GET", views.run_detail),
-    ("labels.run", "DELETE", views.delete_run),
-    ("labels.run.cancel", "POST", views.cancel_run),
-    ("labels.run.relabel", "POST", views.relabel_run),
-)
-
-PAGES = (
-    ("admin.training", "GET", views.training_page, "training.jinja2"),
-    ("admin.training.start", "POST", views.start_form, "training.jinja2"),
-    ("admin.training.end", "POST", views.end_form, None),
-    ("admin.training.history", "GET", views.history_page, "history.jinja2"),
-    ("admin.training.run", "POST", views.change_run_form, None),
-    ("admin.training.coverage", "GET", views.coverage_page, "coverage.jinja2"),
-)
+from .services import LabelService
 
 
 def label_service(context, request) -> LabelService:
@@ -58,23 +31,5 @@ def includeme(config):
     config.add_route("admin.training.run", "/admin/training/runs/{run_id:\\d+}")
     config.add_route("admin.training.coverage", "/admin/training/coverage")
 
-    for route_name, method, view in JSON_VIEWS:
-        config.add_view(
-            view,
-            route_name=route_name,
-            request_method=method,
-            renderer="json",
-            permission=ADMIN,
-        )
-    for route_name, method, view, template in PAGES:
-        config.add_view(
-            view,
-            route_name=route_name,
-            request_method=method,
-            renderer=f"stethoscope:labels/templates/{template}" if template else None,
-            permission=ADMIN,
-        )
-    # Raised by the service from the JSON views; the pages catch their own.
-    config.add_view(views.label_error, context=LabelError, renderer="json")
-    config.add_view(views.label_conflict, context=LabelConflict, renderer="json")
-    config.add_view(views.run_not_found, context=RunNotFound, renderer="json")
+    config.scan(".views")
+    config.scan(".pages")

@@ -22,42 +22,16 @@ from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
 from ..db import utcnow
+from ..errors import Conflict, NotFound, ValidationError
 from ..ingest.models import Reading
-from ..ingest.schemas import IDENTIFIER
 from ..registry.models import Badge, Room
+from ..schemas import IDENTIFIER
 from .models import TrainingRun
+from .schemas import MAX_BADGES
 
 # The first key of the two-key advisory locks taken on training runs: the
 # two-key space never overlaps the one-key locks ingest takes per badge.
 ADVISORY_LOCK_CLASS = 0x5452  # "TR"
-
-# Runs started (or ended) in one request: a room full of badges, not more.
-MAX_BADGES = 50
-
-
-class LabelError(Exception):
-    """A request the service cannot act on; ``field`` names what is wrong."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class LabelConflict(Exception):
-    """The change would break a rule about runs (an open run, an overlap)."""
-
-    def __init__(self, message: str, *, badge_id: str | None, run_id: int | None):
-        super().__init__(message)
-        self.message = message
-        self.badge_id = badge_id
-        self.run_id = run_id
-
-
-class RunNotFound(Exception):
-    def __init__(self, run_id: int):
-        super().__init__(f"no training run {run_id}")
-        self.run_id = run_id
 
 
 @dataclass(frozen=True)
@@ -72,22 +46,6 @@ class RunStats:
     silent: bool
     warnings: list[str]
 
-    def as_json(self) -> dict:
-        return {
-            **run_json(self.run),
-            "readings": self.readings,
-            "beacons": self.beacons,
-            "beacon_count": len(self.beacons),
-            "last_reading_at": _iso(self.last_reading_at),
-            "seconds_since_last": (
-                None
-                if self.seconds_since_last is None
-                else round(self.seconds_since_last, 1)
-            ),
-            "silent": self.silent,
-            "warnings": self.warnings,
-        }
-
 
 @dataclass
 class RoomCoverage:
@@ -97,35 +55,15 @@ class RoomCoverage:
     badges: int = 0
     warnings: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict:
-        return {
-            "room_id": self.room.id,
-            "room_name": self.room.name,
-            "site_id": self.room.site_id,
-            "runs": self.runs,
-            "readings": self.readings,
-            "badges": self.badges,
-            "warnings": self.warnings,
-        }
-
 
 def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def run_json(run: TrainingRun) -> dict:
-    """The API form of a run."""
-    return {
-        "id": run.id,
-        "badge_id": run.badge_id,
-        "room_id": run.room_id,
-        "started_at": _iso(run.started_at),
-        "ended_at": _iso(run.ended_at),
-        "cancelled_at": _iso(run.cancelled_at),
-        "status": run.status,
-        "created_by": run.created_by,
-        "source": run.source,
-    }
+def _conflict(message: str, badge_id: str, run_id: int | None = None) -> Conflict:
+    """A request that would break a rule about runs (an open run, an
+    overlap); the body says which badge and run are in the way."""
+    return Conflict(message, details={"badge_id": badge_id, "run_id": run_id})
 
 
 def _lock_key(badge_id: str) -> int:
@@ -195,10 +133,10 @@ class LabelService:
         """Start one open run per badge in ``room_id``, all at the same moment.
 
         ``started_at`` defaults to now, taken once for every badge. Raises
-        LabelError for a bad badge id or unknown room, LabelConflict (naming
-        the badge) when a badge already has an open run or the new run would
-        overlap one of its runs that is not cancelled; then nothing is
-        started.
+        ValidationError for a bad badge id or unknown room, Conflict (naming
+        the badge and the run in its details) when a badge already has an
+        open run or the new run would overlap one of its runs that is not
+        cancelled; then nothing is started.
         """
         badges = self._badge_ids(badge_ids)
         room = self._room(room_id)
@@ -230,7 +168,7 @@ class LabelService:
                     f"{clashes.id} ({clashes.started_at.isoformat()} to "
                     f"{clashes.ended_at.isoformat()})"
                 )
-            raise LabelConflict(message, badge_id=clashes.badge_id, run_id=clashes.id)
+            raise _conflict(message, clashes.badge_id, clashes.id)
         runs = [
             TrainingRun(
                 badge_id=badge_id,
@@ -266,37 +204,31 @@ class LabelService:
         """End open runs, given by id or by badge, all at one moment.
 
         Returns each run's final statistics; a run with no readings may be
-        ended but says so in its warnings. Raises RunNotFound for an unknown
-        id, LabelConflict when a run (or a badge's run) is not open.
+        ended but says so in its warnings. Raises NotFound for an unknown
+        id, Conflict when a run (or a badge's run) is not open.
         """
         ended_at = ended_at or self._clock()
         if run_ids is not None:
             runs = [self.get(run_id) for run_id in _unique(run_ids)]
             if not runs:
-                raise LabelError("run_ids", "name at least one run")
+                raise ValidationError("run_ids", "name at least one run")
             for run in runs:
                 if run.status != "open":
-                    raise LabelConflict(
-                        f"run {run.id} is {run.status}, not open",
-                        badge_id=run.badge_id,
-                        run_id=run.id,
+                    raise _conflict(
+                        f"run {run.id} is {run.status}, not open", run.badge_id, run.id
                     )
         elif badge_ids is not None:
             badges = self._badge_ids(badge_ids)
             found = {run.badge_id: run for run in self.open_runs(badges)}
             for badge_id in badges:
                 if badge_id not in found:
-                    raise LabelConflict(
-                        f"badge {badge_id} has no open run",
-                        badge_id=badge_id,
-                        run_id=None,
-                    )
+                    raise _conflict(f"badge {badge_id} has no open run", badge_id)
             runs = [found[badge_id] for badge_id in badges]
         else:
-            raise LabelError("body", "give run_ids or badge_ids")
+            raise ValidationError("body", "give run_ids or badge_ids")
         for run in runs:
             if ended_at <= run.started_at:
-                raise LabelError(
+                raise ValidationError(
                     "ended_at", f"run {run.id} cannot end before it started"
                 )
         for run in runs:
@@ -321,11 +253,7 @@ class LabelService:
         """Mark a run cancelled: kept for the record, never training data."""
         run = self.get(run_id)
         if run.cancelled_at is not None:
-            raise LabelConflict(
-                f"run {run.id} is already cancelled",
-                badge_id=run.badge_id,
-                run_id=run.id,
-            )
+            raise _conflict(f"run {run.id} is already cancelled", run.badge_id, run.id)
         was = run.status
         run.cancelled_at = self._clock()
         self.session.flush()
@@ -336,21 +264,24 @@ class LabelService:
         )
         return run
 
-    def delete(self, run_id: int, actor: str) -> dict:
-        """Delete a run. Its readings stay; they are merely unlabelled again."""
+    def delete(self, run_id: int, actor: str) -> TrainingRun:
+        """Delete a run and return it (as it was). Its readings stay; they are
+        merely unlabelled again."""
         run = self.get(run_id)
-        gone = run_json(run)
         self.session.delete(run)
         self.session.flush()
         self._audit(
             "run.delete",
-            target=gone["badge_id"],
+            target=run.badge_id,
             details={
-                key: gone[key]
-                for key in ("id", "room_id", "started_at", "ended_at", "status")
+                "id": run.id,
+                "room_id": run.room_id,
+                "started_at": run.started_at.isoformat(),
+                "ended_at": _iso(run.ended_at),
+                "status": run.status,
             },
         )
-        return gone
+        return run
 
     def relabel(self, run_id: int, room_id: str, actor: str) -> TrainingRun:
         """Say the run's badge was in ``room_id`` instead."""
@@ -377,7 +308,7 @@ class LabelService:
             TrainingRun, run_id, options=[joinedload(TrainingRun.room)]
         )
         if run is None:
-            raise RunNotFound(run_id)
+            raise NotFound(f"no training run {run_id}")
         return run
 
     def open_runs(self, badge_ids: Iterable[str] | None = None) -> list[TrainingRun]:
@@ -423,7 +354,7 @@ class LabelService:
                 )
             )
         elif status is not None:
-            raise LabelError("status", "must be open, completed or cancelled")
+            raise ValidationError("status", "must be open, completed or cancelled")
         if room_id is not None:
             conditions.append(TrainingRun.room_id == room_id)
         if badge_id is not None:
@@ -596,15 +527,15 @@ class LabelService:
 
     def _badge_ids(self, badge_ids: Iterable[str]) -> list[str]:
         if isinstance(badge_ids, str):
-            raise LabelError("badge_ids", "must be a list of badge ids")
+            raise ValidationError("badge_ids", "must be a list of badge ids")
         badges = _unique(badge_ids)
         if not badges:
-            raise LabelError("badge_ids", "name at least one badge")
+            raise ValidationError("badge_ids", "name at least one badge")
         if len(badges) > MAX_BADGES:
-            raise LabelError("badge_ids", f"at most {MAX_BADGES} badges at once")
+            raise ValidationError("badge_ids", f"at most {MAX_BADGES} badges at once")
         for badge_id in badges:
             if not isinstance(badge_id, str) or not IDENTIFIER.fullmatch(badge_id):
-                raise LabelError(
+                raise ValidationError(
                     "badge_ids",
                     f"{badge_id!r} is not a badge id (1 to 64 printable "
                     "characters, no spaces)",
@@ -616,7 +547,7 @@ class LabelService:
         if isinstance(room_id, str) and IDENTIFIER.fullmatch(room_id):
             room = self.session.get(Room, room_id, options=[joinedload(Room.site)])
         if room is None:
-            raise LabelError("room_id", f"no room {room_id!r}")
+            raise ValidationError("room_id", f"no room {room_id!r}")
         return room
 
 

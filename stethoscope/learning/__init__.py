@@ -2,7 +2,10 @@
 
 Builds, once per process, the model store (``stethoscope.model_dir``) and
 ActiveModels, which serves each site's active model and picks up
-activations made by other processes; registers the ModelService factory.
+activations made by other processes; registers the ModelService factory,
+the JSON API (/models/…, views.py) and the admin pages (/admin/models,
+pages.py). Every view needs ADMIN, reads included: a model's figures name
+the rooms residents were in.
 """
 
 import functools
@@ -17,6 +20,7 @@ def model_service(context, request) -> ModelService:
         request.db,
         request.registry["stethoscope.model_store"],
         audit=functools.partial(record, request),
+        active_models=request.registry.get("stethoscope.active_models"),
     )
 
 
@@ -30,4 +34,19 @@ def includeme(config):
         refresh_seconds=settings["stethoscope.models.refresh_seconds"],
     )
     config.register_service_factory(model_service, ModelService)
-    config.include(".views")
+
+    # /models/rollback and /models/compare, not /sites/{site_id}/…: the
+    # registry's /sites/{site_id:.+} would swallow those.
+    config.add_route("learning.models", "/models")
+    config.add_route("learning.rollback", "/models/rollback")
+    config.add_route("learning.compare", "/models/compare")
+    config.add_route("learning.model", "/models/{model_id:\\d+}")
+    config.add_route("learning.model.activate", "/models/{model_id:\\d+}/activate")
+
+    config.add_route("admin.models", "/admin/models")
+    config.add_route("admin.models.rollback", "/admin/models/rollback")
+    config.add_route("admin.model", "/admin/models/{model_id:\\d+}")
+    config.add_route("admin.model.activate", "/admin/models/{model_id:\\d+}/activate")
+
+    config.scan(".views")
+    config.scan(".pages")

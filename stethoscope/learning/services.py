@@ -22,10 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..db import Database, utcnow
+from ..errors import Conflict, NotFound
 from ..registry.models import Site
 from .artifacts import ArtifactError, ModelStore, jsonable
 from .models import ModelActivation, ModelVersion
 from .predictor import RoomModel
+from .schemas import ModelComparison, ModelVersionRecord
 from .trainer import TrainingResult
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 # The first key of the two-key advisory lock taken while numbering a site's
 # versions (see stethoscope.labels.services for the training runs' "TR").
 ADVISORY_LOCK_CLASS = 0x4D56  # "MV"
+
+# Activations listed per site, newest first.
+HISTORY_ROWS = 20
 
 # is_not_worse: how much worse a candidate may look and still count as "not
 # worse". Cross-validated figures of the same data move by about this much
@@ -51,11 +56,12 @@ HEADLINE_METRICS = (
 )
 
 
-class ModelRefused(Exception):
-    """An activation or rollback that cannot be done; the message is for people."""
+class ModelRefused(Conflict):
+    """409: an activation, rollback or registration that cannot be done (the
+    message, for people, says why); nothing changed."""
 
 
-class ModelNotFound(ModelRefused):
+class ModelNotFound(NotFound):
     """No model version has this id."""
 
     def __init__(self, version_id: int):
@@ -93,43 +99,6 @@ def label(version: ModelVersion) -> str:
     return f"model {version.version} of {version.site_id}"
 
 
-def version_json(version: ModelVersion) -> dict:
-    """The API form of a version (metrics included)."""
-    return {
-        "id": version.id,
-        "site_id": version.site_id,
-        "version": version.version,
-        "algorithm": version.algorithm,
-        "directory": version.directory,
-        "sha256": version.sha256,
-        "sklearn_version": version.sklearn_version,
-        "n_readings": version.n_readings,
-        "n_runs": version.n_runs,
-        "data_start": _iso(version.data_start),
-        "data_end": _iso(version.data_end),
-        "metrics": version.metrics,
-        "created_at": _iso(version.created_at),
-        "created_by": version.created_by,
-    }
-
-
-def activation_json(activation: ModelActivation) -> dict:
-    """The API form of an activation."""
-    return {
-        "id": activation.id,
-        "site_id": activation.site_id,
-        "model_version_id": activation.model_version_id,
-        "version": activation.model_version.version,
-        "action": activation.action,
-        "activated_at": _iso(activation.activated_at),
-        "activated_by": activation.activated_by,
-    }
-
-
-def _iso(moment: datetime.datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 class ModelService:
     """Model versions of the sites, and which one is active."""
 
@@ -138,10 +107,12 @@ class ModelService:
         session: Session,
         store: ModelStore,
         audit: Callable | None = None,
+        active_models: "ActiveModels | None" = None,
     ):
         self.session = session
         self.store = store
         self.audit = audit or _no_audit
+        self.active_models = active_models
 
     # Reading
 
@@ -168,7 +139,9 @@ class ModelService:
         activation = self._current_activation(site_id)
         return activation.model_version if activation is not None else None
 
-    def activations(self, site_id: str, limit: int = 20) -> list[ModelActivation]:
+    def activations(
+        self, site_id: str, limit: int = HISTORY_ROWS
+    ) -> list[ModelActivation]:
         """The site's activations and rollbacks, newest first."""
         return list(
             self.session.scalars(
@@ -178,6 +151,11 @@ class ModelService:
                 .limit(limit)
             )
         )
+
+    def serving(self) -> dict[str, dict]:
+        """Per site, what this process serves (ActiveModels.status()); empty
+        when nothing is loaded, or without ActiveModels (a console script)."""
+        return self.active_models.status() if self.active_models else {}
 
     def sites_with_models(self) -> list[str]:
         """Ids of the sites that have at least one version, sorted."""
@@ -371,7 +349,7 @@ class ModelService:
 
     # Comparing
 
-    def compare(self, a_id: int, b_id: int) -> dict:
+    def compare(self, a_id: int, b_id: int) -> ModelComparison:
         """Two versions' headline figures side by side; ``delta`` is b − a.
 
         ``metrics`` lists accuracy, balanced accuracy, log loss and, when the
@@ -408,13 +386,13 @@ class ModelService:
                     "delta": _delta(recall_a, recall_b),
                 }
             )
-        return {
-            "a": version_json(a),
-            "b": version_json(b),
-            "same_site": a.site_id == b.site_id,
-            "metrics": metrics,
-            "per_room_recall": per_room,
-        }
+        return ModelComparison(
+            a=ModelVersionRecord.of(a),
+            b=ModelVersionRecord.of(b),
+            same_site=a.site_id == b.site_id,
+            metrics=metrics,
+            per_room_recall=per_room,
+        )
 
     @staticmethod
     def is_not_worse(candidate_metrics: dict, active: ModelVersion) -> bool:

@@ -14,8 +14,9 @@ import functools
 import json
 import sys
 
-from ..learning.services import ModelRefused, ModelService, version_json
-from ..learning.views import MAX_MODEL_ID
+from ..learning.schemas import ModelVersion
+from ..learning.services import ModelNotFound, ModelRefused, ModelService
+from ..schemas import MAX_ROW_ID as MAX_MODEL_ID
 from ._console import (
     ConsoleError,
     actor,
@@ -64,7 +65,9 @@ def list_models(request, args) -> None:
             for site_id in {version.site_id for version in versions}
         }
         rows = [
-            {**version_json(version), "active": active[version.site_id] == version.id}
+            ModelVersion.of(
+                version, active=active[version.site_id] == version.id, full=True
+            ).model_dump(mode="json")
             for version in versions
         ]
     if args.json:
@@ -115,7 +118,7 @@ def activate(request, args) -> None:
                 f"model {version.version} of {version.site_id} "
                 f"(id {version.id}) is now active"
             )
-    except ModelRefused as exc:
+    except (ModelRefused, ModelNotFound) as exc:
         raise ConsoleError(str(exc)) from None
     print(message)
 
@@ -132,7 +135,7 @@ def rollback(request, args) -> None:
                 f"site {site_id} rolled back to model {version.version} "
                 f"(id {version.id}); model {previous.version} is no longer active"
             )
-    except ModelRefused as exc:
+    except (ModelRefused, ModelNotFound) as exc:
         raise ConsoleError(str(exc)) from None
     print(message)
 
@@ -151,8 +154,10 @@ def _only_site(service: ModelService) -> str:
 def compare(request, args) -> None:
     try:
         with request.tm:
-            comparison = _service(request).compare(args.a, args.b)
-    except ModelRefused as exc:
+            comparison = (
+                _service(request).compare(args.a, args.b).model_dump(mode="json")
+            )
+    except (ModelRefused, ModelNotFound) as exc:
         raise ConsoleError(str(exc)) from None
     if args.json:
         print(json.dumps(comparison, indent=2))

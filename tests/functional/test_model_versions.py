@@ -303,7 +303,7 @@ def test_compare(app):
         recall={"bedroom": 0.9, "lounge": 0.7},
     )
     with service(app) as models:
-        comparison = models.compare(first, second)
+        comparison = models.compare(first, second).model_dump(mode="json")
     assert (comparison["a"]["id"], comparison["b"]["id"]) == (first, second)
     assert comparison["same_site"]
     by_name = {row["name"]: row for row in comparison["metrics"]}

@@ -218,7 +218,8 @@ def test_concurrent_starts_of_one_badge_one_wins(
 ):
     """Two transactions start a run for the same badge at once: the lock
     makes the second see the first's run and refuse."""
-    from stethoscope.labels.services import LabelConflict, LabelService
+    from stethoscope.errors import Conflict
+    from stethoscope.labels.services import LabelService
 
     engine = create_engine(db_url)
     barrier = threading.Barrier(2)
@@ -232,7 +233,7 @@ def test_concurrent_starts_of_one_badge_one_wins(
                 service.start(["b1"], "kitchen", "boss")
                 session.commit()
                 outcomes.append("started")
-            except LabelConflict:
+            except Conflict:
                 session.rollback()
                 outcomes.append("conflict")
 

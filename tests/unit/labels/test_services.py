@@ -5,15 +5,12 @@ import datetime
 import pytest
 from sqlalchemy import insert, select
 
+from stethoscope.errors import Conflict, NotFound, ValidationError
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.schemas import fingerprint
 from stethoscope.labels.models import TrainingRun
-from stethoscope.labels.services import (
-    LabelConflict,
-    LabelError,
-    LabelService,
-    RunNotFound,
-)
+from stethoscope.labels.schemas import RoomCoverage, TrainingRunStats
+from stethoscope.labels.services import LabelService
 from stethoscope.registry.models import Room, Site
 
 T0 = datetime.datetime(2026, 11, 28, 9, 0, tzinfo=datetime.UTC)
@@ -88,10 +85,10 @@ class TestStart:
     def test_a_badge_in_an_open_run_is_refused_and_nothing_starts(self, service, db):
         service.start(["b1"], "kitchen", "boss")
 
-        with pytest.raises(LabelConflict) as caught:
+        with pytest.raises(Conflict) as caught:
             service.start(["b2", "b1"], "lounge", "boss")
 
-        assert caught.value.badge_id == "b1"
+        assert caught.value.details["badge_id"] == "b1"
         assert "open run" in caught.value.message
         # Refused before anything was added.
         assert db.scalars(select(TrainingRun.badge_id)).all() == ["b1"]
@@ -101,7 +98,7 @@ class TestStart:
         clock.advance(600)
         service.end(badge_ids=["b1"], actor="boss")
 
-        with pytest.raises(LabelConflict) as caught:
+        with pytest.raises(Conflict) as caught:
             service.start(["b1"], "lounge", "boss", started_at=T0 + seconds(300))
 
         assert "overlap" in caught.value.message
@@ -112,7 +109,7 @@ class TestStart:
         clock.advance(600)
         service.start(["b1"], "kitchen", "boss")
 
-        with pytest.raises(LabelConflict):
+        with pytest.raises(Conflict):
             service.start(["b1"], "lounge", "boss", started_at=T0)
 
     def test_cancelled_runs_do_not_block(self, service):
@@ -133,7 +130,7 @@ class TestStart:
         ],
     )
     def test_bad_input_names_the_field(self, service, badges, room, field):
-        with pytest.raises(LabelError) as caught:
+        with pytest.raises(ValidationError) as caught:
             service.start(badges, room, "boss")
 
         assert caught.value.field == field
@@ -161,33 +158,33 @@ class TestEnd:
         assert any("no readings" in warning for warning in result.warnings)
 
     def test_a_badge_without_an_open_run_is_a_conflict(self, service):
-        with pytest.raises(LabelConflict) as caught:
+        with pytest.raises(Conflict) as caught:
             service.end(badge_ids=["b9"], actor="boss")
 
-        assert caught.value.badge_id == "b9"
+        assert caught.value.details["badge_id"] == "b9"
 
     def test_ending_twice_is_a_conflict(self, service, clock):
         run = service.start(["b1"], "kitchen", "boss")[0]
         clock.advance(10)
         service.end(run_ids=[run.id], actor="boss")
 
-        with pytest.raises(LabelConflict):
+        with pytest.raises(Conflict):
             service.end(run_ids=[run.id], actor="boss")
 
     def test_unknown_run(self, service):
-        with pytest.raises(RunNotFound):
+        with pytest.raises(NotFound):
             service.end(run_ids=[999], actor="boss")
 
     def test_cannot_end_before_the_start(self, service):
         service.start(["b1"], "kitchen", "boss")
 
-        with pytest.raises(LabelError) as caught:
+        with pytest.raises(ValidationError) as caught:
             service.end(badge_ids=["b1"], actor="boss")
 
         assert caught.value.field == "ended_at"
 
     def test_needs_runs_or_badges(self, service):
-        with pytest.raises(LabelError):
+        with pytest.raises(ValidationError):
             service.end(actor="boss")
 
 
@@ -207,7 +204,7 @@ class TestStats:
         assert stats.last_reading_at == T0 + seconds(5)
         assert stats.seconds_since_last == 3
         assert not stats.silent
-        json = stats.as_json()
+        json = TrainingRunStats.of(stats).model_dump(mode="json")
         assert json["beacon_count"] == 2
         assert json["status"] == "open"
 
@@ -277,7 +274,7 @@ class TestCoverage:
         assert any("fewer than 200 readings" in w for w in lounge.warnings)
         assert any("imbalance" in w for w in lounge.warnings)
         assert (hall.runs, hall.readings) == (0, 0)
-        assert kitchen.as_json()["site_id"] == "home"
+        assert RoomCoverage.of(kitchen).site_id == "home"
 
     def test_open_and_cancelled_runs_do_not_count(self, service, db, clock):
         completed_run(service, db, clock, "b1", "kitchen", 5)
@@ -326,13 +323,13 @@ class TestChanges:
         service.cancel(run.id, "boss")
 
         assert run.status == "cancelled"
-        with pytest.raises(LabelConflict):
+        with pytest.raises(Conflict):
             service.cancel(run.id, "boss")
 
     def test_relabel_to_an_unknown_room(self, service):
         run = service.start(["b1"], "kitchen", "boss")[0]
 
-        with pytest.raises(LabelError) as caught:
+        with pytest.raises(ValidationError) as caught:
             service.relabel(run.id, "attic", "boss")
 
         assert caught.value.field == "room_id"
@@ -345,7 +342,7 @@ class TestChanges:
         assert [a[0] for a in audit] == ["run.start"]
 
     def test_delete_unknown(self, service):
-        with pytest.raises(RunNotFound):
+        with pytest.raises(NotFound):
             service.delete(12345, "boss")
 
     def test_list_filters_and_pages(self, service, clock):
@@ -360,5 +357,5 @@ class TestChanges:
         assert total == 2 and len(runs) == 1
         runs, total = service.page(badge_id="b1", status="completed")
         assert [r.badge_id for r in runs] == ["b1"]
-        with pytest.raises(LabelError):
+        with pytest.raises(ValidationError):
             service.page(status="weird")

@@ -1,0 +1,267 @@
+"""Request and response models of the training-run API (docs/api/training_runs.md).
+
+Runs are answered in UTC; the admin pages show the same runs in the site's
+time zone. Each response model has an ``of`` that builds it from what
+LabelService returns, so the JSON has one definition, used by the views and
+described by the generated OpenAPI document.
+"""
+
+import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from ..schemas import MAX_ROW_ID, Body, Identifier, Out, Query, QueryInt, RowId
+
+# Runs started (or ended) in one request: a room full of badges, not more.
+MAX_BADGES = 50
+# Runs named in one bulk_stats query.
+MAX_STATS_RUNS = 200
+PAGE_LIMIT_MAX = 500
+PAGE_LIMIT_DEFAULT = 100
+
+# Answered as Python's isoformat ("…+00:00"), as before the models, and as
+# ingest and locating answer; pydantic's own form would be "…Z".
+Timestamp = Annotated[
+    datetime.datetime,
+    PlainSerializer(datetime.datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+RunStatus = Literal["open", "completed", "cancelled"]
+PathRunId = QueryInt(1, MAX_ROW_ID)
+
+
+class RunPath(Query):
+    run_id: PathRunId
+
+
+# ---- bodies --------------------------------------------------------------------
+
+
+class BulkStartIn(Body):
+    """Start one run per badge, all in one room at one moment."""
+
+    badge_ids: list[Identifier] = Field(min_length=1, max_length=MAX_BADGES)
+    room_id: Identifier
+
+
+class BulkEndIn(Body):
+    """End open runs: by badge (its open run) or by run id; not both."""
+
+    badge_ids: list[Identifier] | None = Field(
+        None, min_length=1, max_length=MAX_BADGES
+    )
+    run_ids: list[RowId] | None = Field(None, min_length=1, max_length=MAX_BADGES)
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.badge_ids is None) == (self.run_ids is None):
+            raise ValueError("give either badge_ids or run_ids")
+        return self
+
+
+class RelabelIn(Body):
+    room_id: Identifier
+
+
+# ---- queries -------------------------------------------------------------------
+
+
+def _run_id(text: str) -> int | None:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 10:
+        return None
+    return int(text) if 1 <= int(text) <= MAX_ROW_ID else None
+
+
+def _run_id_list(value: Any) -> Any:
+    # "1,2,3" (the repeated form, run_ids=1&run_ids=2, is read the same way);
+    # blank is left out, like no parameter: every open run.
+    text = ",".join(value) if isinstance(value, list) else value
+    if not isinstance(text, str) or not text.strip():
+        return None
+    ids = [_run_id(part) for part in text.split(",", MAX_STATS_RUNS)]
+    if len(ids) > MAX_STATS_RUNS or None in ids:
+        raise ValueError(f"must be up to {MAX_STATS_RUNS} run ids separated by commas")
+    return ids
+
+
+RunIdList = Annotated[
+    list[int] | None,
+    BeforeValidator(_run_id_list),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]+(,[0-9]+)*$",
+            "description": f"Up to {MAX_STATS_RUNS} run ids separated by commas; "
+            "unknown ids are left out. Without: every open run.",
+        }
+    ),
+]
+
+
+def _no_default(schema: dict) -> None:
+    # The parameter is a string when given; "default: null" would not be one.
+    schema.pop("default", None)
+
+
+class StatsQuery(Query):
+    run_ids: RunIdList = Field(None, json_schema_extra=_no_default)
+
+
+class RunsQuery(Query):
+    status: RunStatus | None = None
+    room_id: Identifier | None = None
+    badge_id: Identifier | None = None
+    limit: QueryInt(1, PAGE_LIMIT_MAX) = PAGE_LIMIT_DEFAULT
+    offset: QueryInt(0, MAX_ROW_ID) = 0
+
+
+class CoverageQuery(Query):
+    site_id: Identifier | None = None
+
+
+class HistoryQuery(Query):
+    """The history page's filter form ("" is its "completed and cancelled")."""
+
+    status: Literal["", "completed", "cancelled"] = ""
+    page: QueryInt(1, 100_000) = 1
+
+
+# ---- responses -----------------------------------------------------------------
+
+
+class TrainingRun(Out):
+    """The run."""
+
+    id: int
+    badge_id: str
+    room_id: str
+    started_at: Timestamp
+    ended_at: Timestamp | None = Field(description="null while open.")
+    cancelled_at: Timestamp | None
+    status: RunStatus
+    created_by: str
+    source: Literal["live", "import"]
+
+    @classmethod
+    def fields_of(cls, run) -> dict:
+        return {
+            "id": run.id,
+            "badge_id": run.badge_id,
+            "room_id": run.room_id,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "cancelled_at": run.cancelled_at,
+            "status": run.status,
+            "created_by": run.created_by,
+            "source": run.source,
+        }
+
+    @classmethod
+    def of(cls, run) -> "TrainingRun":
+        return cls(**cls.fields_of(run))
+
+
+class TrainingRunStats(TrainingRun):
+    """The run with its statistics."""
+
+    readings: int = Field(
+        description="Readings of the badge observed in [started_at, ended_at or now)."
+    )
+    beacons: list[str]
+    beacon_count: int
+    last_reading_at: Timestamp | None
+    seconds_since_last: float | None
+    silent: bool = Field(description="An open run with no reading for over 30 s.")
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, stats) -> "TrainingRunStats":
+        """From LabelService's RunStats."""
+        since = stats.seconds_since_last
+        return cls(
+            **TrainingRun.fields_of(stats.run),
+            readings=stats.readings,
+            beacons=stats.beacons,
+            beacon_count=len(stats.beacons),
+            last_reading_at=stats.last_reading_at,
+            seconds_since_last=None if since is None else round(since, 1),
+            silent=stats.silent,
+            warnings=stats.warnings,
+        )
+
+
+class TrainingRunList(Out):
+    """The runs started."""
+
+    runs: list[TrainingRun]
+
+
+class TrainingRunPage(Out):
+    """A page of runs, newest first, and how many match in all."""
+
+    runs: list[TrainingRun]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrainingRunStatsList(Out):
+    """Statistics per run."""
+
+    runs: list[TrainingRunStats]
+
+
+class LiveStats(TrainingRunStatsList):
+    """Statistics per run, and after how long without a reading a run is silent."""
+
+    silent_after_s: float
+
+
+class DeletedTrainingRun(Out):
+    """What was deleted."""
+
+    deleted: TrainingRun
+
+
+class RoomCoverage(Out):
+    room_id: str
+    room_name: str
+    site_id: str
+    runs: int
+    readings: int
+    badges: int
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, coverage) -> "RoomCoverage":
+        """From LabelService's RoomCoverage."""
+        return cls(
+            room_id=coverage.room.id,
+            room_name=coverage.room.name,
+            site_id=coverage.room.site_id,
+            runs=coverage.runs,
+            readings=coverage.readings,
+            badges=coverage.badges,
+            warnings=coverage.warnings,
+        )
+
+
+class Thresholds(Out):
+    min_runs: int
+    min_readings: int
+    imbalance: int
+
+
+class Coverage(Out):
+    """Coverage per room, and the thresholds of its warnings."""
+
+    rooms: list[RoomCoverage]
+    thresholds: Thresholds
