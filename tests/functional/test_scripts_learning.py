@@ -18,7 +18,18 @@ from stethoscope.scripts import labelled_import
 from stethoscope.scripts import simulate as simulate_script
 from stethoscope.scripts import train as train_script
 
-EVALUATE_KEYS = {"algorithm", "raw", "smoothed", "per_room", "n_train", "n_test"}
+EVALUATE_KEYS = {
+    "algorithm",
+    "raw",
+    "smoothed",
+    "history",
+    "room_changes_per_hour",
+    "unknown",
+    "per_room",
+    "n_train",
+    "n_test",
+    "dead_beacons",
+}
 
 
 def simulated_csv(path, *, hours: float, seed: int, start: str, extra=()) -> str:
@@ -73,9 +84,12 @@ def test_evaluate_prints_the_documented_json(tmp_path, labelled_day, capsys):
 
     assert set(result) >= EVALUATE_KEYS
     assert result["algorithm"] == "logistic"
-    for kind in ("raw", "smoothed"):
+    for kind in ("raw", "smoothed", "history"):
         assert set(result[kind]) == {"accuracy", "balanced_accuracy"}
         assert 0 <= result[kind]["balanced_accuracy"] <= 1
+        assert result["room_changes_per_hour"][kind] >= 0
+    assert result["room_changes_per_hour"]["truth"] > 0
+    assert 0 <= result["unknown"]["share"] <= 1
     with open(test_file) as handle:
         rows = sum(1 for _ in handle) - 1
     assert result["n_test"] == rows
@@ -96,6 +110,28 @@ def test_evaluate_prints_a_summary_table(labelled_day, capsys):
     out = capsys.readouterr().out
     assert "algorithm: knn" in out
     assert "smoothed" in out and "balanced accuracy" in out
+    assert "history" in out and "room changes/h" in out
+
+
+def test_evaluate_with_a_dead_beacon_says_which(labelled_day, capsys):
+    with open(labelled_day) as handle:
+        beacon = handle.readline().strip().split(",")[3]
+
+    result = evaluate_json(
+        capsys,
+        "--train",
+        labelled_day,
+        "--test",
+        labelled_day,
+        "--algorithm",
+        "logistic",
+        "--dead-beacon",
+        beacon,
+    )
+
+    assert result["dead_beacons"] == [beacon]
+    assert result["feature_set"] == "masked"
+    assert beacon not in result["imposter_beacons"]
 
 
 def test_evaluate_refuses_a_file_with_bad_rows_naming_the_lines(

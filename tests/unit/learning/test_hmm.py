@@ -5,12 +5,22 @@ import pytest
 
 from stethoscope.learning.hmm import (
     EMISSION_POWER,
+    GAP_STEP_SECONDS,
     MAX_DWELL_SECONDS,
     MIN_DWELL_SECONDS,
+    RESET,
     Motion,
+    allowed_moves,
+    constrain,
+    emissions,
     filter_sequences,
+    forward,
+    forward_backward,
     forward_filter,
+    gap_kinds,
     learn_motion,
+    step_matrices,
+    viterbi,
 )
 
 UNIFORM = np.array([0.5, 0.5])
@@ -141,3 +151,115 @@ def test_motion_round_trips_through_json():
     assert np.allclose(again.dwell_seconds, motion.dwell_seconds)
     assert np.allclose(again.moves, motion.moves)
     assert again.reset_seconds == motion.reset_seconds
+
+
+def noisy_walk(seed: int, rooms: int = 4, noise: float = 1.2):
+    """A badge's true rooms (dwells of 5 to 40 readings, 5 s apart) and a
+    classifier's noisy posteriors about them."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(rng.integers(0, rooms, 30), rng.integers(5, 40, 30))
+    logits = rng.normal(0, noise, (len(truth), rooms))
+    logits[np.arange(len(truth)), truth] += 1.0
+    posteriors = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return truth, posteriors, np.arange(len(truth)) * 5.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_past_and_future_together_beat_the_past_alone(seed):
+    truth, posteriors, seconds = noisy_walk(seed)
+    prior = np.full(4, 0.25)
+    motion = Motion.default(4, dwell_seconds=100)
+    likelihood = emissions(posteriors, prior)
+
+    live = forward(likelihood, seconds, prior, motion)[0].argmax(axis=1)
+    whole = forward_backward(likelihood, seconds, prior, motion)
+    path = viterbi(likelihood, seconds, prior, motion)
+
+    assert np.allclose(whole.sum(axis=1), 1)
+    assert np.mean(whole.argmax(axis=1) == truth) >= np.mean(live == truth)
+    assert np.mean(path == truth) >= np.mean(live == truth)
+
+
+def test_forward_backward_of_the_last_reading_is_the_filter():
+    _, posteriors, seconds = noisy_walk(3)
+    prior = np.full(4, 0.25)
+    motion = Motion.default(4)
+    likelihood = emissions(posteriors, prior)
+
+    whole = forward_backward(likelihood, seconds, prior, motion)
+
+    assert whole[-1] == pytest.approx(
+        forward_filter(posteriors, seconds, prior, motion)[-1]
+    )
+
+
+def test_a_long_gap_separates_what_comes_before_from_what_comes_after():
+    _, posteriors, seconds = noisy_walk(4)
+    seconds = seconds.copy()
+    seconds[50:] += 10_000
+    prior = np.full(4, 0.25)
+    motion = Motion.default(4)
+    likelihood = emissions(posteriors, prior)
+
+    whole = forward_backward(likelihood, seconds, prior, motion)
+    before = forward_backward(likelihood[:50], seconds[:50], prior, motion)
+
+    assert np.allclose(whole[:50], before)
+
+
+def test_gaps_are_quantised_and_a_reset_marked():
+    motion = Motion.default(2, dwell_seconds=60)
+
+    kinds = gap_kinds(np.array([0.0, 5.0, 5.2, 10.0, 400.0]), motion)
+
+    step = GAP_STEP_SECONDS
+    assert kinds.tolist() == [RESET, round(5 / step), 0, round(4.8 / step), RESET]
+
+
+def test_step_matrices_are_stochastic_and_a_reset_jumps_to_the_prior():
+    motion = learn_motion([("b", 0, 0, 60), ("b", 1, 60, 100), ("b", 2, 100, 300)], 3)
+    prior = np.array([0.2, 0.3, 0.5])
+
+    matrices, index = step_matrices(np.array([RESET, 10, 10, 3]), prior, motion)
+
+    assert len(matrices) == 3
+    assert index.tolist() == [0, 2, 2, 1]
+    assert np.allclose(matrices.sum(axis=2), 1)
+    assert np.allclose(matrices[0], prior)
+    stay = np.exp(-10 * GAP_STEP_SECONDS / motion.dwell_seconds)
+    assert np.diag(matrices[2]) == pytest.approx(stay)
+
+
+def test_a_door_plan_forbids_one_step_moves_between_rooms_with_no_door():
+    rooms = ("hall", "lounge", "bath", "shed")
+    # The shed has no known door: left unconstrained.
+    allowed = allowed_moves(rooms, {"hall": {"lounge", "bath"}, "nowhere": {"x"}})
+    motion = constrain(Motion.default(4), allowed)
+
+    assert allowed[1, 0] and allowed[0, 2]  # doors go both ways
+    assert not allowed[1, 2] and not allowed[2, 1]
+    assert allowed[3].all() and allowed[:, 3].all()
+    assert motion.moves[1, 2] == 0 and motion.moves[2, 1] == 0
+    assert np.allclose(motion.moves.sum(axis=1), 1)
+    # From certainly in the lounge, one step later the bath is impossible
+    # whatever the reading says.
+    filtered = forward(
+        np.array([[1e-3, 1e-3, 1.0, 1e-3]]),
+        np.array([5.0]),
+        np.full(4, 0.25),
+        motion,
+        initial=np.array([0.0, 1.0, 0.0, 0.0]),
+        last_seconds=0.0,
+    )[0]
+    assert filtered[0, 2] == 0.0
+    assert allowed_moves(rooms, None) is None
+    assert allowed_moves(rooms, {}) is None
+
+
+def test_a_room_with_no_door_at_all_cannot_be_left_in_one_step():
+    allowed = np.array([[False, False], [False, False]])
+    motion = constrain(Motion.default(2, dwell_seconds=10), allowed)
+
+    matrices, _ = step_matrices(np.array([20]), np.full(2, 0.5), motion)
+
+    assert np.allclose(matrices[0], np.eye(2))

@@ -21,6 +21,7 @@ from stethoscope.learning.trainer import (
     scores,
     sessions,
     train,
+    unknown_floor,
 )
 from tests.support.labelled import synthetic_data
 
@@ -365,3 +366,50 @@ def test_training_where_no_beacon_was_heard_is_refused():
 
     with pytest.raises(TrainingError, match="no beacon was heard"):
         train(data)
+
+
+def test_the_unknown_floor_is_where_the_top_room_becomes_more_often_right():
+    rng = np.random.default_rng(0)
+    rooms = ["a", "b"]
+    confidence = rng.uniform(0.5, 1.0, 2000)
+    # Right with probability rising with confidence, crossing one half at 0.7.
+    right = rng.random(2000) < np.clip((confidence - 0.6) * 5, 0, 1)
+    truth = np.where(right, "a", "b")
+    probabilities = np.column_stack([confidence, 1 - confidence])
+
+    floor = unknown_floor(rooms, truth, probabilities)
+
+    assert 0.65 < floor < 0.75
+    below, above = confidence < floor, confidence >= floor
+    assert right[below].mean() < 0.5 < right[above].mean()
+
+
+def test_the_unknown_floor_when_always_right_or_always_wrong():
+    probabilities = np.array([[0.6, 0.4], [0.9, 0.1]])
+
+    assert unknown_floor(["a", "b"], np.array(["a", "a"]), probabilities) == 0.6
+    assert unknown_floor(["a", "b"], np.array(["b", "b"]), probabilities) == 1.0
+
+
+def test_training_calibrates_the_floor_and_reports_it():
+    result = train(synthetic_data(rooms=3, runs_per_room=3), algorithm="logistic")
+
+    assert 0 < result.model.unknown_floor <= 1
+    assert result.metrics["unknown_floor"] == result.model.unknown_floor
+    assert result.model.to_manifest()["unknown_floor"] == result.model.unknown_floor
+
+
+def test_masked_training_copies_teach_what_a_dead_beacon_looks_like():
+    data = synthetic_data(rooms=3, runs_per_room=3)
+    rooms = ["room-0", "room-1", "room-2"]
+    # In room 0 with its own beacon dead: the others as heard there.
+    reading = [{"beacon-1": -78, "beacon-2": -80}]
+
+    masked = fit_model(data, "logistic", rooms)
+    naive = fit_model(data, "logistic", rooms, feature_set="relative")
+
+    assert masked.estimator.n_features_in_ == naive.estimator.n_features_in_ + 3
+    assert (
+        masked.predict_proba(reading, ["beacon-0"])[0, 0]
+        > naive.predict_proba(reading, ["beacon-0"])[0, 0]
+    )

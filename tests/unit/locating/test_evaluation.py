@@ -2,13 +2,13 @@
 
 The simulator is never the only evidence of accuracy (the SPHERE benchmark
 is, in docs/benchmarks.md); this guards the whole chain — features,
-trainer, predictor, filter — against breaking silently.
+trainer, predictor, Locator — against breaking silently.
 """
 
 import datetime
 
 from stethoscope.labels.csvio import LabelledRow
-from stethoscope.learning.evaluation import evaluate
+from stethoscope.locating.evaluation import evaluate
 from stethoscope.simulate.house import demo_house
 from stethoscope.simulate.traffic import DEFAULT_START, labelled_readings
 
@@ -40,3 +40,25 @@ def test_a_model_trained_on_a_simulated_day_is_accurate_on_a_fresh_one():
     # Smoothing over time helps, it does not just hold its own.
     assert result["smoothed"]["accuracy"] > result["raw"]["accuracy"]
     assert set(result["per_room"]) <= set(trained.model.rooms)
+    # Knowing the whole day does at least as well as the live filter, and
+    # flaps less than single readings do.
+    assert result["history"]["accuracy"] >= result["smoothed"]["accuracy"] - 0.01
+    changes = result["room_changes_per_hour"]
+    assert changes["history"] < changes["raw"]
+
+
+def test_a_dead_beacon_is_taken_out_of_the_test_and_reported():
+    house = demo_house()
+    training = day(house, seed=1, start=DEFAULT_START, hours=2)
+    fresh = day(
+        house, seed=2, start=DEFAULT_START + datetime.timedelta(days=1), hours=0.5
+    )
+    beacon = sorted({b for row in fresh for b in row.beacons})[0]
+
+    result, _ = evaluate(
+        training, fresh, algorithm="logistic", dead_beacons=[beacon, "no-such"]
+    )
+
+    assert result["dead_beacons"] == [beacon]
+    assert result["feature_set"] == "masked"
+    assert result["history"]["accuracy"] > 0.5
