@@ -60,6 +60,7 @@ setup(
             "stethoscope-evaluate = stethoscope.scripts.evaluate:main",
             "stethoscope-models = stethoscope.scripts.models:main",
             "stethoscope-simulate = stethoscope.scripts.simulate:main",
+            "stethoscope-alerts = stethoscope.alerts.script:main",
             "stethoscope-prune = stethoscope.scripts.prune:main",
             "stethoscope-house = stethoscope.scripts.house:main",
         ],

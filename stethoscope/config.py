@@ -100,6 +100,19 @@ def redis_url(value: str) -> str:
     return value
 
 
+def http_url(value: str) -> str:
+    """An http:// or https:// URL with a host (a webhook)."""
+    value = string(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise ValueError("is not a URL (https://HOST/PATH)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value
+
+
 def _shown(setting: "Setting", value: Any) -> str:
     """The value as an error message may show it: no secret, no password."""
     if setting.parse is secret:
@@ -233,6 +246,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.locating.recent_seconds", integer(1, 3600), 60),
     Setting("stethoscope.locating.beacon_dead_seconds", integer(60, 30 * 86_400), 1800),
     Setting("stethoscope.locating.history_cache_days", integer(0, 100_000), 512),
+    # Alerts (stethoscope/alerts): conditions are evaluated at most every
+    # interval_seconds per process when alerts are read (and by
+    # stethoscope-alerts check). "Day" and "night" are the site's local
+    # hours: the day from day_start_hour, the night from night_start_hour.
+    Setting("stethoscope.alerts.interval_seconds", integer(0, 3600), 30),
+    Setting("stethoscope.alerts.gateway_silent_minutes", integer(1, 10_080), 10),
+    Setting("stethoscope.alerts.beacon_silent_minutes", integer(1, 43_200), 60),
+    Setting("stethoscope.alerts.imposter_window_minutes", integer(1, 1440), 30),
+    Setting("stethoscope.alerts.imposter_min_readings", integer(1, 1_000_000), 50),
+    Setting("stethoscope.alerts.badge_silent_minutes", integer(1, 1440), 30),
+    Setting("stethoscope.alerts.night_silent_minutes", integer(1, 1440), 15),
+    Setting("stethoscope.alerts.day_start_hour", integer(0, 23), 7),
+    Setting("stethoscope.alerts.night_start_hour", integer(0, 23), 22),
+    # A Slack-compatible incoming webhook told of each alert that opens.
+    Setting("stethoscope.notify.webhook_url", http_url),
     Setting("stethoscope.docs_dir", string),
     # Keep the objects made at start-up out of the collector's full passes
     # (stethoscope.main): off in tests, which build hundreds of apps.
@@ -305,6 +333,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".ingest")
     config.include(".labels")
     config.include(".learning")
+    config.include(".alerts")
     config.include(".dashboard")
     config.include(".apidocs")
     config.include(".admin")

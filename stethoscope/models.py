@@ -1,6 +1,7 @@
 """Every mapped class, imported so that Base.metadata knows all tables."""
 
 from .accounts.models import AuthSession, User, UserToken
+from .alerts.models import Alert, AlertStay
 from .audit.models import AuditEvent
 from .db import Base
 from .ingest.models import Reading
@@ -9,6 +10,8 @@ from .learning.models import ModelActivation, ModelVersion
 from .registry.models import Badge, Beacon, Gateway, GatewayToken, Room, Site
 
 __all__ = [
+    "Alert",
+    "AlertStay",
     "AuditEvent",
     "AuthSession",
     "Badge",

@@ -55,6 +55,8 @@ class Room(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     floor: Mapped[int | None] = mapped_column(SmallInteger)
+    # A resident here longer than this is an alert (stethoscope.alerts).
+    max_stay_minutes: Mapped[int | None]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
     site: Mapped[Site] = relationship(back_populates="rooms")

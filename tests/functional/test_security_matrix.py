@@ -461,6 +461,9 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
     ),
     ("locating.stays", "GET"): (Call("/badges/badge-nobody/stays"), historians(404)),
     ("locating.occupancy", "GET"): (Call("/sites/nowhere/occupancy"), readers(404)),
+    # Alerts (stethoscope/alerts/views.py): what is wrong is VIEW; wearers
+    # of the badges they name only with VIEW_HISTORY (test_alerts.py).
+    ("alerts.list", "GET"): (Call("/alerts"), readers()),
     # Logging out ends the principal's session: the table runs it last.
     ("accounts.logout", "POST"): (
         Call("/logout", html=True, form={}),

@@ -1,0 +1,45 @@
+"""Alerts: conditions at each site that open and clear by themselves.
+
+Builds, once per process, the AlertEvaluator (with its own locating
+service over the evaluator's session and clock, and the webhook notifier),
+registers the AlertService factory and GET /alerts.
+"""
+
+from ..locating.services import (
+    DayCache,
+    HouseFacts,
+    LocatingService,
+    LocatingSettings,
+)
+from .conditions import AlertSettings
+from .services import AlertEvaluator, AlertService, WebhookNotifier
+
+
+def includeme(config):
+    registry = config.registry
+    settings = registry.settings
+    database = registry["stethoscope.database"]
+    active_models = registry["stethoscope.active_models"]
+    locating_settings = LocatingSettings.from_settings(settings)
+    facts = HouseFacts(dead_seconds=locating_settings.beacon_dead_seconds)
+    # Occupancy reads no history: no finished days to keep.
+    days = DayCache(0)
+
+    def locating(session, clock) -> LocatingService:
+        return LocatingService(
+            session, active_models, facts, days, locating_settings, clock=clock
+        )
+
+    evaluator = AlertEvaluator(
+        database,
+        AlertSettings.from_settings(settings),
+        active_models=active_models,
+        locating=locating,
+        notifier=WebhookNotifier(settings["stethoscope.notify.webhook_url"]),
+    )
+    registry["stethoscope.alerts.evaluator"] = evaluator
+    config.register_service_factory(
+        lambda context, request: AlertService(database, evaluator), AlertService
+    )
+    config.add_route("alerts.list", "/alerts")
+    config.scan(".views")
