@@ -441,14 +441,13 @@ class ExportedBeacon(Out):
 
 
 class RoomsExport(Out):
-    """Rooms as import takes them back (CSV: id,name,site,floor,adjacent
-    with ids separated by ';')."""
+    """Rooms as import takes them back."""
 
     rooms: list[Room]
 
 
 class BeaconsExport(Out):
-    """Beacons as import takes them back (CSV: id,room,label)."""
+    """Beacons as import takes them back."""
 
     beacons: list[ExportedBeacon]
 

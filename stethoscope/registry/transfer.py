@@ -90,7 +90,9 @@ def _csv_rows(body: bytes) -> list:
             }
             rows.append((f"line {reader.line_num}", cells))
     except csv.Error as exc:
-        raise Invalid([FieldError(f"line {reader.line_num}", str(exc))]) from None
+        # The DictReader counts only the lines of rows it returned.
+        line = reader.reader.line_num
+        raise Invalid([FieldError(f"line {line}", str(exc))]) from None
     return rows
 
 
