@@ -11,9 +11,9 @@ from ..audit.services import record
 from .services import (
     DayCache,
     HouseFacts,
+    LocatingHealth,
     LocatingService,
     LocatingSettings,
-    locating_health,
 )
 
 
@@ -36,7 +36,11 @@ def includeme(config):
 
     config.register_service_factory(locating_service, LocatingService)
     # /health lists each site's dead beacons; ops calls the members it finds.
-    registry.setdefault("stethoscope.health.members", {})["locating"] = locating_health
+    # (ops.services.add_health_member, once ops has it, writes the same key.)
+    registry.setdefault("stethoscope.health.members", {})["locating"] = LocatingHealth(
+        settings.beacon_dead_seconds,
+        registry.settings["stethoscope.health.timeout_ms"] / 1000,
+    )
 
     config.add_route("locating.location", "/badges/{badge_id:.+}/location")
     config.add_route("locating.history", "/badges/{badge_id:.+}/location_history")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from ..db import utcnow
@@ -696,28 +695,74 @@ class LocatingService:
         ]
 
 
-def locating_health(registry) -> dict:
-    """The ``locating`` member of /health: per site with an active model, the
-    version served and its dead beacons. Never raises: a database error is
-    reported as such (the database member says the rest)."""
-    active: ActiveModels = registry["stethoscope.active_models"]
-    dead_seconds = registry.settings["stethoscope.locating.beacon_dead_seconds"]
+def dead_beacon_report(
+    database, active: ActiveModels, dead_seconds: int
+) -> dict[str, dict]:
+    """Per site with an active model: the version served and its dead
+    beacons (one query per site)."""
     now = utcnow()
     sites = {}
-    try:
-        with registry["stethoscope.database"].session(write=False) as session:
-            for site_id in active.status():
-                model = active.get(site_id)
-                if model is None:
-                    sites[site_id] = {"model_version": None, "dead_beacons": []}
-                    continue
-                dead = dead_beacons(
-                    session, model.model.vocabulary.beacons, now, dead_seconds
-                )
-                sites[site_id] = {
-                    "model_version": model.version,
-                    "dead_beacons": sorted(dead),
-                }
-    except SQLAlchemyError as exc:
-        return {"status": "unavailable", "error": str(exc).splitlines()[0]}
-    return {"status": "ok", "sites": sites}
+    with database.session(write=False) as session:
+        for site_id in active.status():
+            model = active.get(site_id)
+            if model is None:
+                sites[site_id] = {"model_version": None, "dead_beacons": []}
+                continue
+            dead = dead_beacons(
+                session, model.model.vocabulary.beacons, now, dead_seconds
+            )
+            sites[site_id] = {
+                "model_version": model.version,
+                "dead_beacons": sorted(dead),
+            }
+    return sites
+
+
+class LocatingHealth:
+    """The ``locating`` member of /health: each site's dead beacons.
+
+    Like ops' database probe, the check runs on a thread of its own and is
+    waited for ``deadline_s`` at most, so a stalled database never holds
+    /health; checks made meanwhile wait for the one out. Without an answer
+    in time, or after a database error, the member says ``unavailable``
+    with the sites of the last answer.
+    """
+
+    def __init__(self, dead_seconds: int, deadline_s: float):
+        self.dead_seconds = dead_seconds
+        self.deadline_s = deadline_s
+        self._lock = threading.Lock()
+        self._out: threading.Event | None = None
+        self._last: dict = {}
+        self._ok = False
+
+    def __call__(self, registry) -> dict:
+        with self._lock:
+            if self._out is None:
+                self._out = threading.Event()
+                threading.Thread(
+                    target=self._check,
+                    args=(registry, self._out),
+                    name="stethoscope-locating-health",
+                    daemon=True,
+                ).start()
+            done = self._out
+        answered = done.wait(self.deadline_s)
+        status = "ok" if answered and self._ok else "unavailable"
+        return {"status": status, "sites": self._last}
+
+    def _check(self, registry, done: threading.Event) -> None:
+        try:
+            self._last = dead_beacon_report(
+                registry["stethoscope.database"],
+                registry["stethoscope.active_models"],
+                self.dead_seconds,
+            )
+            self._ok = True
+        except Exception as exc:  # a health member never raises
+            log.warning("cannot list dead beacons: %s", exc)
+            self._ok = False
+        finally:
+            with self._lock:
+                self._out = None
+            done.set()

@@ -14,7 +14,6 @@ from stethoscope.ingest.models import Reading
 from stethoscope.learning.artifacts import ModelStore
 from stethoscope.learning.services import ModelService
 from stethoscope.locating.locator import LOW_CONFIDENCE, NOTHING_HEARD
-from stethoscope.locating.services import locating_health
 from stethoscope.registry.models import Badge, Beacon, Gateway
 from tests.conftest import login
 from tests.support.models import add_site, register_model
@@ -261,8 +260,12 @@ def test_dead_beacons(make_app, create_user, house, engine):
     assert kitchen["room_id"] == "kitchen" and not kitchen["unknown"]
     # Only a dead beacon heard: the model is told it is dead, not heard.
     assert (hall["unknown"], hall["reason"]) == (True, NOTHING_HEARD)
-    health = locating_health(app.app.registry)
-    assert health["sites"]["rose"] == {"model_version": 1, "dead_beacons": ["b-hall"]}
+    registry = app.app.registry
+    health = registry["stethoscope.health.members"]["locating"](registry)
+    assert health == {
+        "status": "ok",
+        "sites": {"rose": {"model_version": 1, "dead_beacons": ["b-hall"]}},
+    }
 
 
 # ---- occupancy --------------------------------------------------------------

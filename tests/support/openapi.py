@@ -80,7 +80,7 @@ class DocumentChecker:
         # /training_runs/{run_id}), and a placeholder of one segment over
         # the rest of the path (/training_runs/{run_id}/cancel).
         self.routes.sort(
-            key=lambda route: (route[0].groups, route[0].pattern.endswith("(.+)"))
+            key=lambda route: (route[0].groups, route[0].pattern.endswith("(.+)$"))
         )
 
     def operation(self, method: str, path: str) -> tuple[str, dict] | None:
