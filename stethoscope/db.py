@@ -20,11 +20,12 @@ import datetime
 import logging
 import sqlite3
 import threading
+import zlib
 
 import transaction
 import zope.sqlalchemy
 from pyramid_retry import mark_error_retryable
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -309,3 +310,24 @@ def includeme(config):
     database = Database(make_engine(config.registry.settings))
     config.registry["stethoscope.database"] = database
     config.add_request_method(_request_db, "db", reify=True)
+
+
+def advisory_lock(session: Session, lock_class: int, names) -> None:
+    """Serialise a change with others touching any of ``names`` (PostgreSQL).
+
+    One ``pg_advisory_xact_lock(lock_class, key)`` per name, held to the end
+    of the transaction; ``lock_class`` keeps features' keys apart (training
+    runs, model versions, alerts). Keys are taken sorted, so two transactions
+    locking overlapping sets take them in the same order and cannot deadlock.
+    SQLite's write transactions are serialised already: nothing to do there.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({_lock_key(name) for name in names}):
+        session.execute(select(func.pg_advisory_xact_lock(lock_class, key)))
+
+
+def _lock_key(name: str) -> int:
+    # pg_advisory_xact_lock(int, int) takes signed 32-bit keys.
+    key = zlib.crc32(name.encode())
+    return key - (1 << 32) if key >= 1 << 31 else key

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 import pydantic
+import pydantic.fields
 from pyramid.response import Response
 from pyramid.view import view_config
 

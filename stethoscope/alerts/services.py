@@ -32,14 +32,13 @@ import logging
 import threading
 import time
 import urllib.request
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..db import Database, utcnow
+from ..db import Database, advisory_lock, utcnow
 from ..errors import NotFound, ServiceError
 from ..registry.models import Badge, Site
 from . import conditions as c
@@ -52,12 +51,6 @@ log = logging.getLogger(__name__)
 # evaluation (learning's model versions use "MV", training runs "TR").
 ADVISORY_LOCK_CLASS = 0x414C  # "AL"
 WEBHOOK_TIMEOUT_SECONDS = 2.0
-
-
-def _lock_key(site_id: str) -> int:
-    # pg_advisory_xact_lock(int, int) takes signed 32-bit keys.
-    key = zlib.crc32(site_id.encode())
-    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 class WebhookNotifier:
@@ -203,7 +196,7 @@ class AlertEvaluator:
         site_id, now = observation.site_id, observation.at
         session = self.database.session(write=True)
         with self.database.write_turn, session, session.begin():
-            self._lock_site(session, site_id)
+            advisory_lock(session, ADVISORY_LOCK_CLASS, [site_id])
             latest = session.scalar(
                 select(func.max(Alert.last_checked_at)).where(Alert.site_id == site_id)
             )
@@ -247,13 +240,6 @@ class AlertEvaluator:
                 ]
             )
         return opened
-
-    def _lock_site(self, session: Session, site_id: str) -> None:
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        session.execute(
-            select(func.pg_advisory_xact_lock(ADVISORY_LOCK_CLASS, _lock_key(site_id)))
-        )
 
     def _stays(self, session, site_id, now, placed) -> list[c.Condition]:
         """Bring the site's watched stays up to date with ``placed``; the

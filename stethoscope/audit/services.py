@@ -6,6 +6,11 @@ from sqlalchemy.orm import Session
 from .models import AuditEvent
 
 
+def no_audit(action: str, *, target: str | None = None, details=None) -> None:
+    """The audit callable of a service used where nobody acts (the simulator's
+    set-up, tests): records nothing."""
+
+
 class AuditService:
     """Appends audit events in the caller's transaction, and lists them."""
 

@@ -14,14 +14,14 @@ serialised already.
 
 import datetime
 import statistics
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from ..db import utcnow
+from ..audit.services import no_audit
+from ..db import advisory_lock, utcnow
 from ..errors import Conflict, NotFound, ValidationError
 from ..ingest.models import Reading
 from ..registry.models import Badge, Room
@@ -66,12 +66,6 @@ def _conflict(message: str, badge_id: str, run_id: int | None = None) -> Conflic
     return Conflict(message, details={"badge_id": badge_id, "run_id": run_id})
 
 
-def _lock_key(badge_id: str) -> int:
-    # pg_advisory_xact_lock(int, int) takes signed 32-bit keys.
-    key = zlib.crc32(badge_id.encode())
-    return key - (1 << 32) if key >= 1 << 31 else key
-
-
 def lock_badges(session: Session, badge_ids) -> None:
     """Serialise changes to the training runs of these badges (PostgreSQL).
 
@@ -79,14 +73,7 @@ def lock_badges(session: Session, badge_ids) -> None:
     the locks in the same order and cannot deadlock. SQLite's write
     transactions are serialised already.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted({_lock_key(badge_id) for badge_id in badge_ids}):
-        session.execute(select(func.pg_advisory_xact_lock(ADVISORY_LOCK_CLASS, key)))
-
-
-def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
-    return None
+    advisory_lock(session, ADVISORY_LOCK_CLASS, badge_ids)
 
 
 class LabelService:
@@ -113,7 +100,7 @@ class LabelService:
         session: Session,
         *,
         clock: Callable[[], datetime.datetime] = utcnow,
-        audit: Callable[..., object] = _no_audit,
+        audit: Callable[..., object] = no_audit,
     ):
         self.session = session
         self._clock = clock

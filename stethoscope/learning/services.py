@@ -13,7 +13,6 @@ import logging
 import math
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..db import Database, utcnow
+from ..audit.services import no_audit
+from ..db import Database, advisory_lock, utcnow
 from ..errors import Conflict, NotFound
 from ..registry.models import Site
 from .artifacts import ArtifactError, ModelStore, jsonable
@@ -69,16 +69,6 @@ class ModelNotFound(NotFound):
         self.version_id = version_id
 
 
-def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
-    pass
-
-
-def _lock_key(site_id: str) -> int:
-    # pg_advisory_xact_lock(int, int) takes signed 32-bit keys.
-    key = zlib.crc32(site_id.encode())
-    return key - (1 << 32) if key >= 1 << 31 else key
-
-
 def _metric(metrics: dict | None, path: tuple[str, ...]) -> float | None:
     value = metrics or {}
     for key in path:
@@ -111,7 +101,7 @@ class ModelService:
     ):
         self.session = session
         self.store = store
-        self.audit = audit or _no_audit
+        self.audit = audit or no_audit
         self.active_models = active_models
 
     # Reading
@@ -340,12 +330,8 @@ class ModelService:
     def _lock_site(self, site_id: str) -> None:
         # Two trainers of one site at once would pick the same number; the
         # unique constraint would then refuse the second after its artifact
-        # was written. SQLite's write transactions are serialised already.
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
-        self.session.execute(
-            select(func.pg_advisory_xact_lock(ADVISORY_LOCK_CLASS, _lock_key(site_id)))
-        )
+        # was written.
+        advisory_lock(self.session, ADVISORY_LOCK_CLASS, [site_id])
 
     # Comparing
 

@@ -9,6 +9,7 @@ import pydantic
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..audit.services import no_audit
 from ..db import upsert_insert, utcnow
 from ..endpoints import field_errors
 from ..errors import Conflict, FieldError, Invalid, NotFound, ValidationError
@@ -211,10 +212,6 @@ def _rows(model, rows: Iterable[tuple[str, Mapping]], errors: list[FieldError]):
             errors.extend(field_errors(exc, prefix=f"{where}."))
 
 
-def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
-    return None
-
-
 class RegistryService:
     """Sites, rooms (with adjacency), beacons, and names and places of
     gateways and badges, as admins describe them.
@@ -228,7 +225,7 @@ class RegistryService:
     caller's transaction; a wearer's name is never in it.
     """
 
-    def __init__(self, session: Session, *, audit: Callable[..., object] = _no_audit):
+    def __init__(self, session: Session, *, audit: Callable[..., object] = no_audit):
         self.session = session
         self._audit = audit
 
