@@ -2,8 +2,9 @@
 # or with sudo):
 #
 #   make run    install what is missing, migrate var/stethoscope.sqlite,
-#               create the first admin (its password is printed once) and
-#               serve development.ini on http://localhost:6543
+#               create the first admin (its password is shown once, in the
+#               summary before the server starts) and serve development.ini
+#               on http://localhost:6543 (make run PORT=8080: another port)
 #   make test   ruff format --check, ruff check, pytest with coverage
 #
 # The virtualenv is .venv; it is reinstalled only when setup.py changes.
@@ -17,6 +18,8 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 # make run SIMULATE=0 serves without the simulated demo house.
 SIMULATE ?= 1
+# make run PORT=8080 serves (and the simulator posts) there instead.
+PORT ?= 6543
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -34,7 +37,7 @@ TEST_STAMP := $(VENV)/.installed-testing
 .PHONY: help run test lint format clean system-deps-run system-deps-test
 
 help:
-	@echo "make run      serve the embedded default on http://localhost:6543"
+	@echo "make run      serve the embedded default on http://localhost:6543 (PORT=8080: elsewhere)"
 	@echo "make test     ruff format --check, ruff check, pytest with coverage"
 	@echo "make lint     ruff format --check and ruff check only"
 	@echo "make format   ruff format and ruff check --fix"
@@ -64,23 +67,63 @@ $(TEST_STAMP): setup.py $(VENV)/pyvenv.cfg
 	$(PIP) install --progress-bar off -e '.[testing]'
 	touch $@
 
+# The port is checked first: a busy one is one line (tools/port_free.py),
+# before anything is set up or posted. Another port than development.ini's
+# is served from var/development-PORT.ini, which takes everything else from
+# development.ini (PasteDeploy's config: use) and changes only listen.
+#
 # stethoscope-user bootstrap creates the first admin when there is no user
-# and prints its password, once; later runs print how to reset a password.
-# Unless SIMULATE=0, the demo house (docs/simulator.md) is set up and its
-# badges post to the server from the background; the trap stops them when
-# pserve stops, however it stops (Ctrl-C reaches both).
+# and prints its password, once; it is kept in a shell variable only and
+# shown again in the summary just before the server starts, where it is not
+# lost in the output above. Later runs show how to reset a password instead.
+#
+# Unless SIMULATE=0, the demo house (docs/simulator.md) is set up once (when
+# there is no site demo: what an admin changed in it is never put back) and
+# its badges post to the server from the background; the trap stops them
+# when pserve stops, however it stops (Ctrl-C reaches both).
 run: $(RUN_STAMP)
+	@$(BIN)/python tools/port_free.py localhost '$(PORT)'
 	$(BIN)/initialize_stethoscope_db development.ini
-	$(BIN)/stethoscope-user development.ini bootstrap
-	@if [ "$(SIMULATE)" = 0 ]; then exec $(BIN)/pserve development.ini; fi; \
-	echo "+ stethoscope-simulate setup development.ini"; \
-	$(BIN)/stethoscope-simulate setup development.ini \
-		|| echo "make run: the demo house could not be set up; serving anyway" >&2; \
-	echo "+ stethoscope-simulate live http://localhost:6543 &  (make run SIMULATE=0: without it)"; \
-	$(BIN)/stethoscope-simulate live http://localhost:6543 & simulator=$$!; \
+	@url=http://localhost:$(PORT); ini=development.ini; \
+	if [ '$(PORT)' != 6543 ]; then \
+		ini=var/development-$(PORT).ini; \
+		{ printf '# make run PORT=$(PORT): development.ini on another port.\n'; \
+		  printf '[app:main]\nuse = config:%s/development.ini\n\n' '$(CURDIR)'; \
+		  printf '[server:main]\nuse = config:%s/development.ini\n' '$(CURDIR)'; \
+		  printf 'listen = localhost:$(PORT)\n\n'; \
+		  sed -n '/^\[loggers\]/,$$p' development.ini; } > $$ini; \
+	fi; \
+	echo "+ stethoscope-user development.ini bootstrap"; \
+	bootstrap=$$($(BIN)/stethoscope-user development.ini bootstrap --url $$url); \
+	password=$$(printf '%s\n' "$$bootstrap" | awk '$$1 == "password" { print $$2 }'); \
+	if [ -z "$$password" ]; then printf '%s\n' "$$bootstrap"; fi; \
+	summary() { \
+		echo; \
+		echo "Stethoscope: $$url (pserve $$ini)"; \
+		if [ -n "$$password" ]; then \
+			echo "  log in at $$url/login as admin, password $$password"; \
+			echo "  (shown this once: choose your own with"; \
+			echo "  $(BIN)/stethoscope-user development.ini passwd admin)"; \
+		else \
+			echo "  log in at $$url/login"; \
+		fi; \
+		echo "  Ctrl-C stops it$$1"; \
+		echo; \
+	}; \
+	if [ "$(SIMULATE)" = 0 ]; then summary ""; exec $(BIN)/pserve $$ini; fi; \
+	sites=$$($(BIN)/stethoscope-house development.ini site list) || sites=; \
+	if printf '%s\n' "$$sites" | grep -q '^demo '; then \
+		echo "+ the demo house (site demo) is set up already; left as it is"; \
+	else \
+		echo "+ stethoscope-simulate setup development.ini"; \
+		$(BIN)/stethoscope-simulate setup development.ini \
+			|| echo "make run: the demo house could not be set up; serving anyway" >&2; \
+	fi; \
+	echo "+ stethoscope-simulate live $$url &  (make run SIMULATE=0: without it)"; \
+	$(BIN)/stethoscope-simulate live $$url & simulator=$$!; \
 	trap 'kill $$simulator 2>/dev/null; wait $$simulator 2>/dev/null || true' EXIT; \
-	echo "+ pserve development.ini"; \
-	$(BIN)/pserve development.ini
+	summary " (and the demo house's simulator)"; \
+	$(BIN)/pserve $$ini
 
 # All three run even when one fails, so one run shows every problem; the
 # exit status is pytest's when it failed (5: no tests ran), else 1 for lint.
