@@ -15,10 +15,10 @@ from .features import DEAD_AWARE, Vocabulary, feature_matrix, imposters
 from .hmm import Motion, filter_sequences, forward_filter
 
 # The unknown floor of a model whose manifest predates it (trained before
-# the trainer calibrated one): a top probability below one half is, by
-# definition, more likely wrong than right. Calibrated floors on SPHERE
-# were lower (docs/benchmarks.md, "Locating accuracy (SPHERE)"), so this
-# errs on the side of saying "unknown".
+# the trainer calibrated one): a top probability below one half leaves
+# more probability on the other rooms together than on the top room, the
+# uncalibrated reading of "more likely wrong than right". The next
+# training replaces it with the floor calibrated on the site's data.
 DEFAULT_UNKNOWN_FLOOR = 0.5
 
 
