@@ -1,6 +1,7 @@
 from pyramid_retry import is_last_attempt
 
 from ..db import request_db_opened
+from ..ops.services import add_health_member
 from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
 from .fastpath import retry_attempts
@@ -18,6 +19,7 @@ def includeme(config):
     config.registry["stethoscope.ingest.limits"] = limits
     config.registry["stethoscope.activity"] = tracker
     config.register_service(deduplicator, IDeduplicator)
+    add_health_member(config, "dedup", lambda registry: deduplicator.status())
     # For the ingest fast path (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
     writer = (
@@ -61,3 +63,4 @@ def includeme(config):
     # per request, and most requests here are POSTs.
     config.add_route("ingest.readings", "/rssi_readings", request_method="POST")
     config.add_route("ingest.readings.page", "/rssi_readings", request_method="GET")
+    config.scan(".views")

@@ -22,9 +22,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from pyramid.httpexceptions import HTTPServiceUnavailable
 from zope.interface import implementer
 
+from ..errors import Unavailable
 from ..ops.redis import LuaScript, ThreadConnections, redis_client
 from .interfaces import IDeduplicator
 
@@ -34,22 +34,22 @@ _tokens = itertools.count()
 _process_tag = f"{os.getpid()}-{time.monotonic_ns()}"
 
 
-class ClaimPending(HTTPServiceUnavailable):
+class ClaimPending(Unavailable):
     """The advertisement is claimed by a request that has not committed yet.
 
     Neither answer would be true now: "duplicate" (409) if that request
     never stores it (its process was killed), or "stored" if it does. So the
     gateway is told to ask again (503 with Retry-After), by when the claim
     is confirmed or gone. A 503 by nature, so it is one: rendered like any
-    (ops/errors.py) on the whole way, and alike by the fast path.
+    (ops/errors.py) on the whole way, and by its as_json by the fast path.
     """
 
     def __init__(self, retry_after_s: int):
         super().__init__(
-            "the reading is being stored by another request; retry shortly"
+            "the reading is being stored by another request; retry shortly",
+            retry_after=retry_after_s,
         )
         self.retry_after_s = retry_after_s
-        self.headers["Retry-After"] = str(retry_after_s)
 
 
 class _Held:

@@ -2,9 +2,10 @@
 
 A gateway's POST of what a badge advertises now is either a repeat (nineteen
 in twenty) or the original of an advertisement. This WSGI filter, in front
-of the Pyramid router, answers both itself: it reads the body, asks the
-security policy whether the caller may post readings (without a query),
-validates the reading with the view's own function, then
+of the Pyramid router, answers both itself: it asks the security policy
+whether the caller may post readings (without a query), lets the POST in
+with the view's own decision (``admission.admit``: media type, size, the
+reading, the token's gateway), then
 
 * answers 409 for an advertisement this process already knows is claimed;
 * otherwise hands the reading to the same ``IngestService`` the view uses,
@@ -13,14 +14,16 @@ validates the reading with the view's own function, then
   with the stored reading, or 409 when the claim finds it taken.
 
 Whenever anything is not certain (a batch, an ``observed_at``, a body or
-caller the view would refuse, a cookie, a token not verified lately, group
+caller ``admit`` refuses, a cookie, a token not verified lately, group
 commit switched off) it steps aside and the request takes the whole way, so
 the answer is always the one the view would give. If storing fails, nothing
 was stored and the claim was released: the request then takes the whole way
 too, where pyramid_retry, the 503 and the logs deal with the failure as for
 any other request. The filter sits in front of the router rather than in a
 tween because Pyramid's request, router, tweens and transaction cost as much
-as the rest of the request together (docs/benchmarks.md).
+as the rest of the request together (docs/benchmarks.md); what the tweens
+do for a reading's answer it does too (tests/unit/ingest/test_fastpath.py
+lists them).
 """
 
 import io
@@ -30,15 +33,16 @@ import orjson
 from pyramid.interfaces import ISecurityPolicy
 
 from ..db import utcnow
-from ..ops.headers import HEADERS, HSTS, NO_STORE
+from ..ops.headers import security_headers
+from ..ops.params import parse_id
 from ..security import client_address
+from .admission import JSON, admit
 from .dedup import ClaimPending
-from .schemas import InvalidPayload, ReadingIn, fingerprint, validate_reading
+from .schemas import ReadingIn, fingerprint
 from .services import IngestService
 from .views import DUPLICATE_BODY
 
 INGEST_PATH = "/rssi_readings"
-JSON = "application/json"
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +81,15 @@ class IngestFastPath:
             else None
         )
         # The headers the view's responses get from webob and the security
-        # headers tween, built once; HSTS over HTTPS only, as the tween
-        # decides.
-        self._headers = [("Content-Type", JSON), *HEADERS, NO_STORE]
-        self._https_headers = [*self._headers, HSTS]
+        # headers tween (ops.headers decides which), built once.
+        self._headers = [
+            ("Content-Type", JSON),
+            *security_headers(INGEST_PATH, https=False),
+        ]
+        self._https_headers = [
+            ("Content-Type", JSON),
+            *security_headers(INGEST_PATH, https=True),
+        ]
 
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO") == (
@@ -139,55 +148,50 @@ class IngestFastPath:
         return "201 Created", orjson.dumps(result.reading)
 
     def _live_reading(self, environ) -> tuple[ReadingIn, str | None] | None:
-        """A valid live reading this caller may post, and the caller's address."""
-        if "HTTP_COOKIE" in environ:
-            return None
-        content_type = environ.get("CONTENT_TYPE", "")
-        if content_type != JSON and not content_type.startswith(JSON + ";"):
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if not 0 < length <= self.limits.max_body_bytes:
-            return None
-        body = environ["wsgi.input"].read(length)
-        # Put the body back for the whole way, seekable as webob wants it
-        # (pyramid_retry replays it).
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["webob.is_body_seekable"] = True
-        if len(body) != length:
-            return None
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        try:
-            item = validate_reading(data, max_beacons=self.limits.max_beacons)
-        except InvalidPayload:
-            return None
-        except Exception:
-            # A bug in validation (such as an OverflowError pydantic did not
-            # turn into a field error): raised from here it would escape the
-            # whole WSGI app, to the server's plain-text 500 without our
-            # headers or log. The whole way validates with the same function,
-            # meets the same exception and answers it as any bug: a JSON 500
-            # with the security headers, logged with its traceback there (so
-            # not here too).
-            return None
-        # A live post only: an observed_at has bounds to check.
-        if item.observed_at is not None:
+        """A valid live reading this caller may post, and the caller's address:
+        what ``admit`` lets in, as the view would; None for anything else."""
+        # A longer body is a batch, or a reading the whole way refuses (413).
+        length = parse_id(environ.get("CONTENT_LENGTH"), self.limits.max_body_bytes, 1)
+        if length is None:
             return None
         client_ip = client_address(environ, self.proxies)
         grant = self.policy.ingest_grant_without_database(environ, client_ip)
         if grant is None:
             return None
-        # A gateway's token is good for its own readings only.
-        if grant.gateway_id is not None and grant.gateway_id != item.pi_id:
+
+        def read() -> bytes:
+            body = environ["wsgi.input"].read(length)
+            # Put the body back for the whole way, seekable as webob wants
+            # it (pyramid_retry replays it).
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["webob.is_body_seekable"] = True
+            if len(body) != length:
+                raise ShortBody
+            return body
+
+        try:
+            item = admit(
+                grant, environ.get("CONTENT_TYPE", ""), length, read, self.limits
+            )
+        except Exception:
+            # Refused (the whole way answers why) or a short body; or a bug
+            # in validation (such as an OverflowError pydantic did not turn
+            # into a field error): raised from here it would escape the
+            # whole WSGI app, to the server's plain-text 500 without our
+            # headers or log. The whole way admits with the same function,
+            # meets the same exception and answers it as any bug: a JSON
+            # 500 with the security headers, logged with its traceback there
+            # (so not here too).
+            return None
+        # A live post only: a batch, or an observed_at (bounds to check with
+        # the clock, and maybe the database), goes the whole way.
+        if isinstance(item, list) or item.observed_at is not None:
             return None
         return item, client_ip
+
+
+class ShortBody(Exception):
+    """Fewer bytes came than Content-Length said."""
 
 
 DUPLICATE = ("409 Conflict", DUPLICATE_BODY)
@@ -195,9 +199,8 @@ DUPLICATE = ("409 Conflict", DUPLICATE_BODY)
 
 def pending_answer(pending: ClaimPending) -> tuple[str, bytes, tuple[str, str]]:
     """ClaimPending as the whole way's error view renders it (JSON)."""
-    body = {"status": 503, "error": "service_unavailable", "message": pending.detail}
-    retry_after = ("Retry-After", str(pending.retry_after_s))
-    return "503 Service Unavailable", orjson.dumps(body), retry_after
+    retry_after = ("Retry-After", pending.headers["Retry-After"])
+    return "503 Service Unavailable", orjson.dumps(pending.as_json()), retry_after
 
 
 TRIED = "stethoscope.ingest.fast_path_tried"

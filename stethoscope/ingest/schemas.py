@@ -1,4 +1,4 @@
-"""The reading payload: strict parsing and validation.
+"""The models of /rssi_readings: what gateways post, what they get back.
 
 Gateways in the field send::
 
@@ -13,16 +13,18 @@ gateway sending something new is not cut off.
 
 import datetime
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from ..endpoints import field_errors, json_body, parse_json
@@ -30,10 +32,15 @@ from ..errors import FieldError, Invalid
 from ..schemas import (
     IDENTIFIER,
     ISO_DATE_START,
+    MAX_BIG_ID,
     NOT_HEARD,
     RSSI_MAX,
+    FieldErrorOut,
     Identifier,
     IsoDateTime,
+    Out,
+    Query,
+    QueryInt,
 )
 
 __all__ = [
@@ -45,7 +52,14 @@ __all__ = [
     "Identifier",
     "InvalidPayload",
     "IsoDateTime",
+    "BatchItemIn",
+    "BatchResult",
+    "ItemResult",
+    "Reading",
     "ReadingIn",
+    "ReadingsPage",
+    "ReadingsPost",
+    "ReadingsQuery",
     "field_errors",
     "fingerprint",
     "parse_json",
@@ -101,6 +115,24 @@ class ReadingIn(BaseModel):
             raise ValueError("is out of range once converted to UTC") from None
 
 
+class BatchItemIn(ReadingIn):
+    """One reading of a batch: as ReadingIn, with observed_at."""
+
+    observed_at: IsoDateTime = Field(
+        description="When the gateway heard it (ISO-8601; no offset means UTC)."
+    )
+
+
+class ReadingsPost(
+    RootModel[ReadingIn | Annotated[list[BatchItemIn], Field(min_length=1)]]
+):
+    """One reading object, or a JSON array of readings (each with observed_at)."""
+
+    # Documentation only: the body is read by admission.admit, which the
+    # fast path shares, and a batch's items are validated one by one (a bad
+    # item is rejected, not the batch).
+
+
 # The error family and the JSON reader are shared by every feature.
 InvalidPayload = Invalid
 
@@ -120,6 +152,97 @@ def validate_reading(data: Any, *, max_beacons: int, prefix: str = "") -> Readin
         return ReadingIn.model_validate(data, context={"max_beacons": max_beacons})
     except ValidationError as exc:
         raise InvalidPayload(field_errors(exc, prefix)) from None
+
+
+# ---- what is answered ---------------------------------------------------------
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Reading(Out):
+    """The reading is stored (committed)."""
+
+    id: int = Field(ge=1)
+    badge_id: str
+    pi_id: str = Field(description="The first gateway that posted it.")
+    beacons: dict[str, int] = Field(
+        description="RSSI in dBm per beacon id, without -128 values."
+    )
+    badge_strength: int | None
+    observed_at: Timestamp = Field(
+        description="When it was heard, UTC: the gateway's observed_at, or "
+        "else received_at."
+    )
+    received_at: Timestamp = Field(description="When we received it.")
+
+
+def _omitted(value) -> bool:
+    return value is None
+
+
+class ItemResult(Out):
+    """What became of one item of a batch."""
+
+    index: int = Field(ge=0)
+    status: Literal["created", "duplicate", "rejected"]
+    id: int | None = Field(
+        None,
+        exclude_if=_omitted,
+        description="The stored reading's id (created only).",
+    )
+    errors: list[FieldErrorOut] | None = Field(
+        None, exclude_if=_omitted, description="Why it was rejected (rejected only)."
+    )
+
+
+class BatchResult(Out):
+    """A batch: what became of each item."""
+
+    results: list[ItemResult]
+    created: int = Field(ge=0)
+    duplicate: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+
+
+class ReadingsPage(Out):
+    """A page of readings."""
+
+    readings: list[Reading]
+    next_after: int | None = Field(
+        description="Pass as after to get the readings that follow: the last "
+        "id returned, else the after given (null when neither)."
+    )
+
+
+# The largest stethoscope.readings.page_limit (config.py); the one in force
+# is checked by the view and shown by the document (views.py).
+MAX_PAGE_LIMIT = 10_000
+
+
+def _no_default(schema: dict) -> None:
+    # Absent means "not filtered", which a null default would not say.
+    schema.pop("default", None)
+
+
+class ReadingsQuery(Query):
+    badge_id: Identifier = Field(
+        None, description="Only this badge's readings.", json_schema_extra=_no_default
+    )
+    after: QueryInt(0, MAX_BIG_ID) = Field(
+        None,
+        description="Readings with an id greater than this; without it, the "
+        "latest limit readings.",
+        json_schema_extra=_no_default,
+    )
+    limit: QueryInt(1, MAX_PAGE_LIMIT) = Field(None, json_schema_extra=_no_default)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, values: Any) -> Any:
+        # ?badge_id=&limit= as a form with empty fields sends it.
+        if isinstance(values, dict):
+            return {name: value for name, value in values.items() if value != ""}
+        return values
 
 
 def fingerprint(badge_id: str, beacons: dict[str, int]) -> str:

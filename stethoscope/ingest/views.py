@@ -1,153 +1,222 @@
 """POST /rssi_readings (one reading or a batch) and GET /rssi_readings."""
 
 import orjson
-from pyramid.httpexceptions import (
-    HTTPForbidden,
-    HTTPRequestEntityTooLarge,
-    HTTPUnsupportedMediaType,
-)
 from pyramid.response import Response
-from pyramid.view import view_config
 
-from ..ops.errors import invalid_response
+from ..endpoints import endpoint
+from ..errors import Conflict, FieldError, Invalid, TooLarge, ValidationError
 from ..permissions import INGEST, VIEW
-from ..security import GatewayIdentity
+from .admission import admit, bind, request_grant
 from .schemas import (
-    IDENTIFIER,
-    FieldError,
-    InvalidPayload,
+    BatchResult,
+    FieldErrorOut,
+    ItemResult,
+    Reading,
     ReadingIn,
-    parse_json,
+    ReadingsPage,
+    ReadingsPost,
+    ReadingsQuery,
     validate_reading,
 )
 from .services import ReadingQueryService
 
-DUPLICATE_BODY = orjson.dumps(
-    {"status": 409, "error": "duplicate", "message": "already received"}
-)
+
+class Duplicate(Conflict):
+    """409: this advertisement is stored already (another gateway's post of
+    it, or a retry of one that was)."""
+
+    error = "duplicate"
 
 
-def _read_json_body(request, limit: int):
-    if request.content_type != "application/json":
-        raise HTTPUnsupportedMediaType("Content-Type must be application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
-    # request.body rewinds the (seekable) input, so pyramid_retry can replay
-    # it; waitress's max_request_body_size bounds what it buffered.
-    body = request.body
-    if len(body) > limit:
-        raise HTTPRequestEntityTooLarge(f"the body may be at most {limit} bytes")
-    return body
+# A duplicate is most of what gateways post: its answer is rendered once
+# (and the fast path sends the same bytes).
+DUPLICATE_BODY = orjson.dumps(Duplicate("already received").as_json())
+DEFAULT_PAGE = 100
 
 
 def duplicate_response() -> Response:
     return Response(body=DUPLICATE_BODY, status=409, content_type="application/json")
 
 
-def read_post(request, limits):
-    """The posted JSON: a single reading (validated and allowed for this
-    gateway) or a batch (a list, validated later item by item)."""
-    body = _read_json_body(request, limits.max_batch_bytes)
-    data = parse_json(body)
-    if isinstance(data, list):
-        return data
-    if len(body) > limits.max_body_bytes:
-        raise HTTPRequestEntityTooLarge(
-            f"a single reading may be at most {limits.max_body_bytes} bytes"
+def _post_documented(operation: dict, settings) -> None:
+    """The limits and credentials of this server, in the document."""
+    beacons = {
+        "properties": {
+            "beacons": {"maxProperties": settings["stethoscope.ingest.max_beacons"]}
+        }
+    }
+    body = operation["requestBody"]["content"]["application/json"]
+    # The model's shape (an object and an array: one of them, never both),
+    # with the limits the settings give.
+    schema = ReadingsPost.model_json_schema(ref_template="#/components/schemas/{model}")
+    single, batch = schema["anyOf"]
+    batch["maxItems"] = settings["stethoscope.ingest.max_batch_items"]
+    batch["items"] = {"allOf": [batch["items"], beacons]}
+    body["schema"] = {
+        "description": schema["description"],
+        "oneOf": [{"allOf": [single, beacons]}, batch],
+    }
+    body["examples"] = EXAMPLES
+    if settings["stethoscope.ingest.require_token"]:
+        operation["security"] = [{"gatewayToken": []}]
+        auth = "Needs the posting gateway's token."
+    else:
+        # {} : no credentials at all, from an allowed address.
+        operation["security"] = [{"gatewayToken": []}, {}]
+        allowed = settings["stethoscope.ingest.allow_ips"]
+        where = (
+            "from " + ", ".join(str(network) for network in allowed)
+            if allowed
+            else "from any address"
         )
-    item = validate_reading(data, max_beacons=limits.max_beacons)
-    _check_gateway(request, [item])
-    return item
+        auth = (
+            "A gateway token is optional on this server "
+            f"(stethoscope.ingest.require_token = false): without one, {where}. "
+            "A token that is sent must be valid."
+        )
+    operation["description"] += " " + auth
 
 
-@view_config(
-    route_name="ingest.readings", renderer="json", permission=INGEST, require_csrf=False
+EXAMPLES = {
+    "single": {
+        "value": {
+            "badge_id": "badge-17",
+            "pi_id": "pi-kitchen",
+            "beacons": {"b-kitchen": -58, "b-hall": -71},
+            "badge_strength": -62,
+        }
+    },
+    "batch": {
+        "value": [
+            {
+                "badge_id": "badge-17",
+                "pi_id": "pi-hall",
+                "beacons": {"b-kitchen": -60},
+                "observed_at": "2026-11-28T17:58:01Z",
+            }
+        ]
+    },
+}
+
+
+@endpoint(
+    route_name="ingest.readings",
+    request_method="POST",
+    permission=INGEST,
+    require_csrf=False,
+    summary="Post one reading, or a batch of readings",
+    description="One reading object, answered 201 or 409; or a JSON array of "
+    "readings (each with observed_at), answered 200 with a result per item. "
+    "See /docs/rssi_readings.",
+    tags=("ingest",),
+    operation_id="postReadings",
+    body=ReadingsPost,
+    parse_body=False,
+    responses={200: BatchResult, 201: Reading},
+    errors={
+        403: "The token belongs to another gateway than a reading's pi_id "
+        "(nothing of the request is stored), or a staff session was sent "
+        "instead of a token.",
+        409: "Already received: not stored again.",
+        413: "The body, or the batch, is too large.",
+    },
+    amend=_post_documented,
 )
 def post_readings(request):
     limits = request.registry["stethoscope.ingest.limits"]
-    posted = read_post(request, limits)
+    grant = request_grant(request)
+    posted = admit(
+        grant,
+        request.content_type,
+        request.content_length,
+        lambda: request.body,
+        limits,
+    )
     if isinstance(posted, list):
-        return _post_batch(request, request.ingest, posted, limits)
+        return _post_batch(request, grant, posted, limits)
     result = request.ingest.ingest_one(posted, request.client_ip)
     if result.status == "duplicate":
         return duplicate_response()
     request.response.status = 201
-    return result.reading
+    return Reading(**result.reading)
 
 
-def _check_gateway(request, items) -> None:
-    """A gateway's token is good for its own readings only."""
-    identity = request.identity
-    if not isinstance(identity, GatewayIdentity):
-        return
-    for item in items:
-        if item.pi_id != identity.gateway_id:
-            raise HTTPForbidden(
-                f"this token belongs to gateway {identity.gateway_id!r}, "
-                f"not {item.pi_id!r} (pi_id)"
-            )
-
-
-def _post_batch(request, service, data: list, limits):
+def _post_batch(request, grant, data: list, limits) -> BatchResult:
     if not data:
-        raise InvalidPayload([FieldError("body", "the batch is empty")])
+        raise Invalid([FieldError("body", "the batch is empty")])
     if len(data) > limits.max_batch_items:
-        raise HTTPRequestEntityTooLarge(
-            f"a batch may hold at most {limits.max_batch_items} readings"
-        )
+        raise TooLarge(f"a batch may hold at most {limits.max_batch_items} readings")
     items = []
     for index, raw in enumerate(data):
         prefix = f"{index}."
         try:
             item = validate_reading(raw, max_beacons=limits.max_beacons, prefix=prefix)
+            # BatchItemIn in the document; said here in words a gateway's
+            # log can show.
             if item.observed_at is None:
-                raise InvalidPayload(
+                raise Invalid(
                     [FieldError(prefix + "observed_at", "is required in a batch")]
                 )
             items.append(item)
-        except InvalidPayload as exc:
+        except Invalid as exc:
             items.append(exc)
-    _check_gateway(request, [item for item in items if isinstance(item, ReadingIn)])
-    results = service.ingest_many(items, request.client_ip)
+    bind(grant, [item for item in items if isinstance(item, ReadingIn)])
+    results = request.ingest.ingest_many(items, request.client_ip)
     counts = {"created": 0, "duplicate": 0, "rejected": 0}
     for result in results:
         counts[result.status] += 1
-    return {
-        "results": [result.as_json(index) for index, result in enumerate(results)],
+    return BatchResult(
+        results=[
+            ItemResult(
+                index=index,
+                status=result.status,
+                id=result.id,
+                errors=[
+                    FieldErrorOut(field=error.field, message=error.message)
+                    for error in result.errors
+                ]
+                or None,
+            )
+            for index, result in enumerate(results)
+        ],
         **counts,
-    }
-
-
-@view_config(route_name="ingest.readings.page", renderer="json", permission=VIEW)
-def get_readings(request):
-    page_limit = request.registry.settings["stethoscope.readings.page_limit"]
-    badge_id = request.GET.get("badge_id") or None
-    if badge_id is not None and not IDENTIFIER.fullmatch(badge_id):
-        raise InvalidPayload([FieldError("badge_id", "is not a valid badge id")])
-    after = _int_param(request, "after", 0, 2**63 - 1, None)
-    limit = _int_param(request, "limit", 1, page_limit, min(100, page_limit))
-    readings = request.find_service(ReadingQueryService).page(
-        badge_id=badge_id, after=after, limit=limit
     )
-    next_after = readings[-1]["id"] if readings else after
-    return {"readings": readings, "next_after": next_after}
 
 
-def _int_param(request, name, minimum, maximum, default):
-    raw = request.GET.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidPayload([FieldError(name, "must be a whole number")]) from None
-    if not minimum <= value <= maximum:
-        raise InvalidPayload(
-            [FieldError(name, f"must be between {minimum} and {maximum}")]
-        )
-    return value
+def _page_documented(operation: dict, settings) -> None:
+    page_limit = settings["stethoscope.readings.page_limit"]
+    for parameter in operation["parameters"]:
+        if parameter["name"] == "limit":
+            parameter["schema"] = {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": page_limit,
+                "default": min(DEFAULT_PAGE, page_limit),
+            }
 
 
-@view_config(context=InvalidPayload)
-def invalid_payload(exc, request):
-    return invalid_response(request, exc.errors)
+@endpoint(
+    route_name="ingest.readings.page",
+    request_method="GET",
+    permission=VIEW,
+    summary="Stored readings in id order, paged by id",
+    tags=("ingest",),
+    operation_id="listReadings",
+    query=ReadingsQuery,
+    response=ReadingsPage,
+    amend=_page_documented,
+)
+def get_readings(request):
+    query = request.validated.query
+    # The bound is a setting: the model knows only the largest it may be.
+    page_limit = request.registry.settings["stethoscope.readings.page_limit"]
+    limit = min(DEFAULT_PAGE, page_limit) if query.limit is None else query.limit
+    if limit > page_limit:
+        raise ValidationError("limit", f"must be between 1 and {page_limit}")
+    readings = request.find_service(ReadingQueryService).page(
+        badge_id=query.badge_id, after=query.after, limit=limit
+    )
+    return ReadingsPage(
+        readings=[Reading(**reading) for reading in readings],
+        next_after=readings[-1]["id"] if readings else query.after,
+    )

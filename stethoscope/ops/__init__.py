@@ -1,4 +1,3 @@
-from ..ingest.interfaces import IDeduplicator
 from .redis import redis_client
 from .renderers import OrjsonRendererFactory
 from .services import DatabaseProbe, HealthService
@@ -20,7 +19,8 @@ def includeme(config):
     )
 
     def health_service(context, request):
-        return HealthService(probe, request.find_service(IDeduplicator))
+        return HealthService(probe, request.registry)
 
     config.register_service_factory(health_service, HealthService)
     config.add_route("ops.health", "/health")
+    config.scan(".views")

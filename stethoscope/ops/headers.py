@@ -25,23 +25,37 @@ HEADERS = [
 NO_STORE = ("Cache-Control", "no-store")
 HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
+# Every combination, built once: these are added to every response.
+_CACHEABLE = (tuple(HEADERS), (*HEADERS, HSTS))
+_NOT_STORED = ((*HEADERS, NO_STORE), (*HEADERS, NO_STORE, HSTS))
+
+
+def security_headers(
+    path_info: str, *, https: bool, cache_control: bool = False
+) -> tuple[tuple[str, str], ...]:
+    """The security headers of a response to ``path_info`` (the raw WSGI
+    path): no-store unless static or with a Cache-Control of its own, HSTS
+    over HTTPS only. The tween below and the ingest fast path, which answers
+    before Pyramid, both add these."""
+    if cache_control or path_info.startswith("/static/"):
+        return _CACHEABLE[https]
+    return _NOT_STORED[https]
+
 
 def security_headers_tween_factory(handler, registry):
     def security_headers_tween(request):
         response = handler(request)
-        # Appending to the header list directly: this runs on every ingest
+        # Extending the header list directly: this runs on every ingest
         # POST, and webob's header dict would cost more than the headers.
-        headers = response.headerlist
-        headers.extend(HEADERS)
         # The raw path: request.path_info decodes it on every call, and
         # raises for one that is not UTF-8 (answered 400 by ops.errors).
-        if (
-            not request.environ.get("PATH_INFO", "").startswith("/static/")
-            and "Cache-Control" not in response.headers
-        ):
-            headers.append(NO_STORE)
-        if request.scheme == "https":
-            headers.append(HSTS)
+        response.headerlist.extend(
+            security_headers(
+                request.environ.get("PATH_INFO", ""),
+                https=request.scheme == "https",
+                cache_control="Cache-Control" in response.headers,
+            )
+        )
         return response
 
     return security_headers_tween

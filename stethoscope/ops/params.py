@@ -14,6 +14,9 @@ from ..errors import ValidationError
 InvalidParam = ValidationError
 
 
+MAX_DIGITS = 19
+
+
 def parse_id(raw, maximum: int, minimum: int = 0) -> int | None:
     """``raw`` as a whole number from ``minimum`` to ``maximum``, else None.
 
@@ -22,10 +25,14 @@ def parse_id(raw, maximum: int, minimum: int = 0) -> int | None:
     """
     if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()):
         return None
-    # Leading zeros are harmless; more significant digits than the maximum
-    # has cannot fit, and would make int() work hard (or refuse) for nothing.
-    if len(raw.lstrip("0")) > len(str(maximum)):
-        return None
+    # Leading zeros are harmless; more significant digits than any maximum
+    # here has (2**63 - 1: 19) cannot fit, and would make int() work hard
+    # (or refuse) for nothing. Checked this way round because the ingest
+    # fast path reads every Content-Length with this.
+    if len(raw) > MAX_DIGITS:
+        raw = raw.lstrip("0") or "0"
+        if len(raw) > MAX_DIGITS:
+            return None
     value = int(raw)
     return value if minimum <= value <= maximum else None
 

@@ -4,6 +4,8 @@ import threading
 
 from sqlalchemy import text
 
+from .schemas import Health
+
 
 class DatabaseProbe:
     """``SELECT 1`` on a connection of the pool, waited for ``deadline_s`` at
@@ -54,17 +56,32 @@ class DatabaseProbe:
             done.set()
 
 
-class HealthService:
-    def __init__(self, probe, deduplicator):
-        self.probe = probe
-        self.deduplicator = deduplicator
+HEALTH_MEMBERS = "stethoscope.health.members"
 
-    def check(self) -> dict:
-        """Probe the database and the deduplicator; never raises, never
-        waits longer than the probe's deadline (and Redis's timeout)."""
+
+def add_health_member(config, name: str, member) -> None:
+    """Have /health report ``member(registry)`` (a dict) as ``name``.
+
+    How a feature tells ops what to report of itself (ingest: its
+    deduplicator as ``dedup``): ops imports no feature. A member never
+    raises and answers within its own timeouts; the status follows the
+    database alone.
+    """
+    config.registry.setdefault(HEALTH_MEMBERS, {})[name] = member
+
+
+class HealthService:
+    def __init__(self, probe, registry):
+        self.probe = probe
+        self.registry = registry
+
+    def check(self) -> Health:
+        """Probe the database and ask every member; never raises, never
+        waits longer than the probe's deadline (and the members' own)."""
         database = "ok" if self.probe() else "unavailable"
-        return {
-            "status": "ok" if database == "ok" else "unavailable",
-            "database": database,
-            "dedup": self.deduplicator.status(),
-        }
+        members = self.registry.get(HEALTH_MEMBERS, {})
+        return Health(
+            status=database,
+            database=database,
+            **{name: member(self.registry) for name, member in members.items()},
+        )

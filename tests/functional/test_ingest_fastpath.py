@@ -426,11 +426,22 @@ def test_an_unexpected_error_in_validation_goes_the_whole_way(
     """A bug in validation must not escape the app as the server's plain
     500: the fast path steps aside and the whole way answers."""
 
-    def broken(data, **kwargs):
-        raise OverflowError("date value out of range")
+    from stethoscope.ingest import admission
 
-    monkeypatch.setattr("stethoscope.ingest.fastpath.validate_reading", broken)
+    validate = admission.validate_reading
+    calls = []
+
+    def broken_once(data, **kwargs):
+        # The fast path admits first; the whole way, admitting again with
+        # the same function, finds it working.
+        calls.append(data)
+        if len(calls) == 1:
+            raise OverflowError("date value out of range")
+        return validate(data, **kwargs)
+
+    monkeypatch.setattr(admission, "validate_reading", broken_once)
     counted = counting()
     counted.app.post_json("/rssi_readings", READING, status=201)
     assert counted.full_path == 1
+    assert len(calls) == 2
     assert count(db, Reading) == 1

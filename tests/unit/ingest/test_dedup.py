@@ -109,7 +109,7 @@ class TestMemoryDeduplicator:
         dedup.claim("fp")
         with pytest.raises(ClaimPending) as raised:
             dedup.claim("fp", NO_WAIT)
-        assert raised.value.code == 503
+        assert raised.value.status == 503
         assert raised.value.headers["Retry-After"] == "2"
 
     def test_pending_claim_confirmed_while_waiting_is_a_duplicate(self):
