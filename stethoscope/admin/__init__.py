@@ -1,4 +1,5 @@
 def includeme(config):
+    config.add_route("admin.home", "/admin")
     config.add_route("admin.users", "/admin/users")
     config.add_route("admin.user", "/admin/users/{username}")
     config.add_route("admin.user.tokens", "/admin/users/{username}/tokens")

@@ -27,8 +27,12 @@ from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..audit.services import AuditService, record
 from ..db import utcnow
 from ..errors import NotFound, ValidationError
+from ..labels.services import LabelService
+from ..learning.services import ModelService
+from ..ops.errors import wants_html
 from ..ops.params import form_text, parse_id
 from ..permissions import ADMIN
+from ..registry.services import RegistryService
 from ..registry.tokens import GatewayTokenService
 
 # Rows per page of the audit log.
@@ -66,6 +70,43 @@ def _refuse(request, status: int = 400) -> None:
     # transaction makes "nothing written" hold whatever a service did first.
     request.tm.doom()
     request.response.status = status
+
+
+# ---- the landing page --------------------------------------------------------
+
+
+@view_config(
+    route_name="admin.home",
+    request_method="GET",
+    renderer="stethoscope:admin/templates/home.jinja2",
+    permission=ADMIN,
+)
+def admin_home(request):
+    """Every admin area, with what it holds: counts a glance can check."""
+    users = request.find_service(UserService).list()
+    tokens = request.find_service(GatewayTokenService).list()
+    house = request.find_service(RegistryService)
+    labels = request.find_service(LabelService)
+    models = request.find_service(ModelService)
+    latest = request.find_service(AuditService).page(limit=1)
+    versions = models.versions()
+    return _page(
+        request,
+        users=len(users),
+        disabled=sum(user.disabled for user in users),
+        live_tokens=sum(token.revoked_at is None for token in tokens),
+        sites=len(house.sites()),
+        rooms=len(house.rooms()),
+        beacons=len(house.beacons()),
+        runs=labels.page(limit=1)[1],
+        open_runs=labels.page(status="open", limit=1)[1],
+        versions=len(versions),
+        active_sites=sum(
+            models.active(site_id) is not None
+            for site_id in {version.site_id for version in versions}
+        ),
+        latest_event=latest[0] if latest else None,
+    )
 
 
 # ---- users -------------------------------------------------------------------
@@ -385,25 +426,21 @@ def revoke_token(request):
 # ---- audit log ---------------------------------------------------------------
 
 
-def _audit_filters(request) -> dict:
-    """The page's GET parameters, checked; 400 with the reason otherwise."""
+def _audit_filters(request) -> tuple[dict, dict]:
+    """The page's GET parameters, checked; and the reason for each refused."""
     action = request.GET.get("action", "").strip()
     actor = request.GET.get("actor", "").strip()
     before = request.GET.get("before", "").strip()
+    errors = {}
     if action and not AUDIT_ACTION.fullmatch(action):
-        raise HTTPBadRequest(
-            "action: up to 64 lower-case letters, digits, '.', '_' or '-'"
-        )
+        errors["action"] = "up to 64 lower-case letters, digits, '.', '_' or '-'"
     if actor and not AUDIT_ACTOR.fullmatch(actor):
-        raise HTTPBadRequest("actor: up to 64 printable characters, no spaces")
+        errors["actor"] = "up to 64 printable characters, no spaces"
     before_id = parse_id(before, MAX_EVENT_ID) if before else None
     if before and before_id is None:
-        raise HTTPBadRequest("before: must be an event id (a whole number)")
-    return {
-        "action": action or None,
-        "actor": actor or None,
-        "before": before_id,
-    }
+        errors["before"] = "must be an event id (a whole number)"
+    filters = {"action": action or None, "actor": actor or None, "before": before_id}
+    return filters, errors
 
 
 @view_config(
@@ -414,8 +451,25 @@ def _audit_filters(request) -> dict:
 )
 def audit_page(request):
     # Reading the log is not itself an audited event: nothing is recorded.
-    filters = _audit_filters(request)
+    filters, errors = _audit_filters(request)
     service = request.find_service(AuditService)
+    if errors and not wants_html(request):
+        field, message = next(iter(errors.items()))
+        raise HTTPBadRequest(f"{field}: {message}")
+    if errors:
+        # The form comes back as it was sent, the reason beside the field.
+        request.response.status = 400
+        return _page(
+            request,
+            events=[],
+            actions=service.actions(),
+            action=request.GET.get("action", "")[:100],
+            actor=request.GET.get("actor", "")[:100],
+            paged=False,
+            older=None,
+            compact_json=compact_json,
+            errors=errors,
+        )
     # One row more than shown, to know whether there is an older page.
     events = service.page(limit=AUDIT_PAGE_ROWS + 1, **filters)
     older = None
@@ -441,4 +495,5 @@ def audit_page(request):
         paged=filters["before"] is not None,
         older=older,
         compact_json=compact_json,
+        errors={},
     )

@@ -359,10 +359,17 @@ class ReadingQueryService:
         self.session = session
 
     def page(
-        self, *, badge_id: str | None, after: int | None, limit: int
+        self,
+        *,
+        badge_id: str | None,
+        after: int | None,
+        limit: int,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
     ) -> list[dict]:
-        """Readings in id order: those after ``after``, or else the latest ``limit``."""
-        query = select(Reading)
+        """Readings in id order: those after ``after``, or else the latest
+        ``limit``; observed from ``since`` and before ``until`` if given."""
+        query = _observed_between(select(Reading), since, until)
         if badge_id is not None:
             query = query.where(Reading.badge_id == badge_id)
         if after is not None:
@@ -374,3 +381,35 @@ class ReadingQueryService:
                 query.order_by(Reading.id.desc()).limit(limit)
             ).all()[::-1]
         return [row.as_json() for row in rows]
+
+    def observed(
+        self,
+        *,
+        badge_id: str | None = None,
+        gateway_id: str | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int,
+    ) -> list[Reading]:
+        """The ``limit`` readings observed last (from ``since``, before
+        ``until``), newest observed first: what a person asks of "recent"."""
+        query = _observed_between(select(Reading), since, until)
+        if badge_id is not None:
+            query = query.where(Reading.badge_id == badge_id)
+        if gateway_id is not None:
+            query = query.where(Reading.gateway_id == gateway_id)
+        return list(
+            self.session.scalars(
+                query.order_by(Reading.observed_at.desc(), Reading.id.desc()).limit(
+                    limit
+                )
+            )
+        )
+
+
+def _observed_between(query, since, until):
+    if since is not None:
+        query = query.where(Reading.observed_at >= since)
+    if until is not None:
+        query = query.where(Reading.observed_at < until)
+    return query

@@ -27,8 +27,11 @@ from pydantic import (
 
 from ..schemas import Body, Identifier, Out, Query
 
-# Names are shown on pages and in exports; control characters would break both.
+# Names are shown on pages and in exports; control characters would break
+# both, and a text direction override (U+202A-U+202E, U+2066-U+2069) would
+# reverse what is shown after it ("Room 4" reading as another room's name).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 NAME_MAX = 200
 # A floor number, as the SmallInteger column holds it and a building has them.
 FLOOR_MIN, FLOOR_MAX = -20, 200
@@ -58,6 +61,8 @@ def _name_text(value: Any) -> Any:
     value = _stripped(value)
     if isinstance(value, str) and _CONTROL.search(value):
         raise ValueError("must not contain control characters")
+    if isinstance(value, str) and _BIDI.search(value):
+        raise ValueError("must not contain text direction overrides")
     return value
 
 

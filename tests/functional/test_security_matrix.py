@@ -156,6 +156,12 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/rssi_readings"),
         {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
     ),
+    # The staff pages (stethoscope/dashboard/pages.py); /gateways, /beacons,
+    # /badges and /alerts answer a browser with a page, with the same access.
+    ("dashboard.readings", "GET"): (
+        Call("/readings", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
     ("registry.gateways", "GET"): (
         Call("/gateways"),
         {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
@@ -213,6 +219,10 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
     ("admin.token", "POST"): (
         Call("/admin/gateway_tokens/{token_id}", html=True, form={}),
         {ANONYMOUS: 401, VIEWER: 403, STAFF: 403, ADMIN: 303, GATEWAY: 403},
+    ),
+    ("admin.home", "GET"): (
+        Call("/admin", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 403, ADMIN: 200, GATEWAY: 403},
     ),
     ("admin.audit", "GET"): (
         Call("/admin/audit", html=True),
