@@ -13,7 +13,7 @@ of the whole database, so every gateway's post waits behind it (and after
 transaction whose dead rows autovacuum can clean only at the end. So the
 readings go ``batch_size`` at a time, each batch its own short
 transaction, committed before the next begins: a writer waits at most one
-batch. Each batch is one statement, the same on both databases,
+batch (on SQLite, with a rest between batches: see RetentionService). Each batch is one statement, the same on both databases,
 
     DELETE FROM readings WHERE id IN (
         SELECT id FROM readings
@@ -43,6 +43,9 @@ from ..ingest.models import Reading
 from ..labels.models import TrainingRun
 
 DEFAULT_BATCH_SIZE = 5_000
+# Between two batches on SQLite: more than the longest step (100 ms) of
+# SQLite's busy handler, which a server's writer waiting for the lock sleeps.
+SQLITE_PAUSE_S = 0.15
 
 
 @dataclass
@@ -76,7 +79,9 @@ class RetentionService:
     """Prunes old readings in short transactions of its own.
 
     Not joined to a request's transaction: the point is to commit batch by
-    batch. ``actor`` and ``actor_type`` name who pruned in the audit log.
+    batch. ``actor`` and ``actor_type`` name who pruned in the audit log;
+    ``pause`` is the rest between batches (default: SQLITE_PAUSE_S on
+    SQLite, none on PostgreSQL).
     """
 
     def __init__(
@@ -86,8 +91,18 @@ class RetentionService:
         actor: str,
         actor_type: str,
         clock: Callable[[], datetime.datetime] = utcnow,
+        pause: float | None = None,
     ):
         self.database = database
+        # On SQLite a server's writer that found the lock taken sleeps in
+        # steps of up to 100 ms before it tries again (busy_timeout), while
+        # a loop that begins its next batch at once is back first: posts
+        # waited up to 1.7 s behind batch after batch (docs/benchmarks.md,
+        # "Retention"). A pause longer than that step lets them in between
+        # batches. PostgreSQL locks rows, never the whole database.
+        self.pause = (
+            (SQLITE_PAUSE_S if database.is_sqlite else 0.0) if pause is None else pause
+        )
         self.actor = actor
         self.actor_type = actor_type
         self._clock = clock
@@ -140,6 +155,8 @@ class RetentionService:
                 # SQLite's write-ahead log grows by the pages each batch
                 # freed; copying it back between batches keeps it short.
                 self.database.checkpoint()
+                if self.pause:
+                    time.sleep(self.pause)
         except BaseException:
             # What was committed is gone: the log must say so. (If the
             # database itself failed, this fails too, and the original
