@@ -36,3 +36,4 @@ def includeme(config):
     config.register_service_factory(user_token_service, UserTokenService)
     config.add_route("accounts.login", "/login")
     config.add_route("accounts.logout", "/logout")
+    config.scan(".views")

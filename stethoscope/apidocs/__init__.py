@@ -6,7 +6,6 @@ from pyramid.settings import asbool
 import stethoscope
 
 from ..config import ConfigurationError
-from . import legacy
 from .openapi import build_openapi
 from .services import DocsLibrary
 
@@ -28,18 +27,11 @@ def includeme(config):
 
     def build():
         # Once every feature's views are registered (this action runs last).
-        document = build_openapi(config.registry)
-        older = legacy.build_openapi(settings)
-        for path, operations in older["paths"].items():
-            for method, operation in operations.items():
-                document["paths"].setdefault(path, {}).setdefault(method, operation)
-        for key, value in older["components"].items():
-            document["components"].setdefault(key, {})
-            for name, item in value.items():
-                document["components"][key].setdefault(name, item)
-        config.registry["stethoscope.apidocs.openapi"] = orjson.dumps(document)
+        document = orjson.dumps(build_openapi(config.registry))
+        config.registry["stethoscope.apidocs.openapi"] = document
 
     config.action("stethoscope.apidocs.openapi", build, order=1_000_000)
     config.add_route("apidocs.index", "/docs")
     config.add_route("apidocs.page", "/docs/{page}")
     config.add_route("apidocs.openapi", "/openapi.json")
+    config.scan(".views")
