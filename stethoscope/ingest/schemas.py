@@ -16,6 +16,7 @@ import hashlib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -224,6 +225,14 @@ def _no_default(schema: dict) -> None:
     schema.pop("default", None)
 
 
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+# A query's time: one without an offset is UTC, as every time the API answers.
+UtcDateTime = Annotated[IsoDateTime | None, AfterValidator(lambda m: m and _utc(m))]
+
+
 class ReadingsQuery(Query):
     badge_id: Identifier = Field(
         None, description="Only this badge's readings.", json_schema_extra=_no_default
@@ -235,6 +244,18 @@ class ReadingsQuery(Query):
         json_schema_extra=_no_default,
     )
     limit: QueryInt(1, MAX_PAGE_LIMIT) = Field(None, json_schema_extra=_no_default)
+    since: UtcDateTime = Field(
+        None,
+        description="Only readings observed at or after this ISO-8601 time "
+        "(UTC without an offset).",
+        json_schema_extra=_no_default,
+    )
+    until: UtcDateTime = Field(
+        None,
+        description="Only readings observed before this ISO-8601 time (UTC "
+        "without an offset); later than since.",
+        json_schema_extra=_no_default,
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -16,8 +16,8 @@ DOCS_DIR = Path(stethoscope.__file__).parent.parent / "docs" / "api"
 PAGES = sorted(path.stem for path in DOCS_DIR.glob("*.md"))
 # HTML pages (the dashboard, logging in and out, the admin pages) and the
 # documentation itself; every other route is JSON API.
-NOT_API_ROUTES = {"dashboard.home", "apidocs.index", "apidocs.page"}
-NOT_API_PREFIXES = ("__static", "accounts.", "admin.")
+NOT_API_ROUTES = {"apidocs.index", "apidocs.page"}
+NOT_API_PREFIXES = ("__static", "accounts.", "admin.", "dashboard.")
 
 
 def first_heading(name: str) -> str:

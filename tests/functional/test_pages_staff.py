@@ -272,3 +272,38 @@ class TestAlerts:
         (cleared,) = rows(page, "cleared-alerts")
         assert cleared["data-kind"] == "beacon_silent"
         assert ADVICE["beacon_silent"] in cleared.text
+
+
+class TestReadingsApi:
+    """GET /rssi_readings' since and until (the JSON the pages poll)."""
+
+    def test_since_and_until_filter_by_observed_time(self, testapp):
+        old = post(
+            testapp, "b-1", observed_at=(NOW - datetime.timedelta(hours=3)).isoformat()
+        )
+        new = post(testapp, "b-1", beacons={"a": -41})
+        hour_ago = (NOW - datetime.timedelta(hours=1)).isoformat()
+
+        def ids(**query):
+            body = testapp.get("/rssi_readings", query, status=200).json
+            return [reading["id"] for reading in body["readings"]]
+
+        assert ids(since=hour_ago) == [new["id"]]
+        assert ids(until=hour_ago) == [old["id"]]
+        # Without an offset: UTC.
+        naive = (NOW - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        assert ids(since=naive) == [new["id"]]
+        assert ids(since=hour_ago, after=0) == [new["id"]]
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [
+            ({"since": "yesterday"}, "since"),
+            ({"until": "1700000000"}, "until"),
+            ({"since": "2024-05-02T00:00Z", "until": "2024-05-01T00:00Z"}, "until"),
+            ({"sinse": "2024-05-01T00:00Z"}, "sinse"),
+        ],
+    )
+    def test_refused_parameters_are_400_naming_them(self, testapp, query, field):
+        response = testapp.get("/rssi_readings", query, status=400)
+        assert [error["field"] for error in response.json["errors"]] == [field]
