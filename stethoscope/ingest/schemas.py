@@ -28,11 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from ..endpoints import field_errors, json_body, parse_json
+from ..endpoints import field_errors, parse_json
 from ..errors import FieldError, Invalid
 from ..schemas import (
     IDENTIFIER,
-    ISO_DATE_START,
     MAX_BIG_ID,
     NOT_HEARD,
     RSSI_MAX,
@@ -46,13 +45,8 @@ from ..schemas import (
 
 __all__ = [
     "IDENTIFIER",
-    "ISO_DATE_START",
     "NOT_HEARD",
     "RSSI_MAX",
-    "FieldError",
-    "Identifier",
-    "InvalidPayload",
-    "IsoDateTime",
     "BatchItemIn",
     "BatchResult",
     "ItemResult",
@@ -61,11 +55,9 @@ __all__ = [
     "ReadingsPage",
     "ReadingsPost",
     "ReadingsQuery",
-    "field_errors",
     "fingerprint",
     "parse_json",
     "validate_reading",
-    "validated_body",
 ]
 
 Rssi = Annotated[StrictInt, Field(ge=NOT_HEARD, le=RSSI_MAX)]
@@ -134,25 +126,14 @@ class ReadingsPost(
     # item is rejected, not the batch).
 
 
-# The error family and the JSON reader are shared by every feature.
-InvalidPayload = Invalid
-
-
-def validated_body(request, model: type[BaseModel], max_bytes: int) -> BaseModel:
-    """A JSON request body validated by ``model`` (see endpoints.json_body)."""
-    return json_body(request, model, max_bytes)
-
-
 def validate_reading(data: Any, *, max_beacons: int, prefix: str = "") -> ReadingIn:
     """Validate one decoded reading object."""
     if not isinstance(data, dict):
-        raise InvalidPayload(
-            [FieldError(prefix.rstrip(".") or "body", "must be an object")]
-        )
+        raise Invalid([FieldError(prefix.rstrip(".") or "body", "must be an object")])
     try:
         return ReadingIn.model_validate(data, context={"max_beacons": max_beacons})
     except ValidationError as exc:
-        raise InvalidPayload(field_errors(exc, prefix)) from None
+        raise Invalid(field_errors(exc, prefix)) from None
 
 
 # ---- what is answered ---------------------------------------------------------

@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from zope.sqlalchemy import mark_changed
 
 from ..db import utcnow
+from ..errors import FieldError, Invalid
 from .dedup import Claim
 from .interfaces import IDeduplicator
 from .models import Reading, reading_json
-from .schemas import FieldError, InvalidPayload, ReadingIn, fingerprint
+from .schemas import ReadingIn, fingerprint
 from .writer import ReadingWriter, insert_readings
 
 
@@ -108,6 +109,7 @@ class IngestService:
         session_opened: Callable[[], bool] = lambda: False,
         last_attempt: Callable[[], bool] = lambda: False,
         clock: Callable[[], datetime.datetime] = utcnow,
+        metrics=None,
     ):
         # ``session`` is a callable so that a duplicate, which never touches
         # the database, does not even open a session.
@@ -126,23 +128,25 @@ class IngestService:
         self._last_attempt = last_attempt
         self.window = datetime.timedelta(milliseconds=deduplicator.window_ms)
         self._clock = clock
+        # ops.metrics.Metrics: each post's outcome, counted with its activity.
+        self.metrics = metrics
 
     def ingest_one(self, item: ReadingIn, client_ip: str | None) -> ItemResult:
         """Store one reading unless it is a duplicate.
 
-        Raises InvalidPayload when its ``observed_at`` is out of bounds.
+        Raises Invalid when its ``observed_at`` is out of bounds.
         """
         result = self.ingest_many([item], client_ip)[0]
         if result.status == "rejected":
-            raise InvalidPayload(result.errors)
+            raise Invalid(result.errors)
         return result
 
     def ingest_many(
-        self, items: list[ReadingIn | InvalidPayload], client_ip: str | None
+        self, items: list[ReadingIn | Invalid], client_ip: str | None
     ) -> list[ItemResult]:
         """Store each valid, original item; one result per item, in order.
 
-        Invalid items (given as the InvalidPayload that rejected them) are
+        Invalid items (given as the Invalid that rejected them) are
         reported and do not stop the others.
         """
         now = self._clock()
@@ -150,7 +154,7 @@ class IngestService:
         live: list[_Pending] = []
         late: list[_Pending] = []
         for index, item in enumerate(items):
-            if isinstance(item, InvalidPayload):
+            if isinstance(item, Invalid):
                 results[index] = ItemResult("rejected", errors=item.errors)
                 continue
             observed_at = item.observed_at or now
@@ -220,9 +224,17 @@ class IngestService:
         """Add the posts to their gateways' and badges' activity and, if the
         readings created were ``stored`` (committed), their beacons to
         theirs."""
+        metrics = self.metrics
         for result, item in zip(results, items, strict=True):
             if not isinstance(item, ReadingIn):
+                if metrics is not None:
+                    metrics.reading(None, "rejected", late=False)
                 continue
+            if metrics is not None and result is not None:
+                late = item.observed_at is not None and (
+                    now - item.observed_at > self.window
+                )
+                metrics.reading(item.pi_id, result.status, late)
             if stored and result is not None and result.status == "created":
                 self.tracker.record_beacons(item.beacons, result.row["observed_at"])
             self.tracker.record(

@@ -2,12 +2,8 @@ import datetime
 
 import pytest
 
-from stethoscope.ingest.schemas import (
-    InvalidPayload,
-    fingerprint,
-    parse_json,
-    validate_reading,
-)
+from stethoscope.errors import Invalid
+from stethoscope.ingest.schemas import fingerprint, parse_json, validate_reading
 
 VALID = {"badge_id": "1", "pi_id": "2", "beacons": {"a": -30, "b": -35, "c": -40}}
 
@@ -108,27 +104,27 @@ class TestValidateReading:
         ],
     )
     def test_invalid_field_is_named(self, change, field):
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             validate_reading({**VALID, **change}, max_beacons=32)
         assert field in fields(exc_info)
 
     def test_missing_fields_are_named(self):
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             validate_reading({}, max_beacons=32)
         assert fields(exc_info) == {"badge_id", "pi_id", "beacons"}
 
     def test_beacon_count_is_capped(self):
         beacons = {f"b{i}": -60 for i in range(5)}
-        with pytest.raises(InvalidPayload, match="at most 4 beacons"):
+        with pytest.raises(Invalid, match="at most 4 beacons"):
             validate_reading({**VALID, "beacons": beacons}, max_beacons=4)
 
     def test_not_an_object(self):
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             validate_reading([VALID], max_beacons=32, prefix="3.")
         assert fields(exc_info) == {"3"}
 
     def test_prefix_names_the_item(self):
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             validate_reading({**VALID, "pi_id": 7}, max_beacons=32, prefix="3.")
         assert fields(exc_info) == {"3.pi_id"}
 
@@ -149,7 +145,7 @@ class TestParseJson:
         ],
     )
     def test_refuses_what_is_not_strict_json(self, body):
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             parse_json(body)
         assert fields(exc_info) == {"body"}
 
@@ -157,7 +153,7 @@ class TestParseJson:
         data = parse_json(
             b'{"badge_id":"1","pi_id":"2","beacons":{"a":-1' + b"0" * 30 + b"}}"
         )
-        with pytest.raises(InvalidPayload) as exc_info:
+        with pytest.raises(Invalid) as exc_info:
             validate_reading(data, max_beacons=32)
         assert fields(exc_info) == {"beacons.a"}
 
