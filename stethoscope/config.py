@@ -261,6 +261,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.alerts.night_start_hour", integer(0, 23), 22),
     # A Slack-compatible incoming webhook told of each alert that opens.
     Setting("stethoscope.notify.webhook_url", http_url),
+    # The badge history page shades the night: from night_start to
+    # night_end, whole hours on the site's clock.
+    Setting("stethoscope.dashboard.night_start", integer(0, 23), 22),
+    Setting("stethoscope.dashboard.night_end", integer(0, 23), 7),
     Setting("stethoscope.docs_dir", string),
     # Keep the objects made at start-up out of the collector's full passes
     # (stethoscope.main): off in tests, which build hundreds of apps.

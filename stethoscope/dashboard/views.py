@@ -1,64 +1,376 @@
-"""The dashboard's HTML pages; live data comes from the JSON API by polling."""
+"""The staff's three pages: the house now (/), one badge (/badges/{id}) and
+its day (/badges/{id}/history, with a CSV of it).
 
+Every page is complete without JavaScript: the first paint comes from the
+same services the JSON API answers from (occupancy, location, stays), and
+the scripts (board.js, badge.js, history.js) only keep it live by polling
+that API. Times follow ``display``: the site's clock, 24-hour, ages
+counted on the server.
+"""
+
+import csv
 import datetime
+import io
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field
+from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..ingest.services import ReadingQueryService
-from ..permissions import VIEW
+from ..alerts.services import AlertService
+from ..csvsafe import escape_cell
+from ..db import utcnow
+from ..endpoints import query_params
+from ..errors import ServiceError
+from ..locating.services import LocatingService
+from ..permissions import VIEW, VIEW_HISTORY
+from ..schemas import Identifier, Query
+from . import display
+from .services import DashboardService, room_totals, stay_seconds
 
-# Rows on the recent-readings page, both as rendered and as kept by the
-# live script, which drops the oldest as new ones arrive.
-RECENT_ROWS = 50
-# Gateways post about once a second per badge and a badge's payload changes
-# every ~5 s, so polling every 2 s shows each new reading promptly without
-# making an idle dashboard a noticeable load.
-POLL_MS = 2000
-# Rows asked for per poll request; a backlog is fetched a few pages a poll.
-POLL_PAGE_ROWS = 100
-
-
-def display_time(iso: str) -> str:
-    """``2024-05-01 12:34:56 UTC`` from an ISO-8601 time (seconds, in UTC).
-
-    The browser rewrites it in the viewer's local time; this is what is
-    shown until then, or without JavaScript.
-    """
-    moment = datetime.datetime.fromisoformat(iso)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+# The board asks for occupancy this often: a badge reports every ~5 s and
+# locating smooths over a window, so a faster poll would show nothing new.
+BOARD_POLL_MS = 5000
+# The badge chart: the last minutes drawn on load, then a poll every 2 s
+# (a badge's payload changes every ~5 s).
+CHART_MINUTES = 5
+CHART_POLL_MS = 2000
+# Confidence in words, so that it never rests on colour alone.
+CONFIDENCE_WORDS = ((0.8, "high"), (0.5, "medium"), (0.0, "low"))
 
 
-def strongest_first(beacons: dict[str, int]) -> list[tuple[str, int]]:
-    """Beacons by RSSI, strongest (nearest) first; ties by beacon id."""
-    return sorted(beacons.items(), key=lambda item: (-item[1], item[0]))
+def _day(value: Any) -> Any:
+    # A calendar date only (an <input type=date> sends YYYY-MM-DD); a blank
+    # field is today.
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
+        raise ValueError("must be a date, YYYY-MM-DD")
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date, YYYY-MM-DD") from None
+
+
+Day = Annotated[datetime.date | None, BeforeValidator(_day)]
+
+
+class BoardQuery(Query):
+    site: Identifier | None = Field(None, description="The site shown.")
+    q: str | None = Field(None, max_length=100, description="Wearer or badge.")
+
+
+class DayQuery(Query):
+    date: Day = None
+
+
+def confidence_word(probability: float) -> str:
+    return next(word for floor, word in CONFIDENCE_WORDS if probability >= floor)
+
+
+def duration(seconds: float) -> str:
+    """``2 h 05 min``, ``12 min``, ``40 s``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def clock(moment: datetime.datetime | str | None, zone) -> str:
+    """``14:05:09`` on the site's clock (the day is the page's)."""
+    if not moment:
+        return ""
+    if isinstance(moment, str):
+        moment = datetime.datetime.fromisoformat(moment)
+    return moment.astimezone(zone).strftime("%H:%M:%S")
+
+
+def _helpers(now: datetime.datetime, zone) -> dict:
+    return {
+        **display.helpers(now),
+        "now": now,
+        "zone": zone,
+        "zone_label": display.zone_label(zone, now),
+        "clock": lambda moment: clock(moment, zone),
+        "confidence_word": confidence_word,
+        "duration": duration,
+    }
+
+
+def _matches(q: str | None, occupant) -> bool:
+    if not q:
+        return True
+    text = f"{occupant.badge_id} {occupant.wearer or ''}".casefold()
+    return q.casefold() in text
+
+
+# ---- the house now -----------------------------------------------------------
 
 
 @view_config(
     route_name="dashboard.home",
     request_method="GET",
-    renderer="home.jinja2",
+    renderer="board.jinja2",
     permission=VIEW,
 )
-def home(request):
-    readings = request.find_service(ReadingQueryService).page(
-        badge_id=None, after=None, limit=RECENT_ROWS
-    )
-    return {
-        # Newest first, as the live script adds them.
-        "readings": [
-            {
-                **reading,
-                "observed_text": display_time(reading["observed_at"]),
-                "beacon_list": strongest_first(reading["beacons"]),
-            }
-            for reading in reversed(readings)
-        ],
-        "last_id": readings[-1]["id"] if readings else 0,
-        "max_rows": RECENT_ROWS,
-        "page_limit": min(
-            POLL_PAGE_ROWS, request.registry.settings["stethoscope.readings.page_limit"]
-        ),
-        "poll_ms": POLL_MS,
+def board(request):
+    now = utcnow()
+    query = query_params(request, BoardQuery)
+    dashboard = request.find_service(DashboardService)
+    site = dashboard.site(query.site)
+    zone = dashboard.zone(site)
+    page = {
+        **_helpers(now, zone),
+        "site": site,
+        "sites": dashboard.sites(),
+        "q": query.q or "",
+        "matches": lambda occupant: _matches(query.q, occupant),
+        "wearers": bool(request.has_permission(VIEW_HISTORY)),
+        "poll_ms": BOARD_POLL_MS,
+        "occupancy": None,
+        "problem": None,
+        "alerts": [],
     }
+    if site is None:
+        return page
+    floors, _labels = dashboard.floors(site.id)
+    page["floors"] = floors
+    page["status"] = dashboard.status(site.id)
+    page["alerts"] = request.find_service(AlertService).open_alerts(
+        site.id, with_wearers=page["wearers"]
+    )
+    try:
+        occupancy = request.find_service(LocatingService).occupancy(
+            site.id, with_wearers=page["wearers"]
+        )
+    except ServiceError as exc:  # no active model yet: say so, show the rest
+        page["problem"] = exc.message
+        return page
+    page["occupancy"] = occupancy
+    page["rooms"] = {room.room_id: room for room in occupancy.rooms}
+    # A room the model knows but the registry lost still gets a card.
+    placed = {room_id for floor in floors for room_id, _name in floor.rooms}
+    page["unplaced_rooms"] = [r for r in occupancy.rooms if r.room_id not in placed]
+    return page
+
+
+# ---- one badge ---------------------------------------------------------------
+
+
+def _badge_page(request, badge_id: str) -> dict:
+    now = utcnow()
+    dashboard = request.find_service(DashboardService)
+    badge = dashboard.require_badge(badge_id)
+    site = dashboard.site(badge.site_id) if badge and badge.site_id else None
+    zone = dashboard.zone(site)
+    history = bool(request.has_permission(VIEW_HISTORY))
+    return {
+        **_helpers(now, zone),
+        "badge_id": badge_id,
+        "badge": badge,
+        "site": site,
+        "wearer": badge.wearer if history and badge else None,
+        "history": history,
+    }
+
+
+@view_config(
+    route_name="dashboard.badge",
+    request_method="GET",
+    renderer="badge.jinja2",
+    permission=VIEW,
+)
+def badge_page(request):
+    badge_id = request.matchdict["badge_id"]
+    page = _badge_page(request, badge_id)
+    dashboard = request.find_service(DashboardService)
+    locating = request.find_service(LocatingService)
+    page["location"] = page["problem"] = None
+    try:
+        page["location"] = locating.location(badge_id)
+    except ServiceError as exc:  # not heard lately, no model: the page says so
+        page["problem"] = exc.message
+    site_id = page["site"].id if page["site"] else None
+    if page["location"] is not None:
+        site_id = page["location"].site_id
+        page["raw"] = {room[0]: room[1] for room in page["location"].raw}
+    page["beacon_rooms"] = dashboard.beacon_rooms(site_id)
+    page["chart_after"] = dashboard.chart_start(badge_id, CHART_MINUTES)
+    page["chart_minutes"] = CHART_MINUTES
+    page["poll_ms"] = CHART_POLL_MS
+    page["page_limit"] = request.registry.settings["stethoscope.readings.page_limit"]
+    page["stays"] = None
+    if page["history"]:
+        _day, _today, start, end = _day_of(request, badge_id, page["zone"])
+        page.update(_day_layout(request, start, end, page["zone"]))
+        try:
+            page["stays"] = locating.stays(badge_id)
+        except ServiceError as exc:
+            page["stays_problem"] = exc.message
+        rooms = sorted({stay.room_id for stay in page["stays"] or ()})
+        page["room_index"] = {room_id: i for i, room_id in enumerate(rooms)}
+        page["totals"] = room_totals(page["stays"] or ())
+    return page
+
+
+# ---- a day ---------------------------------------------------------------------
+
+
+def _night_spans(day_start, day_end, zone, night_start: int, night_end: int):
+    """The night hours of a day as (start, end) moments, in order."""
+    spans = []
+    day = day_start.astimezone(zone).date()
+
+    def at(hour, offset=0):
+        when = datetime.datetime.combine(
+            day + datetime.timedelta(days=offset), datetime.time(hour), zone
+        )
+        return min(max(when, day_start), day_end)
+
+    if night_start > night_end:  # across midnight: morning and evening
+        spans = [(day_start, at(night_end)), (at(night_start), day_end)]
+    elif night_start < night_end:
+        spans = [(at(night_start), at(night_end))]
+    return [(start, end) for start, end in spans if end > start]
+
+
+def _day_layout(request, start, end, zone) -> dict:
+    """How a day is drawn: where a moment falls on the timeline (0–1000),
+    the hour ticks, the night hours and whether a stay began in them."""
+    settings = request.registry.settings
+    night = (
+        settings["stethoscope.dashboard.night_start"],
+        settings["stethoscope.dashboard.night_end"],
+    )
+    # In UTC: aware datetimes of one zone subtract as wall clocks, which
+    # would make every day 24 hours long.
+    start_utc = start.astimezone(datetime.UTC)
+    span = (end.astimezone(datetime.UTC) - start_utc).total_seconds()
+    nights = _night_spans(start, end, zone, *night)
+
+    def moment_of(value) -> datetime.datetime:
+        return (
+            datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+        )
+
+    def position(value) -> float:
+        seconds = (
+            moment_of(value).astimezone(datetime.UTC) - start_utc
+        ).total_seconds()
+        return round(max(0.0, min(1.0, seconds / span)) * 1000, 2)
+
+    def at_night(stay) -> bool:
+        began = position(stay.from_)
+        return any(position(a) <= began < position(b) for a, b in nights)
+
+    return {
+        "position": position,
+        "nights": nights,
+        "night_hours": night,
+        "at_night": at_night,
+        # Every third hour of the day's clock (a 23- or 25-hour day too).
+        "hours": [
+            (position(tick), tick.astimezone(zone).strftime("%H"))
+            for tick in (
+                start_utc + datetime.timedelta(hours=h)
+                for h in range(0, int(span // 3600) + 1, 3)
+            )
+        ],
+        "day_hours": round(span / 3600),
+    }
+
+
+def _day_of(request, badge_id: str, zone) -> tuple:
+    query = query_params(request, DayQuery)
+    today = utcnow().astimezone(zone).date()
+    day = query.date or today
+    start = datetime.datetime.combine(day, datetime.time(), zone)
+    end = datetime.datetime.combine(
+        day + datetime.timedelta(days=1), datetime.time(), zone
+    )
+    return day, today, start, end
+
+
+def _stays_of(request, badge_id: str, day) -> list:
+    return request.find_service(LocatingService).stays(badge_id, day=day)
+
+
+@view_config(
+    route_name="dashboard.badge_history",
+    request_method="GET",
+    renderer="history.jinja2",
+    permission=VIEW_HISTORY,
+)
+def history_page(request):
+    badge_id = request.matchdict["badge_id"]
+    page = _badge_page(request, badge_id)
+    zone = page["zone"]
+    day, today, start, end = _day_of(request, badge_id, zone)
+    stays, problem = [], None
+    try:
+        stays = _stays_of(request, badge_id, day)
+    except ServiceError as exc:  # no site, no model: the page says why
+        problem = exc.message
+    rooms = sorted({stay.room_id for stay in stays})
+    page.update(
+        day=day,
+        today=today,
+        previous_day=day - datetime.timedelta(days=1),
+        next_day=day + datetime.timedelta(days=1) if day < today else None,
+        stays=stays,
+        problem=problem,
+        totals=room_totals(stays),
+        room_index={room_id: index for index, room_id in enumerate(rooms)},
+        stay_seconds=stay_seconds,
+        **_day_layout(request, start, end, zone),
+    )
+    return page
+
+
+@view_config(
+    route_name="dashboard.badge_history_csv",
+    request_method="GET",
+    permission=VIEW_HISTORY,
+)
+def history_csv(request):
+    badge_id = request.matchdict["badge_id"]
+    page = _badge_page(request, badge_id)
+    zone = page["zone"]
+    day, _today, _start, _end = _day_of(request, badge_id, zone)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            "badge_id",
+            "room_id",
+            "room_name",
+            "from",
+            "to",
+            "seconds",
+            "readings",
+            "confidence",
+        ]
+    )
+    for stay in _stays_of(request, badge_id, day):
+        writer.writerow(
+            [
+                escape_cell(badge_id),
+                escape_cell(stay.room_id),
+                escape_cell(stay.room_name),
+                stay.from_,
+                stay.to,
+                round(stay_seconds(stay)),
+                stay.readings,
+                f"{stay.confidence:.3f}",
+            ]
+        )
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in badge_id)
+    return Response(
+        out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        content_disposition=f'attachment; filename="{safe_name}-{day.isoformat()}.csv"',
+    )

@@ -1,11 +1,30 @@
-"""The dashboard's recent-readings page, as served (the live part: tests/browser)."""
+"""The staff's pages as served: the house now (/), one badge and its day,
+the day's CSV; names and history as the roles say (the live parts:
+tests/browser/test_board.py)."""
 
+import csv
 import datetime
+import io
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.orm import Session
 
-from stethoscope.dashboard.views import RECENT_ROWS
+from stethoscope.registry.models import Badge, Beacon, Gateway, Room
+from tests.conftest import login
+from tests.functional.test_locating import (
+    IN_KITCHEN,
+    IN_LOUNGE,
+    LONDON,
+    activate,
+    add_readings,
+    live,
+)
+from tests.support.models import add_site, register_model
+
+ROOMS = ["kitchen", "lounge", "hall"]
+HTML = {"Accept": "text/html"}
 
 
 class Elements(HTMLParser):
@@ -41,135 +60,268 @@ class Elements(HTMLParser):
         ]
 
 
-def post(testapp, badge_id="b-1", pi_id="gw-1", beacons=None, **extra):
-    payload = {"badge_id": badge_id, "pi_id": pi_id, "beacons": beacons or {"a": -30}}
-    return testapp.post_json("/rssi_readings", {**payload, **extra}, status=201).json
+@pytest.fixture
+def app_settings(app_settings):
+    return {**app_settings, "stethoscope.models.refresh_seconds": "0"}
 
 
-def table_attrs(page) -> dict:
-    (table,) = Elements(page.text).find("table", id="readings")
-    return table
+@pytest.fixture
+def house(engine, app_settings):
+    """Site rose (London), rooms on two floors, an active model; b1 (Mrs B.)
+    in the kitchen now, b2 (Mr C.) in the lounge, b-away not heard."""
+    model_dir = app_settings["stethoscope.model_dir"]
+    add_site(engine, "rose", ROOMS, timezone=LONDON)
+    with Session(engine) as session, session.begin():
+        session.get(Room, "kitchen").floor = 0
+        session.get(Room, "lounge").floor = 0
+        session.get(Room, "hall").floor = 1
+        session.add_all(
+            [
+                Gateway(id="pi-1", site_id="rose", name="Hall Pi"),
+                Badge(id="b1", site_id="rose", wearer="Mrs B."),
+                Badge(id="b2", site_id="rose", wearer="Mr C."),
+                Badge(id="b-away", site_id="rose", wearer="Miss D."),
+                *(Beacon(id=f"b-{room}", room_id=room) for room in ROOMS),
+            ]
+        )
+    activate(engine, model_dir, register_model(engine, model_dir, "rose", ROOMS))
+    live(engine, "b1", IN_KITCHEN)
+    live(engine, "b2", IN_LOUNGE)
 
 
-def test_empty_state(testapp):
-    page = testapp.get("/", headers={"Accept": "text/html"}, status=200)
-
-    assert page.content_type == "text/html"
-    assert "<h1>Recent readings</h1>" in page.text
-    assert "No readings yet." in page.text
-    assert 'data-id="' not in page.text
-    table = table_attrs(page)
-    assert table["data-last-id"] == "0"
-    assert table["data-feed-url"] == "http://localhost/rssi_readings"
-    assert table["data-max-rows"] == str(RECENT_ROWS)
-    assert int(table["data-poll-ms"]) > 0
-    assert int(table["data-page-limit"]) >= 1
+@pytest.fixture
+def staff(make_app, create_user):
+    app = make_app()
+    login(app, *create_user("nurse", "staff"))
+    return app
 
 
-def test_table_is_labelled(testapp):
-    elements = Elements(testapp.get("/").text)
-
-    headers = elements.find("th")
-    assert len(headers) == 5
-    assert all(header.get("scope") == "col" for header in headers)
-    assert "<caption>" in testapp.get("/").text
-    (canvas,) = elements.find("canvas", id="readings-chart")
-    assert canvas["role"] == "img" and canvas["aria-label"]
-    (status,) = elements.find("p", id="live-status")
-    assert status["role"] == "status"
+def cards(page) -> dict[str, str]:
+    """Each room card's text, by room id."""
+    html = page.text
+    out = {}
+    for tag in Elements(html).find("article"):
+        room_id = tag["data-room-id"]
+        start = html.index(f'data-room-id="{room_id}"')
+        out[room_id] = html[start : html.index("</article>", start)]
+    return out
 
 
-def test_navigation(testapp):
-    elements = Elements(testapp.get("/").text)
-
-    links = {tag["href"] for tag in elements.find("a")}
-    assert {"http://localhost/", "http://localhost/docs"} <= links
-    (current,) = [tag for tag in elements.find("a") if tag.get("aria-current")]
-    assert current["href"] == "http://localhost/"
+# ---- the house now -----------------------------------------------------------
 
 
-def test_shows_readings_newest_first(testapp):
-    observed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
-    first = post(testapp, "b-1", "gw-1", {"a": -70, "b": -40, "c": -40})
-    second = post(testapp, "b-2", "gw-2", {"z": -55}, observed_at=observed.isoformat())
+def test_board_for_a_viewer_shows_badge_ids_not_names(testapp, house):
+    page = testapp.get("/", headers=HTML, status=200)
 
-    page = testapp.get("/")
-
-    assert table_attrs(page)["data-last-id"] == str(second["id"])
-    rows = Elements(page.text).find("tr")
-    assert [row["data-id"] for row in rows if "data-id" in row] == [
-        str(second["id"]),
-        str(first["id"]),
-    ]
-    # Strongest beacon first, ties by id.
-    assert "b -40, c -40, a -70" in page.text
-    assert "gw-2" in page.text
-    assert "No readings yet." not in page.text
-    # A readable UTC time until the browser shows it in local time.
-    times = Elements(page.text).find("time")
-    assert times[0]["datetime"] == second["observed_at"]
-    assert observed.strftime("%Y-%m-%d %H:%M:%S UTC") in page.text
+    rooms = cards(page)
+    assert 'data-badge-id="b1"' in rooms["kitchen"]
+    assert 'data-badge-id="b2"' in rooms["lounge"]
+    assert "Mrs B." not in page.text and "Miss D." not in page.text
+    assert "Ground floor" in page.text and "Floor 1" in page.text
+    # Apart: the badge not heard lately.
+    unheard = page.text[page.text.index('id="unheard-list"') :]
+    assert 'data-badge-id="b-away"' in unheard
+    # Confidence in words, not colour alone; since when, on the site's clock.
+    assert "high (" in rooms["kitchen"] or "medium (" in rooms["kitchen"]
+    assert "Europe/London" in page.text
+    (board,) = Elements(page.text).find("div", id="board")
+    assert board["data-occupancy-url"] == "http://localhost/sites/rose/occupancy"
+    assert board["data-timezone"] == LONDON
 
 
-def test_keeps_only_the_latest_rows(testapp):
-    ids = [
-        post(testapp, f"b-{n}", beacons={"a": -n - 1})["id"]
-        for n in range(RECENT_ROWS + 1)
-    ]
+def test_board_for_staff_names_the_wearers(staff, house):
+    page = staff.get("/", headers=HTML)
 
-    page = testapp.get("/")
+    rooms = cards(page)
+    assert "Mrs B." in rooms["kitchen"] and "Mr C." in rooms["lounge"]
+    assert "Miss D." in page.text
+
+
+def test_board_status_strip(testapp, house):
+    page = testapp.get("/", headers=HTML)
+
+    assert 'data-field="rate">12 / min' in page.text
+    assert "v1 forest" in page.text
+    assert "93.0 % accurate" in page.text
+    assert "/readings" in page.text  # the raw readings are one click away
+
+
+def test_board_search_filters_on_the_server_too(staff, house):
+    page = staff.get("/", {"q": "mrs b"}, headers=HTML)
 
     shown = [
-        row["data-id"] for row in Elements(page.text).find("tr") if "data-id" in row
+        tag["data-badge-id"]
+        for tag in Elements(page.text).find("li")
+        if "data-badge-id" in tag and "hidden" not in tag
     ]
-    assert shown == [str(i) for i in reversed(ids[1:])]
-    assert table_attrs(page)["data-last-id"] == str(ids[-1])
+    assert shown == ["b1"]
 
 
-@pytest.mark.parametrize(
-    "badge_id",
-    ["<script>alert(1)</script>", '"><img/src=x/onerror=alert(1)>', "a&amp;b"],
-)
-def test_escapes_gateway_supplied_ids(testapp, badge_id):
-    post(testapp, badge_id, pi_id="<script>gw</script>")
+def test_board_without_a_model_says_so(testapp, engine):
+    add_site(engine, "oak", ["study"], timezone="UTC")
 
-    page = testapp.get("/")
+    page = testapp.get("/", headers=HTML, status=200)
 
-    assert badge_id not in page.text
-    assert "<script>gw" not in page.text
-    assert "&lt;script&gt;gw&lt;/script&gt;" in page.text
-    escaped = (
-        badge_id.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&#34;")
+    assert "Locations unavailable" in page.text
+    assert 'data-room-id="study"' in page.text
+
+
+def test_board_without_a_site(testapp):
+    page = testapp.get("/", headers=HTML, status=200)
+
+    assert "No site yet" in page.text
+
+
+def test_board_picks_a_site(testapp, house, engine):
+    add_site(engine, "oak", ["study"], timezone="UTC")
+
+    page = testapp.get("/", {"site": "oak"}, headers=HTML)
+    assert 'data-room-id="study"' in page.text
+    assert Elements(page.text).find("select", id="site-picker")
+    testapp.get("/", {"site": "nowhere"}, headers=HTML, status=404)
+
+
+def test_no_inline_script_or_style_and_assets_versioned(staff, house):
+    for url in ("/", "/badges/b1", "/badges/b1/history"):
+        elements = Elements(staff.get(url, headers=HTML).text)
+        scripts = elements.find("script")
+        assert scripts and all(script.get("src") for script in scripts)
+        assert all(not body.strip() for body in elements.script_bodies)
+        assert not elements.find("style")
+        for tag, attrs in elements.tags:
+            assert "style" not in attrs, tag
+            assert not [name for name in attrs if name.startswith("on")], tag
+        for src in [s["src"] for s in scripts] + [
+            link["href"] for link in elements.find("link")
+        ]:
+            assert "?v=" in src, src
+            assert staff.get(src, status=200).body
+
+
+# ---- one badge ---------------------------------------------------------------
+
+
+def test_badge_page_for_staff(staff, house):
+    page = staff.get("/badges/b1", headers=HTML, status=200)
+
+    assert "Mrs B." in page.text
+    assert "In <strong>Kitchen</strong>" in page.text
+    assert len(Elements(page.text).find("meter")) == 2 * len(ROOMS)
+    (canvas,) = Elements(page.text).find("canvas", id="badge-chart")
+    assert canvas["data-badge-id"] == "b1"
+    assert canvas["data-feed-url"] == "http://localhost/rssi_readings"
+    assert int(canvas["data-after"]) >= 0
+    legend = {
+        tag["data-beacon-id"]
+        for tag in Elements(page.text).find("li")
+        if "data-beacon-id" in tag
+    }
+    assert legend == {f"b-{room}" for room in ROOMS}
+    assert "/badges/b1/history" in page.text
+
+
+def test_badge_page_for_a_viewer_hides_name_and_history(testapp, house):
+    page = testapp.get("/badges/b1", headers=HTML, status=200)
+
+    assert "Mrs B." not in page.text
+    assert "shown to staff only" in page.text
+    assert "/badges/b1/history" not in page.text
+
+
+def test_badge_not_heard_lately_still_has_a_page(staff, house):
+    page = staff.get("/badges/b-away", headers=HTML, status=200)
+    assert "No location now" in page.text
+
+
+def test_unknown_badge_is_404(staff, house):
+    staff.get("/badges/nobody", headers=HTML, status=404)
+
+
+# ---- a day ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def yesterday(engine, house):
+    """b1's yesterday (London): kitchen 06:00-06:30 (night), lounge 10:00-11:00."""
+    zone = ZoneInfo(LONDON)
+    day = datetime.datetime.now(zone).date() - datetime.timedelta(days=1)
+
+    def at(hour, minute):
+        return datetime.datetime.combine(day, datetime.time(hour, minute), zone)
+
+    readings = []
+    for start, end, beacons in (
+        (at(6, 0), at(6, 30), IN_KITCHEN),
+        (at(10, 0), at(11, 0), IN_LOUNGE),
+    ):
+        moment = start
+        while moment <= end:
+            readings.append((moment.astimezone(datetime.UTC), beacons))
+            moment += datetime.timedelta(seconds=30)
+    add_readings(engine, "b1", readings)
+    return day
+
+
+def test_history_page(staff, yesterday):
+    page = staff.get(
+        "/badges/b1/history", {"date": yesterday.isoformat()}, headers=HTML, status=200
     )
-    assert escaped in page.text
+    stays = staff.get("/badges/b1/stays", {"date": yesterday.isoformat()}).json
+
+    rows = [t for t in Elements(page.text).find("tr") if "data-from" in t]
+    assert [row["data-from"] for row in rows] == [stay["from"] for stay in stays]
+    assert [row["data-room-id"] for row in rows] == ["kitchen", "lounge"]
+    assert rows[0].get("class") == "at-night" and rows[1].get("class") is None
+    assert "06:00:00" in page.text  # the site's clock, 24-hour
+    rects = [r for r in Elements(page.text).find("rect") if "data-room-id" in r]
+    assert len(rects) == 2
+    assert Elements(page.text).find("rect", **{"class": "night"})
+    (picker,) = Elements(page.text).find("input", id="day")
+    assert picker["value"] == yesterday.isoformat()
+    assert "1 h 00 min" in page.text  # the lounge's total
 
 
-def test_no_inline_script_or_style(testapp):
-    # The page must work under a strict Content-Security-Policy.
-    post(testapp)
-    elements = Elements(testapp.get("/").text)
-
-    scripts = elements.find("script")
-    assert scripts, "the live page loads its scripts"
-    assert all(script.get("src") for script in scripts)
-    assert all(not body.strip() for body in elements.script_bodies)
-    assert not elements.find("style")
-    for tag, attrs in elements.tags:
-        assert "style" not in attrs, tag
-        assert not [name for name in attrs if name.startswith("on")], tag
-        assert not str(attrs.get("href", "")).startswith("javascript:"), tag
+def test_history_is_refused_to_viewers(testapp, yesterday):
+    testapp.get("/badges/b1/history", headers=HTML, status=403)
+    testapp.get("/badges/b1/history.csv", status=403)
 
 
-def test_scripts_and_styles_are_served(testapp):
-    elements = Elements(testapp.get("/").text)
-    urls = [tag["src"] for tag in elements.find("script")] + [
-        tag["href"] for tag in elements.find("link")
-    ]
+def test_history_bad_date_is_400(staff, house):
+    page = staff.get(
+        "/badges/b1/history", {"date": "2026-13-01"}, headers=HTML, status=400
+    )
+    assert "date" in page.text
 
-    assert any(url.endswith("/vendor/smoothie/smoothie.js") for url in urls)
-    assert any(url.endswith("/js/readings.js") for url in urls)
-    for url in urls:
-        assert testapp.get(url, status=200).body
+
+def test_history_csv(staff, yesterday, engine):
+    response = staff.get(
+        "/badges/b1/history.csv", {"date": yesterday.isoformat()}, status=200
+    )
+
+    assert response.content_type == "text/csv"
+    assert f"b1-{yesterday.isoformat()}.csv" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["room_id"] for row in rows] == ["kitchen", "lounge"]
+    assert rows[1]["room_name"] == "Lounge"
+    assert int(rows[1]["seconds"]) == 3600
+
+
+def test_history_csv_cells_are_formula_safe(staff, yesterday, engine):
+    with Session(engine) as session, session.begin():
+        session.get(Room, "lounge").name = "=HYPERLINK(1)"
+
+    response = staff.get("/badges/b1/history.csv", {"date": yesterday.isoformat()})
+
+    assert "'=HYPERLINK(1)" in response.text
+
+
+def test_board_status_strip_counts_gateways_heard(testapp, house):
+    testapp.post_json(
+        "/rssi_readings",
+        {"badge_id": "b1", "pi_id": "pi-1", "beacons": {"b-kitchen": -50}},
+        status=201,
+    )
+
+    page = testapp.get("/", headers=HTML)
+
+    assert 'data-field="gateways">1 up' in page.text

@@ -152,6 +152,21 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/", html=True),
         {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
     ),
+    # One badge (VIEW; the wearer only with VIEW_HISTORY) and its day
+    # (VIEW_HISTORY), stethoscope/dashboard/views.py.
+    ("dashboard.badge", "GET"): (
+        Call("/badges/badge-known", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("dashboard.badge_history", "GET"): (
+        Call("/badges/badge-known/history", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
+    ("dashboard.badge_history_csv", "GET"): (
+        # The badge has no site: nothing to list, for those who may ask.
+        Call("/badges/badge-known/history.csv"),
+        historians(404),
+    ),
     ("ingest.readings.page", "GET"): (
         Call("/rssi_readings"),
         {ANONYMOUS: 401, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
