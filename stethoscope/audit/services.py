@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import UNSAFE_METHODS
 from .models import AuditEvent
 
 
@@ -84,11 +85,20 @@ def record(
             actor_type = "anonymous"
         else:
             actor_type = "gateway" if hasattr(identity, "gateway_id") else "user"
-    return request.find_service(AuditService).record(
-        action,
-        actor=actor,
-        actor_type=actor_type,
-        target=target,
-        ip=request.client_ip,
-        details=details,
-    )
+    event = {
+        "actor": actor,
+        "actor_type": actor_type,
+        "target": target,
+        "ip": request.client_ip,
+        "details": details,
+    }
+    if request.method in UNSAFE_METHODS:
+        # A change: the event commits or aborts with it.
+        return request.find_service(AuditService).record(action, **event)
+    # A read (who looked at whose history): the request's transaction is a
+    # read transaction, which must not write (on SQLite it cannot become a
+    # write once another writer has committed: "database is locked"). The
+    # event commits in a short transaction of its own, before the answer.
+    database = request.registry["stethoscope.database"]
+    with database.session(write=True) as session, session.begin():
+        return AuditService(session).record(action, **event)

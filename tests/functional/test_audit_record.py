@@ -1,0 +1,40 @@
+"""Recording an audit event from a request that only reads (who looked at
+whose history): it must commit whatever the request's read transaction is
+doing, and never make that read fail."""
+
+import pytest
+from pyramid.interfaces import IRequestFactory
+from pyramid.scripting import prepare
+from sqlalchemy import select
+
+from stethoscope.audit.models import AuditEvent
+from stethoscope.audit.services import record
+from stethoscope.ingest.models import Reading
+
+
+@pytest.fixture
+def request_env(make_app):
+    app = make_app.wsgi()
+    factory = app.registry.getUtility(IRequestFactory)
+    request = factory.blank("/badges/b1/stays")
+    env = prepare(request=request, registry=app.registry)
+    yield request, app.registry["stethoscope.database"]
+    env["closer"]()
+
+
+def test_a_read_records_in_a_transaction_of_its_own(request_env):
+    request, database = request_env
+    # The request's read transaction has taken its snapshot...
+    request.db.scalars(select(Reading.id).limit(1)).all()
+    # ...and another writer commits after it (SQLite: the read transaction
+    # can no longer become a write one).
+    with database.session(write=True) as other, other.begin():
+        other.add(AuditEvent(action="other.write", actor="x", actor_type="user"))
+
+    record(request, "locating.stays", target="b1", details={"date": "2026-12-07"})
+
+    with database.session(write=False) as session:
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert actions.count("locating.stays") == 1
+    # Committed already, not waiting for the request's own transaction.
+    assert "other.write" in actions
