@@ -99,6 +99,7 @@ class TestNavigation:
         nav = self.nav(anonymous.get("/login", headers=HTML))
         hrefs = [a["href"] for a in nav.select("a")]
         assert not any(h.endswith(p) for h in hrefs for p in STAFF_PAGES)
+        assert [a.text for a in nav.select("a")] == ["Stethoscope", "API"]
 
 
 class TestReadings:
