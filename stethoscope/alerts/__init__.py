@@ -11,8 +11,9 @@ from ..locating.services import (
     LocatingService,
     LocatingSettings,
 )
+from ..notify import WebhookNotifier
 from .conditions import AlertSettings
-from .services import AlertEvaluator, AlertService, WebhookNotifier
+from .services import AlertEvaluator, AlertService
 
 
 def includeme(config):

@@ -8,8 +8,8 @@ nothing twice. Prints, per site, the alerts opened and those open.
 
 import sys
 
+from ..notify import WEBHOOK_TIMEOUT_SECONDS
 from ..scripts._console import argument_parser, run
-from .services import WEBHOOK_TIMEOUT_SECONDS
 
 PROG = "stethoscope-alerts"
 

@@ -27,11 +27,9 @@ cookie looked up) before the evaluation committed.
 """
 
 import datetime
-import json
 import logging
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Database, advisory_lock, utcnow
 from ..errors import NotFound, ServiceError
+from ..notify import WebhookNotifier
 from ..registry.models import Badge, Site
 from . import conditions as c
 from .models import Alert, AlertStay
@@ -50,62 +49,6 @@ log = logging.getLogger(__name__)
 # The first key of the two-key advisory lock taken while applying a site's
 # evaluation (learning's model versions use "MV", training runs "TR").
 ADVISORY_LOCK_CLASS = 0x414C  # "AL"
-WEBHOOK_TIMEOUT_SECONDS = 2.0
-
-
-class WebhookNotifier:
-    """Posts ``{"text": …}`` (Slack's incoming webhook form, which Mattermost,
-    Rocket.Chat and Teams' Slack-compatible hooks take too) per message."""
-
-    def __init__(self, url: str | None, timeout: float = WEBHOOK_TIMEOUT_SECONDS):
-        self.url = url
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._sending: set[threading.Thread] = set()
-
-    def notify(self, texts: Sequence[str]) -> threading.Thread | None:
-        """Send ``texts`` from a background thread (returned, for tests to
-        join); None when there is nothing to send or nowhere to send it."""
-        if not self.url or not texts:
-            return None
-        thread = threading.Thread(
-            target=self._send_all, args=(list(texts),), name="alerts-webhook"
-        )
-        thread.daemon = True
-        with self._lock:
-            self._sending.add(thread)
-        thread.start()
-        return thread
-
-    def wait(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the messages being sent (a
-        console script about to exit)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            sending = list(self._sending)
-        for thread in sending:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _send_all(self, texts: list[str]) -> None:
-        try:
-            for text in texts:
-                try:
-                    self.send(text)
-                except Exception as exc:  # any failure: logged, the next tried
-                    log.warning("alert webhook failed: %s", exc)
-        finally:
-            with self._lock:
-                self._sending.discard(threading.current_thread())
-
-    def send(self, text: str) -> None:
-        request = urllib.request.Request(
-            self.url,
-            data=json.dumps({"text": text}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            response.read()
 
 
 @dataclass(frozen=True)

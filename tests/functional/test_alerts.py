@@ -5,8 +5,6 @@ injected into the evaluator."""
 
 import datetime
 import hashlib
-import http.server
-import json
 import logging
 import threading
 
@@ -17,14 +15,16 @@ from sqlalchemy.orm import Session
 from stethoscope.alerts.conditions import AlertSettings
 from stethoscope.alerts.models import Alert, AlertStay
 from stethoscope.alerts.script import main as alerts_script
-from stethoscope.alerts.services import AlertEvaluator, WebhookNotifier
+from stethoscope.alerts.services import AlertEvaluator
 from stethoscope.ingest.models import Reading
 from stethoscope.learning.artifacts import ModelStore
 from stethoscope.learning.models import ModelVersion
 from stethoscope.learning.services import ModelService
+from stethoscope.notify import WebhookNotifier
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room
 from tests.conftest import login
 from tests.support.models import add_site, register_model
+from tests.support.webhook import Hook
 
 ROOMS = ["kitchen", "lounge", "hall"]
 IN_KITCHEN = {"b-kitchen": -52, "b-lounge": -82, "b-hall": -81}
@@ -388,39 +388,6 @@ def test_the_limit_is_per_room(make_app, engine, located):
 
 
 # ---- the webhook -------------------------------------------------------------
-
-
-class Hook:
-    """A local chat server: records each JSON body and sets an event."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        self.events = [threading.Event() for _ in range(4)]
-        hook = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers["Content-Length"])
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-                hook.events[len(hook.bodies) - 1].set()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/alerts"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
