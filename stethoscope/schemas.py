@@ -18,8 +18,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
 )
 
 # BLE RSSI is a signed byte; -128 is what badges send for "not heard".
@@ -56,6 +58,36 @@ def _iso_text_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime.datetime, BeforeValidator(_iso_text_only)]
+
+# A moment in a response, written as Python's isoformat ("…+00:00"), as the
+# API always has; pydantic's own form would be "…Z".
+Timestamp = Annotated[
+    datetime.datetime,
+    PlainSerializer(datetime.datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
+def _date_text(value: Any) -> Any:
+    # Only the plain calendar date (what <input type=date> sends): pydantic's
+    # lax date parsing would also take 1700000000 (epoch seconds) or a
+    # date-time at midnight.
+    if isinstance(value, datetime.date):
+        return value
+    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
+        raise ValueError("must be a date, YYYY-MM-DD")
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date, YYYY-MM-DD") from None
+
+
+Day = Annotated[datetime.date, BeforeValidator(_date_text)]
+# A date field of a page's form: left blank, it is None (today).
+FormDay = Annotated[
+    datetime.date | None,
+    BeforeValidator(lambda value: None if value in (None, "") else _date_text(value)),
+]
 
 
 def _ascii_digits(value: Any) -> Any:

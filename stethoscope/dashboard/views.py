@@ -11,9 +11,8 @@ counted on the server.
 import csv
 import datetime
 import io
-from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -24,7 +23,7 @@ from ..endpoints import query_params
 from ..errors import ServiceError
 from ..locating.services import LocatingService
 from ..permissions import VIEW, VIEW_HISTORY
-from ..schemas import Identifier, Query
+from ..schemas import FormDay, Identifier, Query
 from . import display
 from .services import DashboardService, room_totals, stay_seconds
 
@@ -39,29 +38,13 @@ CHART_POLL_MS = 2000
 CONFIDENCE_WORDS = ((0.8, "high"), (0.5, "medium"), (0.0, "low"))
 
 
-def _day(value: Any) -> Any:
-    # A calendar date only (an <input type=date> sends YYYY-MM-DD); a blank
-    # field is today.
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
-        raise ValueError("must be a date, YYYY-MM-DD")
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be a date, YYYY-MM-DD") from None
-
-
-Day = Annotated[datetime.date | None, BeforeValidator(_day)]
-
-
 class BoardQuery(Query):
     site: Identifier | None = Field(None, description="The site shown.")
     q: str | None = Field(None, max_length=100, description="Wearer or badge.")
 
 
 class DayQuery(Query):
-    date: Day = None
+    date: FormDay = None
 
 
 def confidence_word(probability: float) -> str:

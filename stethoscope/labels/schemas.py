@@ -6,18 +6,25 @@ LabelService returns, so the JSON has one definition, used by the views and
 described by the generated OpenAPI document.
 """
 
-import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
     Field,
-    PlainSerializer,
     WithJsonSchema,
     model_validator,
 )
 
-from ..schemas import MAX_ROW_ID, Body, Identifier, Out, Query, QueryInt, RowId
+from ..schemas import (
+    MAX_ROW_ID,
+    Body,
+    Identifier,
+    Out,
+    Query,
+    QueryInt,
+    RowId,
+    Timestamp,
+)
 
 # Runs started (or ended) in one request: a room full of badges, not more.
 MAX_BADGES = 50
@@ -26,13 +33,6 @@ MAX_STATS_RUNS = 200
 PAGE_LIMIT_MAX = 500
 PAGE_LIMIT_DEFAULT = 100
 
-# Answered as Python's isoformat ("…+00:00"), as before the models, and as
-# ingest and locating answer; pydantic's own form would be "…Z".
-Timestamp = Annotated[
-    datetime.datetime,
-    PlainSerializer(datetime.datetime.isoformat, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
-]
 RunStatus = Literal["open", "completed", "cancelled"]
 PathRunId = QueryInt(1, MAX_ROW_ID)
 

@@ -8,20 +8,12 @@ ModelService returns: the views, the compare of the service and the
 console scripts all answer with these.
 """
 
-import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, PlainSerializer, WithJsonSchema
+from pydantic import Field
 
-from ..schemas import MAX_ROW_ID, Body, Identifier, Out, Query, QueryInt
+from ..schemas import MAX_ROW_ID, Body, Identifier, Out, Query, QueryInt, Timestamp
 
-# Answered as Python's isoformat ("…+00:00"), as before the models, and as
-# ingest and locating answer; pydantic's own form would be "…Z".
-Timestamp = Annotated[
-    datetime.datetime,
-    PlainSerializer(datetime.datetime.isoformat, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
-]
 ModelId = QueryInt(1, MAX_ROW_ID)
 # The figures of a version's list entry; the rest only on its own route.
 SUMMARY_KEYS = (

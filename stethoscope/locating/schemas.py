@@ -6,13 +6,12 @@ highest probability first. Times are ISO 8601 with the site's UTC offset,
 so a day's history reads in the house's own clock.
 """
 
-import datetime
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, RootModel
 
-from ..schemas import Body, Identifier, Out, Query, QueryInt
+from ..schemas import Body, Day, Identifier, Out, Query, QueryInt
 
 Algorithm = Literal["raw", "bayes", "smoothed"]
 ReturnValue = Literal["room_id", "room_name"]
@@ -20,20 +19,6 @@ ReturnValue = Literal["room_id", "room_name"]
 GRAINS = (60, 600, 3600)
 # The last period of the longest (25-hour) day at the finest grain.
 MAX_OFFSET = 25 * 3600
-
-
-def _date_text(value: Any) -> Any:
-    # Only the plain calendar date: pydantic's lax date parsing would also
-    # take 1700000000 (epoch seconds) or a date-time at midnight.
-    if not isinstance(value, str) or len(value) != 10 or not value.isascii():
-        raise ValueError("must be a date, YYYY-MM-DD")
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("must be a date, YYYY-MM-DD") from None
-
-
-Day = Annotated[datetime.date, BeforeValidator(_date_text)]
 
 
 def _grain(value: Any) -> Any:
