@@ -8,3 +8,4 @@ def includeme(config):
     )
     config.add_route("admin.tokens", "/admin/gateway_tokens")
     config.add_route("admin.token", "/admin/gateway_tokens/{token_id:\\d+}")
+    config.scan(".views")
