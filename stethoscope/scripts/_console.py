@@ -88,6 +88,13 @@ def audit(request, action: str, *, target: str, details: dict | None = None):
     )
 
 
+def dispatch(parser: argparse.ArgumentParser, argv=None) -> int:
+    """Parse ``argv`` and run the subcommand it names (each subcommand's
+    parser sets ``run`` and ``write``)."""
+    args = parser.parse_args(argv)
+    return run(args.config_uri, args.run, args, write=args.write)
+
+
 def run(config_uri: str, command: Callable, args, *, write: bool) -> int:
     """Run ``command(request, args)``: 0, or 2 with a message on stderr.
 

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..registry.tokens import GatewayTokenService
-from ._console import actor, audit, run, table, when
+from ._console import actor, audit, dispatch, table, when
 
 PROG = "stethoscope-gateway"
 
@@ -113,8 +113,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, args.run, args, write=args.write)
+    return dispatch(parser(), argv)
 
 
 if __name__ == "__main__":

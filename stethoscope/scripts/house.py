@@ -37,7 +37,7 @@ from ..registry.schemas import (
 )
 from ..registry.services import RegistryService
 from ..registry.transfer import KINDS, csv_response, exported, import_file
-from ._console import ConsoleError, argument_parser, audit, run, table, when
+from ._console import ConsoleError, argument_parser, audit, dispatch, table, when
 
 PROG = "stethoscope-house"
 FORMATS = {".csv": "text/csv", ".json": "application/json"}
@@ -333,8 +333,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, args.run, args, write=args.write)
+    return dispatch(parser(), argv)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ from ._console import (
     actor,
     argument_parser,
     audit,
+    dispatch,
     invoked_as,
-    run,
     table,
     when,
 )
@@ -221,8 +221,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, args.run, args, write=args.write)
+    return dispatch(parser(), argv)
 
 
 if __name__ == "__main__":

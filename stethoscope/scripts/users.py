@@ -20,7 +20,7 @@ from ..accounts.services import UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..db import utcnow
 from ..ops.params import parse_id
-from ._console import ConsoleError, actor, audit, invoked_as, run, table, when
+from ._console import ConsoleError, actor, audit, dispatch, invoked_as, table, when
 
 PROG = "stethoscope-user"
 FIRST_ADMIN = "admin"
@@ -351,8 +351,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, args.run, args, write=args.write)
+    return dispatch(parser(), argv)
 
 
 if __name__ == "__main__":
