@@ -1,3 +1,5 @@
+import datetime
+
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ..learning.services import ModelService
@@ -14,6 +16,10 @@ def dashboard_service(context, request) -> DashboardService:
         request.find_service(RegistryService),
         request.find_service(SeenService),
         request.find_service(ModelService),
+        # "Heard lately" as the board's occupancy means it.
+        recent=datetime.timedelta(
+            seconds=request.registry.settings["stethoscope.locating.recent_seconds"]
+        ),
     )
 
 

@@ -1,6 +1,7 @@
 """What the house board, the badge page and its history show besides
-locations: the site picked, its rooms by floor, the status strip, the
-chart's starting point, a day's stays summed per room.
+locations: the site picked, its rooms by floor, the status strip, who was
+heard lately (while no model places them), the chart's starting point, a
+day's stays summed per room.
 
 Locations, stays and alerts come from their own services (locating,
 alerts); this service reads only what the registry, the activity counts
@@ -19,7 +20,7 @@ from ..db import utcnow
 from ..errors import NotFound
 from ..ingest.models import Reading
 from ..learning.services import ModelService
-from ..registry.models import Badge, Room, Site
+from ..registry.models import Badge, Gateway, Room, Site
 from ..registry.services import RegistryService, SeenService
 from .display import zone_of
 
@@ -60,6 +61,15 @@ class StatusStrip:
     @property
     def gateways_down(self) -> list[GatewayState]:
         return [gateway for gateway in self.gateways if not gateway.online]
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A badge of a site and when it was last heard (None: never)."""
+
+    badge_id: str
+    wearer: str | None
+    last_heard: str | None  # ISO 8601, as occupancy gives it
 
 
 @dataclass(frozen=True)
@@ -117,12 +127,14 @@ class DashboardService:
         seen: SeenService,
         models: ModelService,
         *,
+        recent: datetime.timedelta,
         clock: Callable[[], datetime.datetime] = utcnow,
     ):
         self.session = session
         self.registry = registry
         self.seen = seen
         self.models = models
+        self.recent = recent
         self.clock = clock
 
     def sites(self) -> list[Site]:
@@ -184,10 +196,11 @@ class DashboardService:
             gateways=gateways,
             readings_per_minute=per_minute or 0,
             duplicate_share=duplicates / posts if posts else None,
-            model=self._model(site_id),
+            model=self.model(site_id),
         )
 
-    def _model(self, site_id: str) -> ModelSummary | None:
+    def model(self, site_id: str) -> ModelSummary | None:
+        """The site's active model, None while it has none."""
         version = self.models.active(site_id)
         if version is None:
             return None
@@ -198,6 +211,46 @@ class DashboardService:
             accuracy=metrics.get("accuracy"),
             balanced_accuracy=metrics.get("balanced_accuracy"),
         )
+
+    def heard(
+        self, site_id: str, *, with_wearers: bool
+    ) -> tuple[list[Heard], list[Heard]]:
+        """The site's badges heard within ``recent`` and its other active
+        badges, each by id: the board's lists while no model places badges
+        in rooms. A badge is the site's as locating decides (its own site,
+        else the site of the gateway that heard it)."""
+        since = self.clock() - self.recent
+        latest = dict(
+            self.session.execute(
+                select(Reading.badge_id, func.max(Reading.observed_at))
+                .outerjoin(Badge, Badge.id == Reading.badge_id)
+                .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
+                .where(
+                    Reading.observed_at >= since,
+                    func.coalesce(Badge.site_id, Gateway.site_id) == site_id,
+                )
+                .group_by(Reading.badge_id)
+            ).all()
+        )
+        own = {
+            badge.id: badge
+            for badge in self.session.scalars(
+                select(Badge).where(Badge.site_id == site_id, Badge.active)
+            )
+        }
+
+        def entry(badge_id: str, last: datetime.datetime | None) -> Heard:
+            badge = own.get(badge_id)
+            wearer = badge.wearer if with_wearers and badge else None
+            return Heard(badge_id, wearer, last.isoformat() if last else None)
+
+        heard = [entry(badge_id, at) for badge_id, at in sorted(latest.items())]
+        not_heard = [
+            entry(badge_id, badge.last_seen)
+            for badge_id, badge in sorted(own.items())
+            if badge_id not in latest
+        ]
+        return heard, not_heard
 
     def badge(self, badge_id: str) -> Badge | None:
         """The badge as the registry describes it, or None."""

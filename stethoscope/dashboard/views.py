@@ -129,8 +129,14 @@ def board(request):
         occupancy = request.find_service(LocatingService).occupancy(
             site.id, with_wearers=page["wearers"]
         )
-    except ServiceError as exc:  # no active model yet: say so, show the rest
+    except ServiceError as exc:
+        # No active model yet (or none that loads): the page says so and
+        # shows who is heard, and board.js polls the page itself, not
+        # occupancy, until a model places badges in rooms.
         page["problem"] = exc.message
+        page["heard"], page["not_heard"] = dashboard.heard(
+            site.id, with_wearers=page["wearers"]
+        )
         return page
     page["occupancy"] = occupancy
     page["rooms"] = {room.room_id: room for room in occupancy.rooms}
@@ -155,6 +161,8 @@ def _badge_page(request, badge_id: str) -> dict:
         "badge_id": badge_id,
         "badge": badge,
         "site": site,
+        # A site without an active model locates no one: the pages say why.
+        "no_model": site is not None and dashboard.model(site.id) is None,
         "wearer": badge.wearer if history and badge else None,
         "history": history,
     }

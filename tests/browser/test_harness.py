@@ -1,4 +1,5 @@
-"""The browser harness itself: it must see what it promises to catch."""
+"""The browser harness itself: it must see what it promises to catch (on
+/readings, a page that polls nothing, so only what a test does shows)."""
 
 import pytest
 
@@ -7,7 +8,7 @@ pytestmark = pytest.mark.browser
 
 def test_csp_violations_are_reported(viewer_page, console_errors):
     page = viewer_page
-    page.goto("/")
+    page.goto("/readings")
     with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
         page.evaluate(
             """() => {
@@ -23,7 +24,7 @@ def test_csp_violations_are_reported(viewer_page, console_errors):
 
 def test_failed_loads_are_reported(viewer_page, console_errors):
     page = viewer_page
-    page.goto("/")
+    page.goto("/readings")
     with page.expect_console_message(lambda m: m.type == "error"):
         page.evaluate(
             """() => {

@@ -29,6 +29,9 @@ ROOMS = [f"room-{n:02d}" for n in range(1, 15)]
 WIDTHS = (1024, 768)
 # The age of a reading that just arrived: seconds, never hours.
 JUST_ARRIVED = re.compile(r"^(just now|\d+ s ago)$")
+ANY_TEXT = re.compile(r".+")
+# Printable ASCII, so a valid badge id; markup if anything parsed it as HTML.
+HOSTILE_BADGE = "<img/src=x/onerror=alert(1)>"
 PAGES = [
     "/readings",
     "/readings?badge=b-1&since=2020-01-01+00:00",
@@ -74,12 +77,11 @@ def house(engine, make_app, live_server):
     return model_id
 
 
-def log_in(page, console_errors, username: str, role: str, create_user) -> None:
-    """Log in; then leave the board the login lands on, whose own requests
-    (and a 503 of a site without an active model) are not these pages'."""
+def log_in(page, username: str, role: str, create_user) -> None:
+    """Log in; then leave the board the login lands on (its polls are not
+    these pages' requests)."""
     browser_login(page, *create_user(username, role))
     page.goto("about:blank")
-    console_errors.messages.clear()
 
 
 def expect_refused(console_errors, status: int) -> None:
@@ -123,7 +125,7 @@ def watch(page) -> list[str]:
 
 
 def test_every_page_loads_cleanly_and_fits(page, create_user, house, console_errors):
-    log_in(page, console_errors, "boss", "admin", create_user)
+    log_in(page, "boss", "admin", create_user)
     failures = watch(page)
     for width in WIDTHS:
         for path in PAGES:
@@ -137,7 +139,7 @@ def test_every_page_loads_cleanly_and_fits(page, create_user, house, console_err
 def test_the_readings_page_marks_imported_readings_and_keeps_the_filter(
     page, create_user, house, console_errors
 ):
-    log_in(page, console_errors, "viewer", "viewer", create_user)
+    log_in(page, "viewer", "viewer", create_user)
     page.goto("/readings")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Readings")).to_have_attribute(
@@ -161,8 +163,32 @@ def test_the_readings_page_marks_imported_readings_and_keeps_the_filter(
     expect_refused(console_errors, 400)
 
 
+def test_the_readings_page_starts_empty_and_shows_ids_as_text(
+    page, live_server, create_user, console_errors
+):
+    log_in(page, "viewer", "viewer", create_user)
+    page.goto("/readings")
+    expect(page.locator("#readings tbody tr.empty")).to_contain_text("No readings yet")
+
+    reading = live_server.post_reading(
+        badge_id=HOSTILE_BADGE, pi_id="gw-2", beacons={"a": -70, "b": -52}
+    )
+    page.reload()
+
+    row = page.locator("#readings tbody tr")
+    expect(row).to_have_count(1)
+    # Shown as text, never parsed: strongest beacon first.
+    expect(row.locator("td")).to_have_text(
+        [ANY_TEXT, HOSTILE_BADGE, "gw-2", "b -52, a -70", str(reading["id"])]
+    )
+    assert row.locator("img").count() == 0
+    expect(row.locator("time")).to_have_attribute("datetime", reading["observed_at"])
+    expect(row.locator(".age")).to_have_text(JUST_ARRIVED)
+    assert not console_errors, console_errors.messages
+
+
 def test_a_refused_room_is_shown_at_its_form(page, create_user, house, console_errors):
-    log_in(page, console_errors, "boss", "admin", create_user)
+    log_in(page, "boss", "admin", create_user)
     page.set_viewport_size({"width": 1024, "height": 700})
     page.goto("/admin/house")
     form = page.locator("#add-room")

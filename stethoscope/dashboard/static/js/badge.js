@@ -1,6 +1,6 @@
 // One badge, live: a Smoothie chart with one series per beacon, filled on
 // load with the badge's last minutes (GET /rssi_readings?badge_id=…&after=<id>,
-// page by page, as readings.js does) and then kept live by polling the same
+// page by page) and then kept live by polling the same
 // cursor. Points are placed at each reading's observed_at.
 //
 // No inline script or style (strict Content-Security-Policy): series colours
@@ -20,7 +20,6 @@
   const pageLimit = Math.min(Number.parseInt(canvas.dataset.pageLimit, 10) || 500, 500);
   const minutes = Number.parseInt(canvas.dataset.minutes, 10) || 5;
   const maxPagesPerPoll = 20;
-  const maxBackoffMs = 30000;
   // Eight colour-blind-safe hues (Okabe–Ito), the legend's .series-N.
   const palette = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#8c6d1f"];
 
@@ -33,7 +32,6 @@
   });
 
   let after = Number.parseInt(canvas.dataset.after, 10) || 0;
-  let failures = 0;
   const series = new Map();
 
   const chart = new SmoothieChart({
@@ -117,26 +115,10 @@
     }
   }
 
-  function setStatus(state, text) {
-    if (status.dataset.state !== state) {
-      status.dataset.state = state;
-      status.textContent = text;
-    }
-  }
-
-  async function tick() {
-    let delay = pollMs;
-    try {
-      await poll();
-      failures = 0;
-      setStatus("live", "Live: the chart updates by itself.");
-    } catch {
-      failures += 1;
-      delay = Math.min(pollMs * 2 ** failures, maxBackoffMs);
-      setStatus("offline", "Cannot reach the server; retrying…");
-    }
-    window.setTimeout(tick, delay);
-  }
-
-  tick();
+  window.stethoscope.poll(poll, {
+    status,
+    pollMs,
+    maxBackoffMs: 30000,
+    liveText: "Live: the chart updates by itself.",
+  });
 })();

@@ -4,6 +4,12 @@
 // keeps its place; ages ("12 s ago") are counted from the server's own "at",
 // so a browser clock that is off changes nothing.
 //
+// A site without an active model has no occupancy to poll (it would answer
+// 503 until an admin activates one): the server renders the board without
+// data-occupancy-url, and then the page itself is polled instead, its
+// notice, status strip, alerts and lists of badges heard swapped in, until
+// the fresh page has occupancy again and the board reloads into live mode.
+//
 // No inline script or style (strict Content-Security-Policy); names and ids
 // reach the page only as textContent.
 "use strict";
@@ -17,10 +23,9 @@
   const search = document.getElementById("board-search");
   const unknownList = document.getElementById("unknown-list");
   const unheardList = document.getElementById("unheard-list");
-  const occupancyUrl = new URL(board.dataset.occupancyUrl, document.baseURI);
+  const occupancyUrl = board.dataset.occupancyUrl;
   const badgeUrl = board.dataset.badgeUrl;
   const pollMs = Number.parseInt(board.dataset.pollMs, 10) || 5000;
-  const maxBackoffMs = 60000;
   const timeZone = board.dataset.timezone || "UTC";
   const hhmm = new Intl.DateTimeFormat("en-GB", {
     timeZone,
@@ -30,14 +35,6 @@
   });
   // Server time minus browser time, from the last answer's "at".
   let skewMs = 0;
-  let failures = 0;
-
-  function setStatus(state, text) {
-    if (status.dataset.state !== state) {
-      status.dataset.state = state;
-      status.textContent = text;
-    }
-  }
 
   function ageText(iso, withAgo) {
     const then = Date.parse(iso);
@@ -236,47 +233,43 @@
   }
 
   // The status strip and the alerts are the server's own rendering: every
-  // few polls the page is fetched again and those two parts swapped in.
+  // few polls the page is fetched again and those parts swapped in (every
+  // poll, with the notice and the lists, while there is no occupancy).
   const refreshEvery = 6;
   let ticks = 0;
 
-  async function refreshStrip() {
-    const response = await fetch(window.location.href, {
-      headers: { Accept: "text/html" },
-      cache: "no-store",
-      credentials: "same-origin",
-      signal: AbortSignal.timeout(10000),
-    });
-    if (!response.ok) {
-      throw new Error(`HTTP ${response.status}`);
-    }
+  async function refreshParts(selectors) {
+    const response = await window.stethoscope.fetchOk(window.location.href, "text/html");
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const selector of ["#alerts", "#status-strip"]) {
+    for (const selector of selectors) {
       const now = document.querySelector(selector);
       const next = fresh.querySelector(selector);
       if (now && next && now.innerHTML !== next.innerHTML) {
-        now.replaceChildren(...Array.from(next.childNodes, (node) => document.adoptNode(node)));
+        // A copy first: childNodes is live, and each node leaves it as it
+        // moves (replaceChildren adopts it into this document).
+        now.replaceChildren(...Array.from(next.childNodes));
       }
+    }
+    return fresh;
+  }
+
+  async function pollOccupancy() {
+    update(await window.stethoscope.getJSON(occupancyUrl, "rooms"));
+    ticks += 1;
+    if (ticks % refreshEvery === 0) {
+      await refreshParts(["#alerts", "#status-strip"]);
     }
   }
 
-  async function tick() {
-    let delay = pollMs;
-    try {
-      const body = await window.stethoscope.getJSON(occupancyUrl, "rooms");
-      update(body);
-      ticks += 1;
-      if (ticks % refreshEvery === 0) {
-        await refreshStrip();
-      }
-      failures = 0;
-      setStatus("live", "Live: updates by itself.");
-    } catch {
-      failures += 1;
-      delay = Math.min(pollMs * 2 ** failures, maxBackoffMs);
-      setStatus("offline", "Cannot reach the server; retrying…");
+  async function pollPage() {
+    const fresh = await refreshParts(["#alerts", "#status-strip", "#no-locations", "#apart"]);
+    const freshBoard = fresh.getElementById("board");
+    if (freshBoard && freshBoard.dataset.occupancyUrl) {
+      window.location.reload();
+      return false;
     }
-    window.setTimeout(tick, delay);
+    filter();
+    return true;
   }
 
   if (search) {
@@ -298,5 +291,19 @@
     skewMs = Date.parse(board.dataset.at) - Date.now();
   }
   window.setInterval(refreshAges, 1000);
-  tick();
+  if (occupancyUrl) {
+    window.stethoscope.poll(pollOccupancy, {
+      status,
+      pollMs,
+      maxBackoffMs: 60000,
+      liveText: "Live: updates by itself.",
+    });
+  } else {
+    window.stethoscope.poll(pollPage, {
+      status,
+      pollMs,
+      maxBackoffMs: 60000,
+      liveText: "Live: who is heard updates by itself; no locations yet.",
+    });
+  }
 })();

@@ -15,19 +15,9 @@
   const status = document.getElementById("live-status");
   const statsUrl = new URL(table.dataset.statsUrl, document.baseURI);
   const pollMs = Number.parseInt(table.dataset.pollMs, 10) || 2000;
-  const maxBackoffMs = 30000;
-  let failures = 0;
 
   function rows() {
     return Array.from(table.tBodies[0].querySelectorAll("tr[data-run-id]"));
-  }
-
-  function setStatus(state, text) {
-    if (status.dataset.state !== state) {
-      // Only changes reach the live region, not every poll.
-      status.dataset.state = state;
-      status.textContent = text;
-    }
   }
 
   function setCell(row, field, text, title) {
@@ -78,33 +68,25 @@
     }
   }
 
-  async function poll(ids) {
+  async function poll() {
+    const ids = rows().map((row) => row.dataset.runId);
+    if (ids.length === 0) {
+      window.stethoscope.setStatus(status, "static", "No open runs.");
+      return false;
+    }
     const url = new URL(statsUrl);
     url.searchParams.set("run_ids", ids.join(","));
     const body = await window.stethoscope.getJSON(url, "runs");
     for (const run of body.runs) {
       update(run);
     }
+    return true;
   }
 
-  async function tick() {
-    const ids = rows().map((row) => row.dataset.runId);
-    if (ids.length === 0) {
-      setStatus("static", "No open runs.");
-      return;
-    }
-    let delay = pollMs;
-    try {
-      await poll(ids);
-      failures = 0;
-      setStatus("live", "Live: statistics update automatically.");
-    } catch {
-      failures += 1;
-      delay = Math.min(pollMs * 2 ** failures, maxBackoffMs);
-      setStatus("offline", "Cannot reach the server; retrying…");
-    }
-    window.setTimeout(tick, delay);
-  }
-
-  tick();
+  window.stethoscope.poll(poll, {
+    status,
+    pollMs,
+    maxBackoffMs: 30000,
+    liveText: "Live: statistics update automatically.",
+  });
 })();
