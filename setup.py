@@ -7,6 +7,7 @@ requires = [
     "numpy>=1.26",
     "orjson>=3.9",
     "plaster_pastedeploy>=1.0",
+    "prometheus-client>=0.20",
     "psycopg[binary]>=3.1",
     "pydantic>=2.6",
     "pyramid>=2.0",

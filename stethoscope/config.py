@@ -261,6 +261,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stethoscope.alerts.night_start_hour", integer(0, 23), 22),
     # A Slack-compatible incoming webhook told of each alert that opens.
     Setting("stethoscope.notify.webhook_url", http_url),
+    # And of unexpected errors (500s): one message per error type and
+    # route at most this often, the rest counted (0: every one).
+    Setting("stethoscope.notify.error_interval_minutes", integer(0, 1440), 10),
+    # GET /metrics: from these addresses, or with this bearer token.
+    Setting("stethoscope.metrics.allow_ips", networks, networks("127.0.0.0/8 ::1")),
+    Setting("stethoscope.metrics.token", secret, env="STETHOSCOPE_METRICS_TOKEN"),
+    # Gateways named in the metrics' labels per process; the rest: "other".
+    Setting("stethoscope.metrics.max_gateways", integer(1, 10_000), 200),
+    # One JSON object per log line (production), or the ini's text format.
+    Setting("stethoscope.logging.format", choice("text", "json"), "text"),
     # The badge history page shades the night: from night_start to
     # night_end, whole hours on the site's clock.
     Setting("stethoscope.dashboard.night_start", integer(0, 23), 22),

@@ -153,3 +153,7 @@ class Error(BaseModel):
     errors: list[FieldErrorOut] | None = Field(
         None, description="Only on 400 invalid: the fields at fault."
     )
+    request_id: str = Field(
+        description="The request's id (also its X-Request-ID header): the "
+        "server's log finds the request by it.",
+    )

@@ -159,6 +159,11 @@ class SecurityPolicy:
     def identity(self, request):
         return self._identity.get_or_create(request)
 
+    def known_identity(self, request):
+        """The identity if this request has looked it up already, else None
+        (the access log names who it was without a query of its own)."""
+        return self._identity.get(request, None)
+
     def _load_identity(self, request):
         authorization = request.headers.get("Authorization")
         if authorization is not None:

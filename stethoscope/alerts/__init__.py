@@ -12,8 +12,9 @@ from ..locating.services import (
     LocatingSettings,
 )
 from ..notify import WebhookNotifier
+from ..ops.metrics import add_gauge
 from .conditions import AlertSettings
-from .services import AlertEvaluator, AlertService
+from .services import AlertEvaluator, AlertService, open_counts
 
 
 def includeme(config):
@@ -41,6 +42,13 @@ def includeme(config):
     registry["stethoscope.alerts.evaluator"] = evaluator
     config.register_service_factory(
         lambda context, request: AlertService(database, evaluator), AlertService
+    )
+    add_gauge(
+        config,
+        "stethoscope_alerts_open",
+        "Alerts open now, by kind (all sites).",
+        ("kind",),
+        lambda: open_counts(database),
     )
     config.add_route("alerts.list", "/alerts")
     config.scan(".views")

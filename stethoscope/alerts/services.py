@@ -51,6 +51,20 @@ log = logging.getLogger(__name__)
 ADVISORY_LOCK_CLASS = 0x414C  # "AL"
 
 
+def open_counts(database: Database) -> dict[tuple[str], int]:
+    """Open alerts by kind, every kind named (0 for none): /metrics."""
+    with database.session(write=False) as session:
+        counts = dict.fromkeys(c.KINDS, 0)
+        counts.update(
+            session.execute(
+                select(Alert.kind, func.count())
+                .where(Alert.cleared_at.is_(None))
+                .group_by(Alert.kind)
+            ).all()
+        )
+    return {(kind,): count for kind, count in counts.items()}
+
+
 @dataclass(frozen=True)
 class Observation:
     """What ``observe`` saw of a site at ``at``."""

@@ -1,6 +1,7 @@
 from pyramid_retry import is_last_attempt
 
 from ..db import request_db_opened
+from ..ops.metrics import METRICS, add_counter
 from ..ops.services import add_health_member
 from ..registry.activity import ActivityTracker
 from .dedup import make_deduplicator
@@ -20,6 +21,14 @@ def includeme(config):
     config.registry["stethoscope.activity"] = tracker
     config.register_service(deduplicator, IDeduplicator)
     add_health_member(config, "dedup", lambda registry: deduplicator.status())
+    add_counter(
+        config,
+        "stethoscope_dedup_fallbacks",
+        "Claims made in this process's memory because Redis did not answer.",
+        (),
+        lambda: {(): getattr(deduplicator, "fallbacks", 0)},
+    )
+    metrics = config.registry[METRICS]
     # For the ingest fast path (fastpath.py), which runs before Pyramid.
     config.registry["stethoscope.deduplicator"] = deduplicator
     writer = (
@@ -27,6 +36,7 @@ def includeme(config):
             database.write_engine,
             turn=database.write_turn,
             checkpoint=database.checkpoint if database.is_sqlite else None,
+            on_commit=metrics.group_commit,
         )
         if settings["stethoscope.ingest.group_commit"]
         else None
@@ -49,6 +59,7 @@ def includeme(config):
             writer=writer,
             session_opened=lambda: request_db_opened(request),
             last_attempt=lambda: is_last_attempt(request),
+            metrics=metrics,
         )
 
     # The ingest hot path takes its service from a request method rather than

@@ -28,12 +28,22 @@ lists them).
 
 import io
 import logging
+import time
 
 import orjson
 from pyramid.interfaces import ISecurityPolicy
 
 from ..db import utcnow
+from ..ops.access import (
+    HEADER,
+    NEW_IDS,
+    access_log,
+    log_request,
+    sane_id,
+    with_request_id,
+)
 from ..ops.headers import security_headers
+from ..ops.metrics import METRICS
 from ..ops.params import parse_id
 from ..security import client_address
 from .admission import JSON, admit
@@ -43,6 +53,7 @@ from .services import IngestService
 from .views import DUPLICATE_BODY
 
 INGEST_PATH = "/rssi_readings"
+ROUTE = "ingest.readings"
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +74,7 @@ class IngestFastPath:
         self.limits = app.registry["stethoscope.ingest.limits"]
         self.deduplicator = app.registry["stethoscope.deduplicator"]
         self.tracker = app.registry["stethoscope.activity"]
+        self.metrics = app.registry[METRICS]
         writer = app.registry["stethoscope.ingest.writer"]
         # The view's service, as it is for a live reading with no session
         # open: claim, group writer, claim confirmed or released. None when
@@ -76,6 +88,7 @@ class IngestFastPath:
                 transaction_manager=None,
                 limits=self.limits,
                 writer=writer,
+                metrics=self.metrics,
             )
             if writer is not None
             else None
@@ -95,19 +108,37 @@ class IngestFastPath:
         if environ["REQUEST_METHOD"] == "POST" and environ.get("PATH_INFO") == (
             INGEST_PATH
         ):
+            start = time.perf_counter()
             answer = self._answer(environ)
             if answer is not None:
-                status, body, *extra = answer
+                status, body, gateway, known, *extra = answer
+                # ops.access.request_id, without keeping it: nothing follows.
+                rid = environ.get("HTTP_X_REQUEST_ID")
+                if rid is None or not sane_id(rid):
+                    rid = next(NEW_IDS)
+                if status[0] != "2":
+                    # Every error body says which request it answers.
+                    body = with_request_id(body, rid)
                 https = environ["wsgi.url_scheme"] == "https"
                 headers = list(self._https_headers if https else self._headers)
                 headers.extend(extra)
                 headers.append(("Content-Length", str(len(body))))
+                headers.append((HEADER, rid))
                 start_response(status, headers)
+                # What the request tween does for the whole way.
+                code = int(status[:3])
+                seconds = time.perf_counter() - start
+                self.metrics.ingest_answer(ROUTE, code, seconds, gateway, known)
+                if access_log.isEnabledFor(logging.INFO):
+                    who = ("gateway", gateway)
+                    log_request("POST", ROUTE, code, seconds, rid, who)
                 return [body]
         return self.app(environ, start_response)
 
-    def _answer(self, environ) -> tuple[str, bytes] | None:
-        """The status and body the view would give, or None: not sure."""
+    def _answer(self, environ) -> tuple | None:
+        """The status and body the view would give, the reading's gateway,
+        whether it was a duplicate known here (which no service counted),
+        and any headers; or None: not sure."""
         posted = self._live_reading(environ)
         if posted is None:
             return None
@@ -125,7 +156,7 @@ class IngestFastPath:
             self.tracker.record(
                 item.pi_id, item.badge_id, client_ip, utcnow(), duplicate=True
             )
-            return DUPLICATE
+            return (*DUPLICATE, item.pi_id, True)
         if self.service is None:
             return None
         try:
@@ -133,7 +164,8 @@ class IngestFastPath:
         except ClaimPending as pending:
             # Another request's claim, still uncommitted after the wait: the
             # whole way would wait again and answer this same 503.
-            return pending_answer(pending)
+            status, body, retry_after = pending_answer(pending)
+            return status, body, item.pi_id, False, retry_after
         except Exception:
             # Not stored, and the claim released (IngestService): the whole
             # way tries again and answers (and logs) a failure as it does
@@ -143,9 +175,10 @@ class IngestFastPath:
             )
             environ[TRIED] = True
             return None
+        # The service counted its reading (created, or duplicate).
         if result.status == "duplicate":
-            return DUPLICATE
-        return "201 Created", orjson.dumps(result.reading)
+            return (*DUPLICATE, item.pi_id, False)
+        return "201 Created", orjson.dumps(result.reading), item.pi_id, False
 
     def _live_reading(self, environ) -> tuple[ReadingIn, str | None] | None:
         """A valid live reading this caller may post, and the caller's address:

@@ -5,6 +5,7 @@ from pyramid.response import Response
 
 from ..endpoints import endpoint
 from ..errors import Conflict, FieldError, Invalid, TooLarge, ValidationError
+from ..ops.access import request_id, with_request_id
 from ..permissions import INGEST, VIEW
 from .admission import admit, bind, request_grant
 from .schemas import (
@@ -34,8 +35,9 @@ DUPLICATE_BODY = orjson.dumps(Duplicate("already received").as_json())
 DEFAULT_PAGE = 100
 
 
-def duplicate_response() -> Response:
-    return Response(body=DUPLICATE_BODY, status=409, content_type="application/json")
+def duplicate_response(request) -> Response:
+    body = with_request_id(DUPLICATE_BODY, request_id(request.environ))
+    return Response(body=body, status=409, content_type="application/json")
 
 
 def _post_documented(operation: dict, settings) -> None:
@@ -136,7 +138,7 @@ def post_readings(request):
         return _post_batch(request, grant, posted, limits)
     result = request.ingest.ingest_one(posted, request.client_ip)
     if result.status == "duplicate":
-        return duplicate_response()
+        return duplicate_response(request)
     request.response.status = 201
     return Reading(**result.reading)
 

@@ -124,9 +124,17 @@ class ReadingWriter:
     """Inserts readings for many threads, committing them in groups."""
 
     def __init__(
-        self, engine: Engine, *, turn=None, checkpoint=None, max_rows: int = 1000
+        self,
+        engine: Engine,
+        *,
+        turn=None,
+        checkpoint=None,
+        max_rows: int = 1000,
+        on_commit=None,
     ):
         self.engine = engine
+        # Told the rows of each commit (ops.metrics.Metrics.group_commit).
+        self.on_commit = on_commit
         # Database.write_turn: on SQLite, other writers of this process
         # (the activity flush) and the writer take turns.
         self.turn = turn if turn is not None else contextlib.nullcontext()
@@ -236,6 +244,8 @@ class ReadingWriter:
                 ids = insert_readings(connection, rows)
         self.commits += 1
         self.rows += len(rows)
+        if self.on_commit is not None:
+            self.on_commit(len(rows))
         if self.checkpoint is not None:
             self._pages += pages_written(len(rows))
         return ids

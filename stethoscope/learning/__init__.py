@@ -11,6 +11,7 @@ the rooms residents were in.
 import functools
 
 from ..audit.services import record
+from ..ops.metrics import add_gauge
 from .artifacts import ModelStore
 from .services import ActiveModels, ModelService
 
@@ -28,10 +29,22 @@ def includeme(config):
     settings = config.registry.settings
     store = ModelStore(settings["stethoscope.model_dir"])
     config.registry["stethoscope.model_store"] = store
-    config.registry["stethoscope.active_models"] = ActiveModels(
+    active_models = ActiveModels(
         config.registry["stethoscope.database"],
         store,
         refresh_seconds=settings["stethoscope.models.refresh_seconds"],
+    )
+    config.registry["stethoscope.active_models"] = active_models
+    add_gauge(
+        config,
+        "stethoscope_model_active_version",
+        "The model version this process serves, per site.",
+        ("site",),
+        lambda: {
+            (site,): status["version"]
+            for site, status in active_models.status().items()
+            if status["version"] is not None
+        },
     )
     config.register_service_factory(model_service, ModelService)
 

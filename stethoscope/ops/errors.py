@@ -33,6 +33,7 @@ from transaction.interfaces import TransientError
 
 from ..errors import FieldError, Invalid, ServiceError
 from ..permissions import INGEST
+from .access import request_id
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,27 @@ def error_response(request, http_error: HTTPException, message: str | None = Non
     """Render ``http_error`` (its status and headers) as JSON or as a page."""
     message = message or http_error.detail or http_error.explanation
     name = http_error.title.lower().replace(" ", "_").replace("-", "_")
+    rid = request_id(request.environ)
     if wants_html(request):
         response = render_to_response(
             "stethoscope:dashboard/templates/error.jinja2",
-            {"status": http_error.code, "title": http_error.title, "message": message},
+            {
+                "status": http_error.code,
+                "title": http_error.title,
+                "message": message,
+                "request_id": rid,
+            },
             request=request,
         )
     else:
         response = render_to_response(
             "json",
-            {"status": http_error.code, "error": name, "message": message},
+            {
+                "status": http_error.code,
+                "error": name,
+                "message": message,
+                "request_id": rid,
+            },
             request=request,
         )
     response.status = http_error.status
@@ -67,6 +79,7 @@ def error_response(request, http_error: HTTPException, message: str | None = Non
 
 def service_error_response(request, exc: ServiceError):
     """``exc`` (one of stethoscope.errors) as its JSON body, or as a page."""
+    rid = request_id(request.environ)
     if wants_html(request):
         response = render_to_response(
             "stethoscope:dashboard/templates/error.jinja2",
@@ -74,11 +87,14 @@ def service_error_response(request, exc: ServiceError):
                 "status": exc.status,
                 "title": status_map[exc.status].title,
                 "message": exc.message,
+                "request_id": rid,
             },
             request=request,
         )
     else:
-        response = render_to_response("json", exc.as_json(), request=request)
+        response = render_to_response(
+            "json", {**exc.as_json(), "request_id": rid}, request=request
+        )
     response.status = exc.status
     response.headers.update(exc.headers)
     return response
@@ -255,8 +271,23 @@ def database_unavailable(exc, request):
 
 @exception_view_config(Exception)
 def unexpected_error(exc, request):
+    """A bug: 500 (JSON, or a page), logged with its traceback and the
+    request id, and told to the webhook (ops.notifications: a few at a
+    time, never the exception's text, which may hold residents' data)."""
     # The raw path, quoted: request.path decodes it and may raise again,
     # and a decoded newline would forge a line of the log.
     path = request.environ.get("PATH_INFO", "")
-    log.error("unexpected error on %s %r", request.method, path, exc_info=exc)
+    rid = request_id(request.environ)
+    route = request.matched_route.name if request.matched_route else "unmatched"
+    log.error(
+        "unexpected error on %s %r (request %s)",
+        request.method,
+        path,
+        rid,
+        exc_info=exc,
+        extra={"fields": {"request_id": rid, "route": route}},
+    )
+    request.registry["stethoscope.ops.error_notifier"].report(
+        exc, route, f"{request.method} {path!r}", rid
+    )
     return error_response(request, HTTPInternalServerError("internal error"))

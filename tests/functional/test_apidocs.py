@@ -78,6 +78,7 @@ class TestPages:
             "status": 404,
             "error": "not_found",
             "message": "no documentation page 'no_such_page'",
+            "request_id": response.headers["X-Request-ID"],
         }
 
     @pytest.mark.parametrize(

@@ -289,6 +289,7 @@ def test_unknown_path_is_json_404(testapp):
         "status": 404,
         "error": "not_found",
         "message": "nothing here: /nowhere",
+        "request_id": response.headers["X-Request-ID"],
     }
 
 

@@ -14,6 +14,9 @@ from pyramid.interfaces import ITweens
 from stethoscope.config import configure
 
 TWEENS = [
+    # The request id, the access log line and the request's metrics: the
+    # fast path calls the same functions (ops.access, ops.metrics).
+    "stethoscope.ops.access.request_tween_factory",
     # Its headers: the fast path adds ops.headers.security_headers too.
     "stethoscope.ops.headers.security_headers_tween_factory",
     # The request's transaction: the fast path stores only through the
