@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from stethoscope.ops.access import log_request, request_id, with_request_id
+from stethoscope.ops.access import log_request, request_id, sane_id, with_request_id
 
 
 def test_an_id_is_made_once_per_request():
@@ -13,7 +13,9 @@ def test_an_id_is_made_once_per_request():
 
     assert request_id(environ) == first
     assert request_id({}) != first
-    assert first.isalnum() and len(first) == 20
+    prefix, _, counter = first.partition("-")
+    assert len(prefix) == 12 and counter.isdigit()
+    assert sane_id(first)
 
 
 @pytest.mark.parametrize(
