@@ -351,7 +351,6 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".dashboard")
     config.include(".apidocs")
     config.include(".admin")
-    config.scan("stethoscope", ignore=["stethoscope.scripts", "stethoscope.migrations"])
     config.commit()
     _bake_request_extensions(config)
     return config

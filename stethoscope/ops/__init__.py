@@ -50,3 +50,4 @@ def includeme(config):
     config.add_route("ops.health", "/health")
     config.add_route("ops.metrics", "/metrics")
     config.scan(".views")
+    config.scan(".errors")

@@ -13,7 +13,8 @@ of the whole database, so every gateway's post waits behind it (and after
 transaction whose dead rows autovacuum can clean only at the end. So the
 readings go ``batch_size`` at a time, each batch its own short
 transaction, committed before the next begins: a writer waits at most one
-batch (on SQLite, with a rest between batches: see RetentionService). Each batch is one statement, the same on both databases,
+batch (on SQLite, with a rest between batches: see RetentionService).
+Each batch is one statement, the same on both databases,
 
     DELETE FROM readings WHERE id IN (
         SELECT id FROM readings
