@@ -10,6 +10,11 @@ keeps between requests lives in two per-process objects:
   model was trained and activated, with the Locator built from them, for
   ``FACTS_SECONDS``. A location is then one indexed query (the badge's
   window of readings, joined to its badge and gateway rows for the site).
+- ``ProbabilityCache`` (held by ``HouseFacts``): each live reading's raw
+  room probabilities per model version and dead beacons, a bounded LRU, so
+  a badge polled every second has only its new readings predicted, not its
+  whole window again (scikit-learn's per-call overhead on a few rows was
+  ~40 % of a location request; docs/benchmarks.md "Locating speed").
 - ``DayCache``: finished days of history (before the site's today), an LRU
   keyed by everything the answer depends on, so a day looked at again
   (a chart redrawn, stays after history) is not predicted again.
@@ -30,6 +35,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -48,6 +54,10 @@ log = logging.getLogger(__name__)
 # dead beacons): an admin's change shows within this, and a busy location
 # endpoint reads them once per period instead of three queries a request.
 FACTS_SECONDS = 5.0
+# Readings whose probabilities a process keeps: the live windows (120 s,
+# one reading every 5 s: 24 a badge) of about 800 badges, ~10 MB at 40
+# rooms.
+PROBABILITY_CACHE_READINGS = 20_000
 # A site without an active model gets one when an admin activates it: a
 # client asking again in a minute has lost nothing.
 NO_MODEL_RETRY_SECONDS = 60
@@ -129,9 +139,53 @@ def dead_beacons(
     )
 
 
+class ProbabilityCache:
+    """A bounded, thread-safe LRU of readings' raw room probabilities.
+
+    A row depends on the model version, the dead beacons it was predicted
+    with and the reading alone (``Locator.probabilities`` predicts each
+    row on its own), so it is kept under exactly those; the reading's
+    badge and time are part of the key, so an id reused after a prune
+    or a restore is a new reading.
+    """
+
+    def __init__(self, size: int = PROBABILITY_CACHE_READINGS):
+        self.size = size
+        self._lock = threading.Lock()
+        self._rows: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+    def probabilities(
+        self, locator: Locator, version_id: int, rows: Sequence["_Row"]
+    ) -> np.ndarray:
+        """(len(rows), rooms) as ``locator.probabilities`` gives them; only
+        the rows not cached are predicted, in one call."""
+        model = (version_id, locator.dead_beacons)
+        keys = [(model, row.id, row.badge_id, row.observed_at) for row in rows]
+        with self._lock:
+            found = [self._rows.get(key) for key in keys]
+            for key, row in zip(keys, found, strict=True):
+                if row is not None:
+                    self._rows.move_to_end(key)
+        missing = [i for i, row in enumerate(found) if row is None]
+        if missing:
+            fresh = locator.probabilities([rows[i].beacons for i in missing])
+            with self._lock:
+                for i, row in zip(missing, fresh, strict=True):
+                    found[i] = self._rows[keys[i]] = row.copy()
+                while len(self._rows) > self.size:
+                    self._rows.popitem(last=False)
+        if not found:
+            return np.zeros((0, len(locator.rooms)))
+        return np.vstack(found)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class HouseFacts:
     """Each site's facts for a model version, read at most every ``ttl``
-    seconds per process (thread-safe; two threads may both read once)."""
+    seconds per process (thread-safe; two threads may both read once), and
+    the live readings' probabilities under it (``probabilities``)."""
 
     def __init__(
         self,
@@ -139,10 +193,12 @@ class HouseFacts:
         dead_seconds: int,
         ttl: float = FACTS_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        probabilities: ProbabilityCache | None = None,
     ):
         self.dead_seconds = dead_seconds
         self.ttl = ttl
         self.monotonic = monotonic
+        self.probabilities = probabilities or ProbabilityCache()
         self._lock = threading.Lock()
         self._facts: dict[str, tuple[float, SiteFacts]] = {}
 
@@ -276,11 +332,12 @@ def _site_of(rows: Sequence[_Row]) -> str | None:
 def _with_probabilities(locator: Locator, rows):
     """``locator`` answering ``probabilities`` with ``rows`` already predicted.
 
-    An adapter for occupancy: every badge's window is predicted in one call
-    to the model, then each badge is located by the same ``Locator.now`` a
-    location request runs (the core has no batched ``now``). A forest's or
-    a linear model's rows do not depend on the other rows of the call, so
-    the figures are those of ``location``.
+    An adapter for the probability cache and occupancy: rows already
+    predicted (every badge's window in one call, or kept from earlier
+    requests) are given to the same ``Locator.now`` a location request
+    runs (the core has no batched ``now``). A forest's or a linear model's
+    rows do not depend on the other rows of the call, so the figures are
+    those of ``Locator.now`` predicting its own.
     """
     view = copy.copy(locator)
     view.probabilities = lambda beacons: rows
@@ -358,6 +415,11 @@ class LocatingService:
     def _facts(self, site_id: str, now: datetime.datetime) -> SiteFacts:
         return self.facts.get(self.session, self._model(site_id), now)
 
+    def _probabilities(self, facts: SiteFacts, rows: Sequence[_Row]) -> np.ndarray:
+        return self.facts.probabilities.probabilities(
+            facts.locator, facts.model.version_id, rows
+        )
+
     # -- now -----------------------------------------------------------------
 
     def location(
@@ -377,8 +439,9 @@ class LocatingService:
                 f"{rows[-1].gateway_id} that hears it, at a site"
             )
         facts = self._facts(site_id, now)
+        locator = _with_probabilities(facts.locator, self._probabilities(facts, rows))
         try:
-            located = facts.locator.now(
+            located = locator.now(
                 [(row.seconds, row.beacons) for row in rows], _priors(priors)
             )
         except ValueError as exc:
@@ -449,7 +512,7 @@ class LocatingService:
             for badge_id, rows in sorted(by_badge.items())
             if _site_of(rows) == site_id and rows[-1].observed_at >= recent
         }
-        located = self._locate_many(facts.locator, list(heard.values()))
+        located = self._locate_many(facts, list(heard.values()))
         wearers = {}
         not_heard = []
         for badge_id, wearer, last_seen in self.session.execute(
@@ -519,13 +582,14 @@ class LocatingService:
             dead_beacons=sorted(facts.dead_beacons),
         )
 
-    @staticmethod
-    def _locate_many(locator: Locator, windows: list[list[_Row]]) -> list:
-        """``Locator.now`` of each window, with one model call for them all."""
+    def _locate_many(self, facts: SiteFacts, windows: list[list[_Row]]) -> list:
+        """``Locator.now`` of each window, with one model call for the
+        readings of them all not predicted before."""
         if not windows:
             return []
-        probabilities = locator.probabilities(
-            [row.beacons for rows in windows for row in rows]
+        locator = facts.locator
+        probabilities = self._probabilities(
+            facts, [row for rows in windows for row in rows]
         )
         out, start = [], 0
         for rows in windows:
@@ -604,15 +668,20 @@ class LocatingService:
         finished = day < today
         history = self.days.get(key) if finished else None
         if history is None:
-            rows = self._rows(
-                self._select()
-                .where(
-                    Reading.badge_id == badge_id,
-                    Reading.observed_at >= start,
-                    Reading.observed_at < end,
+            # Only what the Locator reads: a day is 17,280 rows, and the
+            # joins and columns a location needs would be paid for each.
+            readings = [
+                (observed_at.timestamp(), beacons)
+                for observed_at, beacons in self.session.execute(
+                    select(Reading.observed_at, Reading.beacons)
+                    .where(
+                        Reading.badge_id == badge_id,
+                        Reading.observed_at >= start,
+                        Reading.observed_at < end,
+                    )
+                    .order_by(Reading.observed_at, Reading.id)
                 )
-                .order_by(Reading.observed_at, Reading.id)
-            )
+            ]
             locator = facts.locator
             if dead != facts.dead_beacons:
                 locator = Locator(
@@ -622,9 +691,7 @@ class LocatingService:
                     dead_beacons=dead,
                 )
             try:
-                history = locator.history(
-                    [(row.seconds, row.beacons) for row in rows], algorithm, weights
-                )
+                history = locator.history(readings, algorithm, weights)
             except ValueError as exc:
                 raise ValidationError("priors", str(exc)) from None
             if finished:
