@@ -144,8 +144,7 @@ def test_an_unexpected_error_is_logged_whatever_the_path(make_app, caplog):
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     # The request's id (also in the 500's body) finds the log line.
     assert record.getMessage() == (
-        "unexpected error on GET '/sites/ÿ\\n' "
-        f"(request {response.json['request_id']})"
+        f"unexpected error on GET '/sites/ÿ\\n' (request {response.json['request_id']})"
     )
 
 
