@@ -8,10 +8,12 @@ from .ingest.models import Reading
 from .labels.models import TrainingRun
 from .learning.models import ModelActivation, ModelVersion
 from .registry.models import Badge, Beacon, Gateway, GatewayToken, Room, Site
+from .retention.models import ArchivedStay
 
 __all__ = [
     "Alert",
     "AlertStay",
+    "ArchivedStay",
     "AuditEvent",
     "AuthSession",
     "Badge",

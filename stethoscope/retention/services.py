@@ -6,6 +6,15 @@ run (its badge, ``started_at`` to ``ended_at``, an open run to now) is
 what models learn from, and stays. A cancelled run is never training data
 and keeps nothing.
 
+Before any reading of a badge-day goes, that day's stays are kept
+(``retention/models.py``): ``stays`` (given by the caller: the locating
+service, see stethoscope-prune) computes them from the whole day, as
+``GET /badges/{id}/stays`` answers them, and they are stored with the
+model version that made them, so the day's stays and history still answer
+after its readings are gone (``retention/archive.py``). A day is archived
+once, by the first batch that deletes one of its readings; a badge at no
+site, or at a site without an active model, has no stays to keep.
+
 Why batches: one ``DELETE`` of a month of readings (millions of rows)
 would hold its locks for as long as it runs: on SQLite the one write lock
 of the whole database, so every gateway's post waits behind it (and after
@@ -14,39 +23,69 @@ transaction whose dead rows autovacuum can clean only at the end. So the
 readings go ``batch_size`` at a time, each batch its own short
 transaction, committed before the next begins: a writer waits at most one
 batch (on SQLite, with a rest between batches: see RetentionService).
-Each batch is one statement, the same on both databases,
+Each batch first reads, outside any write transaction, the next readings
+to go and computes the stays of their days not yet archived (a day's
+prediction is the slow part, and must not hold SQLite's write lock),
 
-    DELETE FROM readings WHERE id IN (
-        SELECT id FROM readings
-        WHERE observed_at < :cutoff AND (observed_at, id) > (:after)
-          AND NOT EXISTS (a run of its badge that holds it)
-        ORDER BY observed_at, id LIMIT :batch_size)
-    RETURNING observed_at, id
+    SELECT id, badge_id, observed_at, its site FROM readings
+    WHERE observed_at < :cutoff AND (observed_at, id) > (:after)
+      AND NOT EXISTS (a run of its badge that holds it)
+    ORDER BY observed_at, id LIMIT :batch_size
 
 which walks ``ix_readings_observed_at`` from where the last batch
 stopped (so the readings kept for runs are read past once, not once per
-batch) and never reads a reading newer than the cut-off. The training
-runs are looked at inside each batch's statement, so a run committed
-before a batch began protects its readings from that batch on.
+batch) and never reads a reading newer than the cut-off; then, in one
+write transaction, stores those stays and deletes the readings by id, the
+cut-off and the training runs asked again: a run committed before a
+batch's write began protects its readings from that batch on.
 """
 
 import contextlib
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy.orm import Session
 
 from ..audit.services import AuditService
 from ..db import Database, utcnow
 from ..ingest.models import Reading
 from ..labels.models import TrainingRun
+from ..registry.models import Badge, Gateway, Site
+from .archive import zone_of
+from .models import ArchivedStay
 
 DEFAULT_BATCH_SIZE = 5_000
 # Between two batches on SQLite: more than the longest step (100 ms) of
 # SQLite's busy handler, which a server's writer waiting for the lock sleeps.
 SQLITE_PAUSE_S = 0.15
+
+
+class Stay(Protocol):
+    """A stay as the locating API gives it (``locating.schemas.Stay``)."""
+
+    room_id: str
+    room_name: str
+    from_: str
+    to: str
+    readings: int
+    confidence: float
+
+
+class DayStays(Protocol):
+    def __call__(
+        self, session: Session, badge_id: str, site_id: str, day: datetime.date
+    ) -> tuple[int, Sequence[Stay]] | None:
+        """The stays of the badge's ``day`` at ``site_id`` and the id of
+        the model version that made them; None when there are none to
+        keep (no active model)."""
+
+
+# A badge-day: (badge_id, the site's local day).
+BadgeDay = tuple[str, datetime.date]
 
 
 @dataclass
@@ -61,6 +100,12 @@ class PruneResult:
     kept_for_training_runs: int = 0
     batches: int = 0
     seconds: float = 0.0
+    # Badge-days whose stays were archived, and how many stays they had.
+    days_archived: int = 0
+    stays_archived: int = 0
+    # Badge-days that lost readings with no stays to keep (no site, or no
+    # active model at the site).
+    days_without_stays: int = 0
 
 
 def _held_by_a_run():
@@ -91,10 +136,12 @@ class RetentionService:
         *,
         actor: str,
         actor_type: str,
+        stays: DayStays | None = None,
         clock: Callable[[], datetime.datetime] = utcnow,
         pause: float | None = None,
     ):
         self.database = database
+        self.stays = stays
         # On SQLite a server's writer that found the lock taken sleeps in
         # steps of up to 100 ms before it tries again (busy_timeout), while
         # a loop that begins its next batch at once is back first: posts
@@ -145,10 +192,14 @@ class RetentionService:
         started = time.monotonic()
         result = PruneResult(cutoff=cutoff, dry_run=False)
         after: tuple[datetime.datetime, int] | None = None
+        # Days whose stays could not be computed: not tried again per batch.
+        unkept: set[BadgeDay] = set()
         try:
             while True:
-                deleted, after = self._delete_batch(cutoff, after, batch_size)
-                if not deleted:
+                deleted, after = self._delete_batch(
+                    cutoff, after, batch_size, result, unkept
+                )
+                if after is None:
                     break
                 result.deleted += deleted
                 result.batches += 1
@@ -190,6 +241,9 @@ class RetentionService:
                     "batch_size": batch_size,
                     "seconds": round(result.seconds, 1),
                     "finished": finished,
+                    "days_archived": result.days_archived,
+                    "stays_archived": result.stays_archived,
+                    "days_without_stays": result.days_without_stays,
                 },
             )
 
@@ -198,26 +252,124 @@ class RetentionService:
         cutoff: datetime.datetime,
         after: tuple[datetime.datetime, int] | None,
         batch_size: int,
+        result: PruneResult,
+        unkept: set[BadgeDay],
     ) -> tuple[int, tuple[datetime.datetime, int] | None]:
-        """Delete one batch in its own transaction: (how many, where the
-        next batch starts)."""
+        """Archive the days of the next batch and delete it, in a write
+        transaction of its own: (how many went, where the next batch
+        starts; None after the last)."""
         conditions = [Reading.observed_at < cutoff, ~_held_by_a_run()]
         if after is not None:
             conditions.append(tuple_(Reading.observed_at, Reading.id) > after)
         batch = (
-            select(Reading.id)
+            select(
+                Reading.id,
+                Reading.badge_id,
+                Reading.observed_at,
+                # The badge's site, else the site of the gateway that heard it.
+                func.coalesce(Badge.site_id, Gateway.site_id),
+            )
+            .outerjoin(Badge, Badge.id == Reading.badge_id)
+            .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
             .where(and_(*conditions))
             .order_by(Reading.observed_at, Reading.id)
             .limit(batch_size)
         )
-        statement = (
-            delete(Reading)
-            .where(Reading.id.in_(batch.scalar_subquery()))
-            .returning(Reading.observed_at, Reading.id)
-            .execution_options(synchronize_session=False)
-        )
+        with self.database.session(write=False) as session:
+            rows = session.execute(batch).all()
+            if not rows:
+                return 0, None
+            days = self._days(session, rows)
+            kept = self._stays_of(session, days, result, unkept)
         with self.database.session(write=True) as session, session.begin():
-            rows = session.execute(statement).all()
-        if not rows:
-            return 0, after
-        return len(rows), max((row.observed_at, row.id) for row in rows)
+            archived = self._archived(session, kept)
+            now = self._clock()
+            for (badge_id, day), (site_id, zone, version_id, stays) in kept.items():
+                if (badge_id, day) in archived:
+                    continue  # another prune kept it meanwhile
+                session.add_all(
+                    _archived_stay(badge_id, day, site_id, zone, version_id, s, now)
+                    for s in stays
+                )
+                result.days_archived += 1
+                result.stays_archived += len(stays)
+            deleted = session.execute(
+                delete(Reading)
+                .where(
+                    Reading.id.in_([row.id for row in rows]),
+                    Reading.observed_at < cutoff,
+                    ~_held_by_a_run(),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        return deleted, max((row.observed_at, row.id) for row in rows)
+
+    def _days(self, session: Session, rows) -> dict[BadgeDay, tuple[str, str]]:
+        """The badge-days of ``rows`` at a site: (site, its timezone)."""
+        zones = dict(session.execute(select(Site.id, Site.timezone)).all())
+        days = {}
+        for _id, badge_id, observed_at, site_id in rows:
+            if site_id is None or site_id not in zones:
+                days.setdefault((badge_id, None), (None, None))
+                continue
+            day = observed_at.astimezone(zone_of(zones[site_id])).date()
+            days.setdefault((badge_id, day), (site_id, zones[site_id]))
+        return days
+
+    def _stays_of(
+        self,
+        session: Session,
+        days: dict[BadgeDay, tuple[str, str]],
+        result: PruneResult,
+        unkept: set[BadgeDay],
+    ) -> dict[BadgeDay, tuple[str, str, int, Sequence[Stay]]]:
+        """The stays of the ``days`` not archived yet, computed now."""
+        kept = {}
+        archived = self._archived(session, days)
+        for (badge_id, day), (site_id, zone) in days.items():
+            if (badge_id, day) in archived or (badge_id, day) in unkept:
+                continue
+            found = None
+            if site_id is not None and self.stays is not None:
+                found = self.stays(session, badge_id, site_id, day)
+            if not found or not found[1]:
+                unkept.add((badge_id, day))
+                result.days_without_stays += 1
+                continue
+            kept[badge_id, day] = (site_id, zone, *found)
+        return kept
+
+    @staticmethod
+    def _archived(session: Session, days) -> set[BadgeDay]:
+        """Which of ``days`` have archived stays."""
+        wanted = [(badge, day) for badge, day in days if day is not None]
+        if not wanted:
+            return set()
+        return {
+            tuple(row)
+            for row in session.execute(
+                select(ArchivedStay.badge_id, ArchivedStay.day)
+                .where(
+                    ArchivedStay.badge_id.in_({badge for badge, _ in wanted}),
+                    ArchivedStay.day.in_({day for _, day in wanted}),
+                )
+                .distinct()
+            )
+        }
+
+
+def _archived_stay(badge_id, day, site_id, zone, version_id, stay, now):
+    return ArchivedStay(
+        badge_id=badge_id,
+        day=day,
+        site_id=site_id,
+        timezone=zone,
+        room_id=stay.room_id,
+        room_name=stay.room_name,
+        from_at=datetime.datetime.fromisoformat(stay.from_),
+        to_at=datetime.datetime.fromisoformat(stay.to),
+        readings=stay.readings,
+        confidence=stay.confidence,
+        model_version_id=version_id,
+        archived_at=now,
+    )
