@@ -123,7 +123,10 @@ class TestDeduplication:
     def test_same_payload_after_the_window_is_stored_again(
         self, make_app, dedup_settings, db
     ):
-        app = make_app(**dedup_settings, **{"stethoscope.dedup.window_ms": "300"})
+        # Long enough that the second post lands inside the window however
+        # slow a loaded machine makes the first (its claim is taken midway);
+        # the wait below is for the window's end, not a fixed sleep.
+        app = make_app(**dedup_settings, **{"stethoscope.dedup.window_ms": "2000"})
         deduplicator = find_service(app.app, IDeduplicator)
         app.post_json("/rssi_readings", READING, status=201)
         app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
