@@ -9,11 +9,13 @@ from the permission. No feature is listed here; including a feature is what
 puts it in the document.
 """
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import orjson
 from pydantic.json_schema import models_json_schema
 
 from ..config import ConfigurationError
@@ -149,6 +151,21 @@ def _security(permission) -> list[dict]:
     return list(STAFF)
 
 
+def _json_schemas(models: tuple) -> tuple[dict, dict]:
+    """``models_json_schema`` of ``models``, a fresh copy each call (the
+    document is amended in place)."""
+    refs, definitions = orjson.loads(_json_schemas_once(models))
+    return dict(zip(models, refs, strict=True)), definitions
+
+
+@functools.lru_cache(maxsize=4)
+def _json_schemas_once(models: tuple) -> bytes:
+    # Generating the schemas is most of the document's cost; apps built
+    # again in one process (the test suite builds thousands) share it.
+    refs, definitions = models_json_schema(list(models), ref_template=REF)
+    return orjson.dumps([[refs[model] for model in models], definitions])
+
+
 def build_openapi(registry) -> dict[str, Any]:
     """The document of every endpoint declared in ``registry``."""
     endpoints = list(declared_endpoints(registry.introspector))
@@ -158,9 +175,7 @@ def build_openapi(registry) -> dict[str, Any]:
             if model is not None:
                 models.append((model, "validation"))
         models += [(m, "serialization") for m in spec.responses.values() if m]
-    refs, definitions = models_json_schema(
-        list(dict.fromkeys(models)), ref_template=REF
-    )
+    refs, definitions = _json_schemas(tuple(dict.fromkeys(models)))
     schemas = definitions.get("$defs", {})
 
     def ref(model, mode):
