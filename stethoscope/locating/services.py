@@ -45,6 +45,7 @@ from ..ingest.models import Reading
 from ..learning.models import ModelActivation, ModelVersion
 from ..learning.services import ActiveModels, LoadedModel
 from ..registry.models import Badge, Beacon, Gateway, Room, Site
+from ..retention.archive import archived_day
 from . import schemas
 from .locator import History, Locator
 
@@ -718,6 +719,26 @@ class LocatingService:
             raise ValidationError(
                 "priors", f"priors apply to the bayes algorithm, not {algorithm}"
             )
+        # A pruned day: its readings are gone, its stays were kept.
+        if (archived := archived_day(self.session, badge_id, day)) is not None:
+            answer = archived.history(
+                grain=grain,
+                offset=offset,
+                algorithm=algorithm,
+                return_value=return_value,
+                priors=priors,
+            )
+            self.audit(
+                "locating.history",
+                target=badge_id,
+                details={
+                    "date": day.isoformat(),
+                    "algorithm": algorithm,
+                    "grain": grain,
+                    "archived": True,
+                },
+            )
+            return answer
         facts, day, day_start, history = self._day(badge_id, day, algorithm, priors)
         self.audit(
             "locating.history",
@@ -742,6 +763,18 @@ class LocatingService:
     def stays(self, badge_id: str, *, day: datetime.date | None = None) -> list:
         """The badge's stays of ``day`` (smoothed history): room, from, to,
         readings, confidence. Audited like ``history``."""
+        # A pruned day: its readings are gone, its stays were kept.
+        if (archived := archived_day(self.session, badge_id, day)) is not None:
+            self.audit(
+                "locating.stays",
+                target=badge_id,
+                details={
+                    "date": day.isoformat(),
+                    "algorithm": "smoothed",
+                    "archived": True,
+                },
+            )
+            return [schemas.Stay(**stay) for stay in archived.stays()]
         facts, day, _start, history = self._day(badge_id, day, "smoothed", None)
         self.audit(
             "locating.stays",
