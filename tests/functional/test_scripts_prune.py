@@ -1,18 +1,24 @@
-"""stethoscope-prune: old readings go, training data and newer ones stay, on
-SQLite and PostgreSQL."""
+"""stethoscope-prune: old readings go, training data and newer ones stay,
+and a pruned day's stays answer as before, on SQLite and PostgreSQL."""
 
 import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stethoscope.audit.models import AuditEvent
 from stethoscope.db import utcnow
 from stethoscope.ingest.models import Reading
 from stethoscope.labels.models import TrainingRun
+from stethoscope.learning.artifacts import ModelStore
+from stethoscope.learning.services import ModelService
+from stethoscope.registry.models import Badge, Beacon, Gateway
+from stethoscope.retention.models import ArchivedStay
 from stethoscope.scripts import prune
-from tests.support.models import add_site
+from tests.conftest import login
+from tests.support.models import add_site, register_model
 
 NOW = utcnow()
 DAY = datetime.timedelta(days=1)
@@ -159,7 +165,8 @@ def test_a_longer_age_keeps_more(ini, db, house, capsys):
     [
         (["--older-than", "30"], "a whole number and a unit"),
         (["--older-than", "30 days"], "a whole number and a unit"),
-        (["--older-than", "59m"], "from 1h to 100 years"),
+        (["--older-than", "59m"], "from 2d to 100 years"),
+        (["--older-than", "47h"], "from 2d to 100 years"),
         (["--older-than", "30d", "--batch-size", "0"], "from 1 to 1,000,000"),
         (["--older-than", "30d", "--batch-size", "-5"], "from 1 to 1,000,000"),
         ([], "--older-than"),
@@ -175,13 +182,177 @@ def test_bad_arguments_are_refused(capsys, argv, message):
 
 def test_durations():
     assert prune.duration("30d") == datetime.timedelta(days=30)
-    assert prune.duration("12h") == datetime.timedelta(hours=12)
-    assert prune.duration("90m") == datetime.timedelta(minutes=90)
+    assert prune.duration("72h") == datetime.timedelta(hours=72)
+    assert prune.duration("4320m") == datetime.timedelta(days=3)
     assert prune.duration("2w") == datetime.timedelta(days=14)
-    assert prune.duration("3600s") == datetime.timedelta(hours=1)
+    assert prune.duration("172800s") == datetime.timedelta(days=2)
 
 
 def test_a_missing_database_is_one_line(tmp_path, capsys):
     ini = tmp_path / "missing.ini"
     assert prune.main([str(ini), "--older-than", "30d"]) == 2
     assert capsys.readouterr().err.startswith(f"error: cannot load {ini}")
+
+
+# ---- a located day: its stays kept ----------------------------------------------
+
+ROOMS = ["kitchen", "lounge", "hall"]
+LONDON = ZoneInfo("Europe/London")
+
+
+def heard_in(room: str) -> dict[str, int]:
+    return {f"b-{other}": -52 if other == room else -82 for other in ROOMS}
+
+
+def ingest_day(app, badge_id: str, day: datetime.date) -> None:
+    """A reading every 5 minutes of the site's ``day``, posted as a gateway's
+    batch: kitchen until 08:00, lounge until 16:00, then the hall."""
+    moment = datetime.datetime.combine(day, datetime.time(), LONDON)
+    end = moment + datetime.timedelta(days=1)
+    batch = []
+    while moment < end:
+        hour = moment.astimezone(LONDON).hour
+        room = "kitchen" if hour < 8 else "lounge" if hour < 16 else "hall"
+        batch.append(
+            {
+                "badge_id": badge_id,
+                "pi_id": "pi-1",
+                "beacons": heard_in(room),
+                "observed_at": moment.isoformat(),
+            }
+        )
+        moment += datetime.timedelta(minutes=5)
+    body = app.post_json("/rssi_readings", batch).json
+    assert body["created"] == len(batch)
+
+
+@pytest.fixture
+def located(engine, make_app, create_user, app_settings):
+    """Site rose (London) with an active model; badge b1's readings of a
+    whole day four days ago and of yesterday, posted through ingest; a
+    training run of b1 from 10:00 to 12:00 of the old day. The old day and
+    the model version's id."""
+    add_site(engine, "rose", ROOMS, timezone="Europe/London")
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            [
+                Gateway(id="pi-1", site_id="rose"),
+                Badge(id="b1", site_id="rose", wearer="Mrs B."),
+                *(Beacon(id=f"b-{r}", room_id=r, last_heard=NOW) for r in ROOMS),
+            ]
+        )
+    model_dir = app_settings["stethoscope.model_dir"]
+    version = register_model(engine, model_dir, "rose", ROOMS)
+    with Session(engine) as session, session.begin():
+        ModelService(session, ModelStore(model_dir)).activate(version, actor="test")
+    today = NOW.astimezone(LONDON).date()
+    day = today - datetime.timedelta(days=4)
+    app = make_app()
+    ingest_day(app, "b1", day)
+    ingest_day(app, "b1", today - DAY)
+    morning = datetime.datetime.combine(day, datetime.time(10), LONDON)
+    add_run(engine, "b1", morning, morning + datetime.timedelta(hours=2))
+    create_user("nurse", "staff")
+    return day, version
+
+
+def staff(make_app):
+    """A new app (its caches empty), logged in as staff."""
+    app = make_app()
+    login(app, "nurse", "correct horse battery staple")
+    return app
+
+
+def answers(app, day: datetime.date) -> dict:
+    base = "/badges/b1/"
+    return {
+        "stays": app.get(f"{base}stays?date={day}").json,
+        "hourly": app.get(f"{base}location_history?date={day}&grain=3600").json,
+        "ten_minutes": app.get(f"{base}location_history?date={day}&grain=600").json,
+    }
+
+
+def readings_of(db, day: datetime.date) -> set[datetime.datetime]:
+    start = datetime.datetime.combine(day, datetime.time(), LONDON)
+    db.rollback()
+    return set(
+        db.scalars(
+            select(Reading.observed_at).where(
+                Reading.observed_at >= start,
+                Reading.observed_at < start + datetime.timedelta(days=1),
+            )
+        )
+    )
+
+
+def test_a_pruned_days_stays_answer_as_before(ini, db, make_app, located, capsys):
+    day, version = located
+    before = answers(staff(make_app), day)
+    yesterday = day + 3 * DAY
+    before_yesterday = answers(staff(make_app), yesterday)
+    assert [stay["room_id"] for stay in before["stays"]] == ROOMS
+    assert len(before["hourly"]) == 24 and len(before["ten_minutes"]) == 144
+
+    assert prune.main([ini, "--older-than", "2d", "--quiet"]) == 0
+
+    # Only the training run's readings of the day are left (10:00 to 12:00).
+    morning = datetime.datetime.combine(day, datetime.time(10), LONDON)
+    assert readings_of(db, day) == {
+        morning + datetime.timedelta(minutes=5 * i) for i in range(25)
+    }
+    assert len(readings_of(db, yesterday)) == 288
+    out = capsys.readouterr().out
+    assert "deleted 263 readings" in out and "25 kept for training runs" in out
+    assert "stays of 1 badge-days kept (3 stays)" in out
+    archived = db.scalars(select(ArchivedStay).order_by(ArchivedStay.from_at)).all()
+    assert {(row.badge_id, row.day, row.site_id) for row in archived} == {
+        ("b1", day, "rose")
+    }
+    assert {row.model_version_id for row in archived} == {version}
+    [(_, _, details)] = prune_events(db)
+    assert (details["days_archived"], details["stays_archived"]) == (1, 3)
+
+    app = staff(make_app)
+    assert answers(app, day) == before
+    assert answers(app, yesterday) == before_yesterday
+    # Without a grain, each stay's first and last reading.
+    points = app.get(f"/badges/b1/location_history?date={day}").json
+    assert points == [
+        [time, stay["room_id"]]
+        for stay in before["stays"]
+        for time in (stay["from"], stay["to"])
+    ]
+    refused = app.get(
+        f"/badges/b1/location_history?date={day}&algorithm=raw", status=400
+    )
+    assert refused.json["errors"][0]["field"] == "algorithm"
+
+
+def test_pruning_again_keeps_the_stays_made_when_the_day_was_whole(
+    ini, db, make_app, located
+):
+    day, _ = located
+    before = answers(staff(make_app), day)
+    assert prune.main([ini, "--older-than", "2d", "--quiet"]) == 0
+    # The run is deleted: its readings go too, the day's stays stay as made.
+    db.execute(TrainingRun.__table__.delete())
+    db.commit()
+
+    assert prune.main([ini, "--older-than", "2d", "--quiet"]) == 0
+
+    assert readings_of(db, day) == set()
+    assert db.scalar(select(func.count()).select_from(ArchivedStay)) == 3
+    assert answers(staff(make_app), day) == before
+
+
+def test_a_dry_run_changes_nothing(ini, db, make_app, located, capsys):
+    day, _ = located
+    before = answers(staff(make_app), day)
+
+    assert prune.main([ini, "--older-than", "2d", "--dry-run"]) == 0
+
+    assert len(readings_of(db, day)) == 288
+    assert db.scalar(select(func.count()).select_from(ArchivedStay)) == 0
+    assert prune_events(db) == []
+    assert "dry run: 263 readings" in capsys.readouterr().out
+    assert answers(staff(make_app), day) == before
