@@ -62,6 +62,7 @@ DEFAULT_BATCH_SIZE = 5_000
 # Between two batches on SQLite: more than the longest step (100 ms) of
 # SQLite's busy handler, which a server's writer waiting for the lock sleeps.
 SQLITE_PAUSE_S = 0.15
+IDS_PER_STATEMENT = 10_000
 
 
 class Stay(Protocol):
@@ -293,15 +294,20 @@ class RetentionService:
                 )
                 result.days_archived += 1
                 result.stays_archived += len(stays)
-            deleted = session.execute(
-                delete(Reading)
-                .where(
-                    Reading.id.in_([row.id for row in rows]),
-                    Reading.observed_at < cutoff,
-                    ~_held_by_a_run(),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            deleted = 0
+            ids = [row.id for row in rows]
+            # Bound parameters per statement: SQLite allows 32,766, and
+            # PostgreSQL's protocol 65,535; a batch may be a million.
+            for first in range(0, len(ids), IDS_PER_STATEMENT):
+                deleted += session.execute(
+                    delete(Reading)
+                    .where(
+                        Reading.id.in_(ids[first : first + IDS_PER_STATEMENT]),
+                        Reading.observed_at < cutoff,
+                        ~_held_by_a_run(),
+                    )
+                    .execution_options(synchronize_session=False)
+                ).rowcount
         return deleted, max((row.observed_at, row.id) for row in rows)
 
     def _days(self, session: Session, rows) -> dict[BadgeDay, tuple[str, str]]:

@@ -133,6 +133,17 @@ def test_old_readings_go_and_training_data_stays(ini, db, house, capsys, batch_s
     assert details["batch_size"] == int(batch_size) and details["finished"] is True
 
 
+def test_a_batch_is_deleted_in_statements_of_bounded_ids(
+    ini, db, house, capsys, monkeypatch
+):
+    monkeypatch.setattr("stethoscope.retention.services.IDS_PER_STATEMENT", 3)
+
+    assert prune.main([ini, "--older-than", "30d", "--quiet"]) == 0
+
+    assert stored(db) == {id_ for name, id_ in house.items() if name not in GONE}
+    assert "deleted 4 readings from before" in capsys.readouterr().out
+
+
 def test_running_it_again_deletes_nothing_more(ini, db, house, capsys):
     assert prune.main([ini, "--older-than", "30d", "--quiet"]) == 0
     left = stored(db)
