@@ -5,8 +5,8 @@ from typing import Any
 from pydantic import RootModel
 from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.response import Response
-from pyramid.view import view_config
 
+from .. import pages
 from ..endpoints import endpoint
 from ..permissions import PUBLIC
 from .services import DocsLibrary
@@ -17,12 +17,7 @@ from .services import DocsLibrary
 INDEX_PAGE = "index"
 
 
-@view_config(
-    route_name="apidocs.index",
-    request_method="GET",
-    renderer="stethoscope:apidocs/templates/index.jinja2",
-    permission=PUBLIC,
-)
+@pages.page("apidocs.index", PUBLIC, "stethoscope:apidocs/templates/index.jinja2")
 def index(request):
     library = request.find_service(DocsLibrary)
     return {
@@ -31,12 +26,7 @@ def index(request):
     }
 
 
-@view_config(
-    route_name="apidocs.page",
-    request_method="GET",
-    renderer="stethoscope:apidocs/templates/page.jinja2",
-    permission=PUBLIC,
-)
+@pages.page("apidocs.page", PUBLIC, "stethoscope:apidocs/templates/page.jinja2")
 def page(request):
     name = request.matchdict["page"]
     if name == INDEX_PAGE:

@@ -17,8 +17,6 @@ import dataclasses
 import datetime
 from zoneinfo import ZoneInfo
 
-from pyramid.view import view_config
-
 from ..alerts.services import AlertService
 from ..db import utcnow
 from ..endpoints import query_params
@@ -26,6 +24,7 @@ from ..errors import Invalid, ServiceError
 from ..ingest.services import ReadingQueryService
 from ..locating.services import LocatingService
 from ..ops.errors import wants_html
+from ..pages import page
 from ..permissions import VIEW, VIEW_HISTORY
 from ..registry.services import RegistryService, SeenService
 from . import display
@@ -77,15 +76,34 @@ class Clocks:
     def zone(self, site_id: str | None) -> ZoneInfo:
         return self.sites.get(site_id, self.default) if site_id else self.default
 
+    def zone_of(self, row) -> ZoneInfo:
+        """The clock of a registry row (a badge, a gateway; None: undescribed)."""
+        return self.zone(getattr(row, "site_id", None))
 
-def _page(request, now: datetime.datetime, clocks: Clocks, **values) -> dict:
-    return {
-        **display.helpers(now),
-        "now": now,
-        "clocks": clocks,
-        "zone_label": display.zone_label(clocks.default, now),
-        **values,
-    }
+
+def staff_page(route_name: str, template: str):
+    """A page at a JSON endpoint's route, for the browsers that prefer it."""
+    return page(route_name, VIEW, template, accept=HTML, prefers_html=True)
+
+
+class _Screen:
+    """What every staff page starts from: the time, the registry and the
+    clocks its rows are shown on."""
+
+    def __init__(self, request):
+        self.now = utcnow()
+        self.registry = request.find_service(RegistryService)
+        self.clocks = Clocks.of(self.registry)
+
+    def values(self, **values) -> dict:
+        """The template's context: the display helpers and ``values``."""
+        return {
+            **display.helpers(self.now),
+            "now": self.now,
+            "clocks": self.clocks,
+            "zone_label": display.zone_label(self.clocks.default, self.now),
+            **values,
+        }
 
 
 def _errors(exc: Invalid) -> dict[str, str]:
@@ -118,16 +136,10 @@ def _reading_row(reading, zone) -> dict:
     }
 
 
-@view_config(
-    route_name="dashboard.readings",
-    request_method="GET",
-    renderer="readings.jinja2",
-    permission=VIEW,
-)
+@page("dashboard.readings", VIEW, "readings.jinja2")
 def readings_page(request):
-    now = utcnow()
-    registry = request.find_service(RegistryService)
-    clocks = Clocks.of(registry)
+    screen = _Screen(request)
+    clocks = screen.clocks
     form = {key: request.GET.get(key, "")[:100] for key in ReadingsFilter.model_fields}
     errors: dict[str, str] = {}
     readings = []
@@ -142,7 +154,7 @@ def readings_page(request):
     if errors:
         request.response.status = 400
     else:
-        badge_sites = {badge.id: badge.site_id for badge in registry.badges()}
+        badge_sites = {badge.id: badge.site_id for badge in screen.registry.badges()}
         readings = [
             _reading_row(reading, clocks.zone(badge_sites.get(reading.badge_id)))
             for reading in request.find_service(ReadingQueryService).observed(
@@ -153,10 +165,7 @@ def readings_page(request):
                 limit=READINGS_ROWS,
             )
         ]
-    return _page(
-        request,
-        now,
-        clocks,
+    return screen.values(
         form=form,
         errors=errors,
         readings=readings,
@@ -175,24 +184,15 @@ def _per_minute(seen: dict) -> float | None:
     return seen["posts"] / minutes
 
 
-@view_config(
-    route_name="registry.gateways",
-    request_method="GET",
-    accept=HTML,
-    prefers_html=True,
-    renderer="gateways.jinja2",
-    permission=VIEW,
-)
+@staff_page("registry.gateways", "gateways.jinja2")
 def gateways_page(request):
-    now = utcnow()
-    registry = request.find_service(RegistryService)
-    clocks = Clocks.of(registry)
-    described = {gateway.id: gateway for gateway in registry.gateways()}
+    screen = _Screen(request)
+    described = {gateway.id: gateway for gateway in screen.registry.gateways()}
     gateways = [
         {
             "seen": seen,
             "row": described.get(seen["id"]),
-            "zone": clocks.zone(getattr(described.get(seen["id"]), "site_id", None)),
+            "zone": screen.clocks.zone_of(described.get(seen["id"])),
             "per_minute": _per_minute(seen),
             "duplicate_share": seen["duplicates"] / seen["posts"]
             if seen["posts"]
@@ -200,24 +200,16 @@ def gateways_page(request):
         }
         for seen in request.find_service(SeenService).gateways()
     ]
-    return _page(request, now, clocks, gateways=gateways)
+    return screen.values(gateways=gateways)
 
 
 # ---- beacons -----------------------------------------------------------------
 
 
-@view_config(
-    route_name="registry.beacons",
-    request_method="GET",
-    accept=HTML,
-    prefers_html=True,
-    renderer="beacons.jinja2",
-    permission=VIEW,
-)
+@staff_page("registry.beacons", "beacons.jinja2")
 def beacons_page(request):
-    now = utcnow()
-    registry = request.find_service(RegistryService)
-    clocks = Clocks.of(registry)
+    screen = _Screen(request)
+    clocks = screen.clocks
     hearings = request.find_service(BeaconActivity).recent()
     beacons = [
         {
@@ -228,7 +220,7 @@ def beacons_page(request):
             "last_heard": beacon.last_heard,
             "hearing": hearings.pop(beacon.id, None),
         }
-        for beacon in registry.beacons()
+        for beacon in screen.registry.beacons()
     ]
     # Heard, but not in the registry yet: an admin has one to place.
     beacons += [
@@ -242,10 +234,7 @@ def beacons_page(request):
         }
         for beacon_id, hearing in sorted(hearings.items())
     ]
-    return _page(
-        request,
-        now,
-        clocks,
+    return screen.values(
         beacons=beacons,
         trend_text=trend_text,
         window_minutes=5,
@@ -275,19 +264,10 @@ def _rooms_now(request, site_ids) -> tuple[dict[str, str], dict[str, str]]:
     return rooms, missing
 
 
-@view_config(
-    route_name="registry.badges",
-    request_method="GET",
-    accept=HTML,
-    prefers_html=True,
-    renderer="badges.jinja2",
-    permission=VIEW,
-)
+@staff_page("registry.badges", "badges.jinja2")
 def badges_page(request):
-    now = utcnow()
-    registry = request.find_service(RegistryService)
-    clocks = Clocks.of(registry)
-    described = {badge.id: badge for badge in registry.badges()}
+    screen = _Screen(request)
+    described = {badge.id: badge for badge in screen.registry.badges()}
     seen = {badge["id"]: badge for badge in request.find_service(SeenService).badges()}
     # Heard ones first, most recently heard first; then those never heard.
     ids = list(seen) + sorted(set(described) - set(seen))
@@ -299,15 +279,12 @@ def badges_page(request):
             "id": badge_id,
             "row": described.get(badge_id),
             "seen": seen.get(badge_id),
-            "zone": clocks.zone(getattr(described.get(badge_id), "site_id", None)),
+            "zone": screen.clocks.zone_of(described.get(badge_id)),
             "room": rooms.get(badge_id),
         }
         for badge_id in ids
     ]
-    return _page(
-        request,
-        now,
-        clocks,
+    return screen.values(
         badges=badges,
         missing=missing,
         wearers=bool(request.has_permission(VIEW_HISTORY)),
@@ -317,23 +294,11 @@ def badges_page(request):
 # ---- alerts ------------------------------------------------------------------
 
 
-@view_config(
-    route_name="alerts.list",
-    request_method="GET",
-    accept=HTML,
-    prefers_html=True,
-    renderer="alerts.jinja2",
-    permission=VIEW,
-)
+@staff_page("alerts.list", "alerts.jinja2")
 def alerts_page(request):
-    now = utcnow()
-    clocks = Clocks.of(request.find_service(RegistryService))
     service = request.find_service(AlertService)
     wearers = bool(request.has_permission(VIEW_HISTORY))
-    return _page(
-        request,
-        now,
-        clocks,
+    return _Screen(request).values(
         open_alerts=service.alerts(state="open", with_wearers=wearers),
         cleared=service.alerts(
             state="cleared", limit=CLEARED_ROWS, with_wearers=wearers

@@ -10,7 +10,7 @@ and the model versions already hold, plus two small reading queries.
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -117,25 +117,18 @@ def room_totals(stays) -> list[RoomTotal]:
     )
 
 
+@dataclass(frozen=True, eq=False)
 class DashboardService:
-    """The site, its floors and its health, for the staff pages."""
+    """The site, its floors and its health, for the staff pages (a service
+    per request, compared by identity)."""
 
-    def __init__(
-        self,
-        session: Session,
-        registry: RegistryService,
-        seen: SeenService,
-        models: ModelService,
-        *,
-        recent: datetime.timedelta,
-        clock: Callable[[], datetime.datetime] = utcnow,
-    ):
-        self.session = session
-        self.registry = registry
-        self.seen = seen
-        self.models = models
-        self.recent = recent
-        self.clock = clock
+    session: Session
+    registry: RegistryService
+    seen: SeenService
+    models: ModelService
+    _: KW_ONLY
+    recent: datetime.timedelta
+    clock: Callable[[], datetime.datetime] = utcnow
 
     def sites(self) -> list[Site]:
         """Every site, by id (the board's picker)."""

@@ -9,13 +9,16 @@ counted on the server.
 """
 
 import csv
+import dataclasses
 import datetime
 import io
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from .. import pages
 from ..alerts.services import AlertService
 from ..csvsafe import escape_cell
 from ..db import utcnow
@@ -93,12 +96,7 @@ def _matches(q: str | None, occupant) -> bool:
 # ---- the house now -----------------------------------------------------------
 
 
-@view_config(
-    route_name="dashboard.home",
-    request_method="GET",
-    renderer="board.jinja2",
-    permission=VIEW,
-)
+@pages.page("dashboard.home", VIEW, "board.jinja2")
 def board(request):
     now = utcnow()
     query = query_params(request, BoardQuery)
@@ -168,12 +166,7 @@ def _badge_page(request, badge_id: str) -> dict:
     }
 
 
-@view_config(
-    route_name="dashboard.badge",
-    request_method="GET",
-    renderer="badge.jinja2",
-    permission=VIEW,
-)
+@pages.page("dashboard.badge", VIEW, "badge.jinja2")
 def badge_page(request):
     badge_id = request.matchdict["badge_id"]
     page = _badge_page(request, badge_id)
@@ -195,15 +188,12 @@ def badge_page(request):
     page["page_limit"] = request.registry.settings["stethoscope.readings.page_limit"]
     page["stays"] = None
     if page["history"]:
-        _day, _today, start, end = _day_of(request, badge_id, page["zone"])
-        page.update(_day_layout(request, start, end, page["zone"]))
+        page.update(_day_layout(request, _Day.of(request, page["zone"])))
         try:
             page["stays"] = locating.stays(badge_id)
         except ServiceError as exc:
             page["stays_problem"] = exc.message
-        rooms = sorted({stay.room_id for stay in page["stays"] or ()})
-        page["room_index"] = {room_id: i for i, room_id in enumerate(rooms)}
-        page["totals"] = room_totals(page["stays"] or ())
+        page.update(_stays_summary(page["stays"] or ()))
     return page
 
 
@@ -228,7 +218,7 @@ def _night_spans(day_start, day_end, zone, night_start: int, night_end: int):
     return [(start, end) for start, end in spans if end > start]
 
 
-def _day_layout(request, start, end, zone) -> dict:
+def _day_layout(request, day: "_Day") -> dict:
     """How a day is drawn: where a moment falls on the timeline (0–1000),
     the hour ticks, the night hours and whether a stay began in them."""
     settings = request.registry.settings
@@ -238,9 +228,10 @@ def _day_layout(request, start, end, zone) -> dict:
     )
     # In UTC: aware datetimes of one zone subtract as wall clocks, which
     # would make every day 24 hours long.
-    start_utc = start.astimezone(datetime.UTC)
-    span = (end.astimezone(datetime.UTC) - start_utc).total_seconds()
-    nights = _night_spans(start, end, zone, *night)
+    start_utc = day.start.astimezone(datetime.UTC)
+    span = (day.end.astimezone(datetime.UTC) - start_utc).total_seconds()
+    zone = day.zone
+    nights = _night_spans(day.start, day.end, zone, *night)
 
     def moment_of(value) -> datetime.datetime:
         return (
@@ -274,49 +265,65 @@ def _day_layout(request, start, end, zone) -> dict:
     }
 
 
-def _day_of(request, badge_id: str, zone) -> tuple:
-    query = query_params(request, DayQuery)
-    today = utcnow().astimezone(zone).date()
-    day = query.date or today
-    start = datetime.datetime.combine(day, datetime.time(), zone)
-    end = datetime.datetime.combine(
-        day + datetime.timedelta(days=1), datetime.time(), zone
-    )
-    return day, today, start, end
+@dataclasses.dataclass(frozen=True)
+class _Day:
+    """The day a page shows (``?date=``, else today) on the site's clock."""
+
+    zone: ZoneInfo
+    day: datetime.date
+    today: datetime.date
+    start: datetime.datetime
+    end: datetime.datetime
+
+    @classmethod
+    def of(cls, request, zone) -> "_Day":
+        query = query_params(request, DayQuery)
+        today = utcnow().astimezone(zone).date()
+        day = query.date or today
+        start = datetime.datetime.combine(day, datetime.time(), zone)
+        end = datetime.datetime.combine(
+            day + datetime.timedelta(days=1), datetime.time(), zone
+        )
+        return cls(zone, day, today, start, end)
 
 
-def _stays_of(request, badge_id: str, day) -> list:
-    return request.find_service(LocatingService).stays(badge_id, day=day)
+def _badge_day(request) -> tuple[dict, _Day]:
+    """The badge page's values and the day asked for: a history's start."""
+    page = _badge_page(request, request.matchdict["badge_id"])
+    return page, _Day.of(request, page["zone"])
 
 
-@view_config(
-    route_name="dashboard.badge_history",
-    request_method="GET",
-    renderer="history.jinja2",
-    permission=VIEW_HISTORY,
-)
+def _stays_summary(stays) -> dict:
+    """Time per room, and each room's place in the day's colours."""
+    rooms = sorted({stay.room_id for stay in stays})
+    return {
+        "totals": room_totals(stays),
+        "room_index": {room_id: index for index, room_id in enumerate(rooms)},
+    }
+
+
+def _stays_of(request, badge_id: str, day: _Day) -> list:
+    return request.find_service(LocatingService).stays(badge_id, day=day.day)
+
+
+@pages.page("dashboard.badge_history", VIEW_HISTORY, "history.jinja2")
 def history_page(request):
-    badge_id = request.matchdict["badge_id"]
-    page = _badge_page(request, badge_id)
-    zone = page["zone"]
-    day, today, start, end = _day_of(request, badge_id, zone)
+    page, day = _badge_day(request)
     stays, problem = [], None
     try:
-        stays = _stays_of(request, badge_id, day)
+        stays = _stays_of(request, page["badge_id"], day)
     except ServiceError as exc:  # no site, no model: the page says why
         problem = exc.message
-    rooms = sorted({stay.room_id for stay in stays})
     page.update(
-        day=day,
-        today=today,
-        previous_day=day - datetime.timedelta(days=1),
-        next_day=day + datetime.timedelta(days=1) if day < today else None,
+        day=day.day,
+        today=day.today,
+        previous_day=day.day - datetime.timedelta(days=1),
+        next_day=day.day + datetime.timedelta(days=1) if day.day < day.today else None,
         stays=stays,
         problem=problem,
-        totals=room_totals(stays),
-        room_index={room_id: index for index, room_id in enumerate(rooms)},
         stay_seconds=stay_seconds,
-        **_day_layout(request, start, end, zone),
+        **_stays_summary(stays),
+        **_day_layout(request, day),
     )
     return page
 
@@ -327,10 +334,8 @@ def history_page(request):
     permission=VIEW_HISTORY,
 )
 def history_csv(request):
-    badge_id = request.matchdict["badge_id"]
-    page = _badge_page(request, badge_id)
-    zone = page["zone"]
-    day, _today, _start, _end = _day_of(request, badge_id, zone)
+    page, day = _badge_day(request)
+    badge_id = page["badge_id"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
@@ -359,9 +364,10 @@ def history_csv(request):
             ]
         )
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in badge_id)
+    filename = f"{safe_name}-{day.day.isoformat()}.csv"
     return Response(
         out.getvalue(),
         content_type="text/csv",
         charset="utf-8",
-        content_disposition=f'attachment; filename="{safe_name}-{day.isoformat()}.csv"',
+        content_disposition=f'attachment; filename="{filename}"',
     )
