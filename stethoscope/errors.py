@@ -14,6 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pyramid.httpexceptions import status_map
+
+
+def status_name(status: int) -> str:
+    """A status as an error body names it: ``not_found``, ``conflict``,
+    ``request_entity_too_large`` (Pyramid's title of it, in snake case)."""
+    return status_map[status].title.lower().replace(" ", "_").replace("-", "_")
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -31,8 +39,14 @@ class ServiceError(Exception):
     """A request refused for a reason the client can act on."""
 
     status: ClassVar[int] = 400
-    # The status as a name in the body: a client switches on it.
-    error: ClassVar[str] = "bad_request"
+    # The status as a name in the body: a client switches on it. A class
+    # that sets its status and no error of its own gets the status's name.
+    error: ClassVar[str] = status_name(400)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "status" in cls.__dict__ and "error" not in cls.__dict__:
+            cls.error = status_name(cls.status)
 
     def __init__(
         self,
@@ -90,12 +104,10 @@ class Refused(ServiceError):
     gateway, the last admin's role)."""
 
     status = 403
-    error = "forbidden"
 
 
 class NotFound(ServiceError):
     status = 404
-    error = "not_found"
 
 
 class Conflict(ServiceError):
@@ -103,17 +115,14 @@ class Conflict(ServiceError):
     run); ``details`` may say with what."""
 
     status = 409
-    error = "conflict"
 
 
 class TooLarge(ServiceError):
     status = 413
-    error = "request_entity_too_large"
 
 
 class UnsupportedMediaType(ServiceError):
     status = 415
-    error = "unsupported_media_type"
 
 
 class Unavailable(ServiceError):
@@ -121,7 +130,6 @@ class Unavailable(ServiceError):
     the right thing to do."""
 
     status = 503
-    error = "service_unavailable"
 
     def __init__(self, message: str, *, retry_after: int, **kwargs):
         headers = {"Retry-After": str(retry_after), **kwargs.pop("headers", {})}

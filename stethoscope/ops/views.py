@@ -11,6 +11,10 @@ from .metrics import CONTENT_TYPE, METRICS
 from .schemas import Health
 from .services import HealthService
 
+# Both are public GETs for the machines that watch a server (a load
+# balancer's health check, the monitoring server's scrape).
+OPS = {"request_method": "GET", "permission": PUBLIC, "tags": ("ops",)}
+
 
 def _unavailable_is_health(operation: dict, settings) -> None:
     # A 503 here is the same report, saying what does not answer.
@@ -23,12 +27,10 @@ def _unavailable_is_health(operation: dict, settings) -> None:
 
 @endpoint(
     route_name="ops.health",
-    request_method="GET",
-    permission=PUBLIC,
     summary="Whether the database and the deduplicator answer",
-    tags=("ops",),
     response=Health,
     amend=_unavailable_is_health,
+    **OPS,
 )
 def health(request):
     report = request.find_service(HealthService).check()
@@ -57,15 +59,13 @@ def _metrics_documented(operation: dict, settings) -> None:
 
 @endpoint(
     route_name="ops.metrics",
-    request_method="GET",
-    permission=PUBLIC,
     summary="This process's metrics, in Prometheus' text format",
     description="Requests by route and status, their latency, ingest outcomes, "
     "group commits, readings per gateway, each site's model, open alerts. "
     "See /docs/metrics.",
-    tags=("ops",),
     errors={403: "Neither an allowed address nor the metrics token."},
     amend=_metrics_documented,
+    **OPS,
 )
 def metrics(request):
     if not _may_scrape(request):
