@@ -129,6 +129,8 @@ def live(args) -> int:
         f"posting to {args.url} in {pace}; Ctrl-C stops",
         flush=True,
     )
+    if args.control:
+        runner.follow_commands(sys.stdin)
     started = time.monotonic()
     with stopped_by_signals(runner):
         counts = runner.run()
@@ -344,6 +346,12 @@ def parser() -> argparse.ArgumentParser:
         default=SUMMARY_EVERY,
         metavar="SECONDS",
         help=f"print a summary line this often ({SUMMARY_EVERY:g} s)",
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="read commands from standard input, one a line: silence ID, "
+        "restore ID (a gateway or beacon of the house)",
     )
 
     p = commands.add_parser(

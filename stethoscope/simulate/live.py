@@ -8,6 +8,11 @@ dropped. While the server cannot be reached a gateway waits, backing off,
 and drops what grew too old to mean anything (no ``observed_at`` is sent,
 so a late post would be stored as heard late). The pace is the badges'
 own (one advertisement a second each), or ``speed`` times faster.
+
+While it runs, a gateway or a beacon can be silenced and brought back
+(``follow_commands``: ``silence ID``, ``restore ID``), as when one loses
+power or network: what staff and alerts see of an outage can be watched
+without unplugging anything.
 """
 
 import contextlib
@@ -21,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import TextIO
 
@@ -42,6 +48,8 @@ SUMMARY_EVERY = 30.0
 DRAIN_TIMEOUT = 30.0
 # The main thread notices a stop request this quickly.
 _SLICE = 0.1
+# The commands follow_commands takes, and what each says once done.
+COMMANDS = {"silence": "silenced", "restore": "restored"}
 
 
 @dataclass
@@ -377,6 +385,37 @@ class LiveRunner:
 
     def _summary(self) -> None:
         print(f"simulate: {self.counts.line()}", file=self.out, flush=True)
+
+    def follow_commands(self, lines: Iterable[str]) -> threading.Thread:
+        """Carry out ``lines`` (e.g. standard input), as they come, from a
+        thread of its own (returned, started): ``silence ID`` silences the
+        gateway or beacon ``ID`` of the house, ``restore ID`` brings it
+        back, from the badges' next updates on (what is already computed,
+        up to about 15 simulated seconds ahead, goes out as it was). Each
+        is answered with one line on ``out`` (e.g. "simulate: gateway
+        pi-hall silenced"), a line that is not a command too."""
+        thread = threading.Thread(
+            target=self._follow, args=(lines,), name="commands", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _follow(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            words = line.split()
+            if not words:
+                continue
+            if len(words) != 2 or words[0] not in COMMANDS:
+                answer = f"not a command: {line.strip()!r} (silence ID, restore ID)"
+            else:
+                command, device_id = words
+                try:
+                    kind = self.simulation.set_silent(device_id, command == "silence")
+                except ValueError as exc:
+                    answer = str(exc)
+                else:
+                    answer = f"{kind} {device_id} {COMMANDS[command]}"
+            print(f"simulate: {answer}", file=self.out, flush=True)
 
 
 @contextlib.contextmanager

@@ -139,6 +139,41 @@ class Simulation:
         self._gateway_floors = np.array([g.floor for g in house.gateways])
         self._body = np.zeros((count, len(self.beacon_ids)))
         self._labelled = np.ones(count, dtype=bool)
+        # Devices out of action: a silent beacon is in nobody's payload, a
+        # silent gateway hears nothing. Read at each update, so that they
+        # can be switched while a live run goes on.
+        self._silent_beacons = np.zeros(len(self.beacon_ids), dtype=bool)
+        self._silent_gateways = np.zeros(len(self.gateway_ids), dtype=bool)
+
+    def set_silent(self, device_id: str, silent: bool = True) -> str:
+        """Silence the beacon or gateway ``device_id`` (or, ``silent``
+        False, bring it back) from the next update computed on; returns which it is,
+        "beacon" or "gateway". ValueError for an id of neither.
+
+        The random draws are the same either way: everything else goes on
+        as it would have (a silent beacon's place in a payload goes to the
+        next strongest)."""
+        for kind, ids, flags in (
+            ("beacon", self.beacon_ids, self._silent_beacons),
+            ("gateway", self.gateway_ids, self._silent_gateways),
+        ):
+            if device_id in ids:
+                flags[ids.index(device_id)] = silent
+                return kind
+        raise ValueError(f"no beacon or gateway {device_id!r} in {self.house.name}")
+
+    @property
+    def silent(self) -> frozenset[str]:
+        """The ids of the beacons and gateways silenced now."""
+        return frozenset(
+            device_id
+            for ids, flags in (
+                (self.beacon_ids, self._silent_beacons),
+                (self.gateway_ids, self._silent_gateways),
+            )
+            for device_id, silent in zip(ids, flags.tolist(), strict=True)
+            if silent
+        )
 
     def updates(self) -> Iterator[Update]:
         """Every badge's updates, one step (5 s) at a time, for ever."""
@@ -190,7 +225,7 @@ class Simulation:
             )
         )
         strongest = mean + radio.shadowing_db * noise
-        heard = strongest >= radio.sensitivity_dbm
+        heard = (strongest >= radio.sensitivity_dbm) & ~self._silent_beacons
         count = strongest.shape[1]
         if count > MAX_PAYLOAD:
             ranked = np.where(heard, strongest, -np.inf)
@@ -222,6 +257,7 @@ class Simulation:
         )
         shape = (len(rooms), ADVERTS_PER_UPDATE, len(self.gateway_ids))
         heard = rng.random(shape) < radio.hear_probability(mean)[:, None, :]
+        heard &= ~self._silent_gateways
         strength = np.clip(
             np.rint(mean[:, None, :] + radio.shadowing_db * rng.standard_normal(shape)),
             _STRENGTH_MIN,

@@ -39,3 +39,26 @@ def test_an_unreachable_server_is_waited_for_not_fatal():
 def test_a_bad_url_is_refused(url):
     with pytest.raises(ValueError):
         LiveRunner(demo_house(), url)
+
+
+def test_commands_silence_and_restore_devices_and_answer_each_line():
+    out = io.StringIO()
+    runner = LiveRunner(demo_house(), "http://127.0.0.1:9", out=out)
+    runner.follow_commands(
+        [
+            "silence pi-hall\n",
+            "silence bcn-hall\n",
+            "\n",
+            "restore bcn-hall\n",
+            "silence demo-badge-001\n",
+            "unplug pi-hall\n",
+        ]
+    ).join(timeout=10)
+    assert out.getvalue().splitlines() == [
+        "simulate: gateway pi-hall silenced",
+        "simulate: beacon bcn-hall silenced",
+        "simulate: beacon bcn-hall restored",
+        "simulate: no beacon or gateway 'demo-badge-001' in Demo care home",
+        "simulate: not a command: 'unplug pi-hall' (silence ID, restore ID)",
+    ]
+    assert runner.simulation.silent == {"pi-hall"}

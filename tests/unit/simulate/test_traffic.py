@@ -17,6 +17,7 @@ from stethoscope.simulate.traffic import (
     Simulation,
     advertisements,
     labelled_readings,
+    time_ordered,
 )
 
 START = datetime.datetime(2024, 3, 1, 8, 0, tzinfo=datetime.UTC)
@@ -204,3 +205,33 @@ def test_default_start_is_fixed():
         <= first.observed_at
         < DEFAULT_START + datetime.timedelta(seconds=5)
     )
+
+
+def test_a_silenced_beacon_and_gateway_go_unheard_until_restored():
+    house = demo_house()
+    simulation = Simulation(house, seed=0)
+    assert simulation.set_silent("bcn-landing") == "beacon"
+    assert simulation.set_silent("pi-landing") == "gateway"
+    assert simulation.silent == {"bcn-landing", "pi-landing"}
+    adverts = list(time_ordered(simulation, 60))
+    assert not any("bcn-landing" in advert.beacons for _, advert in adverts)
+    assert not any("pi-landing" in advert.heard_by for _, advert in adverts)
+    # Its place in a payload goes to the next strongest: still eight.
+    assert max(len(advert.beacons) for _, advert in adverts) == MAX_PAYLOAD
+    # The same walk and draws as a run without silences.
+    plain = list(time_ordered(Simulation(house, seed=0), 60))
+    assert [a.room_id for _, a in adverts] == [a.room_id for _, a in plain]
+
+    simulation.set_silent("bcn-landing", False)
+    simulation.set_silent("pi-landing", False)
+    assert simulation.silent == frozenset()
+    later = [
+        advert for _, advert in itertools.islice(time_ordered(simulation, 60), 500)
+    ]
+    assert any("bcn-landing" in advert.beacons for advert in later)
+    assert any("pi-landing" in advert.heard_by for advert in later)
+
+
+def test_only_the_house_s_devices_can_be_silenced():
+    with pytest.raises(ValueError, match="no beacon or gateway 'demo-badge-001'"):
+        Simulation(demo_house()).set_silent("demo-badge-001")
