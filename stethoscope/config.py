@@ -140,11 +140,20 @@ def networks(value: str) -> tuple:
 
 
 def integer(minimum: int, maximum: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
+    return _number(int, "a whole number", minimum, maximum)
+
+
+def decimal(minimum: float, maximum: float) -> Callable[[Any], float]:
+    return _number(float, "a number", minimum, maximum)
+
+
+def _number(convert: Callable, kind: str, minimum, maximum) -> Callable:
+    def parse(value: Any):
         try:
-            number = int(str(value).strip())
+            number = convert(str(value).strip())
         except ValueError:
-            raise ValueError("must be a whole number") from None
+            raise ValueError(f"must be {kind}") from None
+        # NaN is between nothing: refused here too.
         if not minimum <= number <= maximum:
             raise ValueError(f"must be between {minimum} and {maximum}")
         return number
@@ -250,13 +259,15 @@ SETTINGS: tuple[Setting, ...] = (
     # interval_seconds per process when alerts are read (and by
     # stethoscope-alerts check). "Day" and "night" are the site's local
     # hours: the day from day_start_hour, the night from night_start_hour.
+    # The silences may be fractions of a minute (tests watch one open and
+    # clear in seconds).
     Setting("stethoscope.alerts.interval_seconds", integer(0, 3600), 30),
-    Setting("stethoscope.alerts.gateway_silent_minutes", integer(1, 10_080), 10),
-    Setting("stethoscope.alerts.beacon_silent_minutes", integer(1, 43_200), 60),
+    Setting("stethoscope.alerts.gateway_silent_minutes", decimal(0.05, 10_080), 10),
+    Setting("stethoscope.alerts.beacon_silent_minutes", decimal(0.05, 43_200), 60),
     Setting("stethoscope.alerts.imposter_window_minutes", integer(1, 1440), 30),
     Setting("stethoscope.alerts.imposter_min_readings", integer(1, 1_000_000), 50),
-    Setting("stethoscope.alerts.badge_silent_minutes", integer(1, 1440), 30),
-    Setting("stethoscope.alerts.night_silent_minutes", integer(1, 1440), 15),
+    Setting("stethoscope.alerts.badge_silent_minutes", decimal(0.05, 1440), 30),
+    Setting("stethoscope.alerts.night_silent_minutes", decimal(0.05, 1440), 15),
     Setting("stethoscope.alerts.day_start_hour", integer(0, 23), 7),
     Setting("stethoscope.alerts.night_start_hour", integer(0, 23), 22),
     # A Slack-compatible incoming webhook told of each alert that opens.

@@ -58,12 +58,13 @@ LISTED_BEACONS = 20
 @dataclass(frozen=True)
 class AlertSettings:
     interval_seconds: int = 30
-    gateway_silent_minutes: int = 10
-    beacon_silent_minutes: int = 60
+    # The silences may be fractions of a minute.
+    gateway_silent_minutes: float = 10
+    beacon_silent_minutes: float = 60
     imposter_window_minutes: int = 30
     imposter_min_readings: int = 50
-    badge_silent_minutes: int = 30
-    night_silent_minutes: int = 15
+    badge_silent_minutes: float = 30
+    night_silent_minutes: float = 15
     day_start_hour: int = 7
     night_start_hour: int = 22
 
@@ -112,8 +113,11 @@ def iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def minutes_since(moment: datetime.datetime, now: datetime.datetime) -> int:
-    return int((now - moment).total_seconds() // 60)
+def how_long(moment: datetime.datetime, now: datetime.datetime) -> str:
+    """Whole minutes since ``moment``, or seconds under a minute ("0 min"
+    would say it is not silent at all)."""
+    seconds = int((now - moment).total_seconds())
+    return f"{seconds // 60} min" if seconds >= 60 else f"{max(seconds, 0)} s"
 
 
 def is_day(local: datetime.datetime, settings: AlertSettings) -> bool:
@@ -151,8 +155,7 @@ def gateway_conditions(session, site: Site, now, settings) -> list[Condition]:
         Condition(
             GATEWAY_SILENT,
             gateway_id,
-            f"Gateway {name or gateway_id} silent for "
-            f"{minutes_since(last_seen, now)} min",
+            f"Gateway {name or gateway_id} silent for {how_long(last_seen, now)}",
             {"last_seen": iso(last_seen), "name": name},
         )
         for gateway_id, name, last_seen in rows
@@ -172,7 +175,7 @@ def beacon_conditions(session, site: Site, now, settings) -> list[Condition]:
             BEACON_SILENT,
             beacon_id,
             f"Beacon {beacon_id} ({room_name}) not heard for "
-            f"{minutes_since(last_heard, now)} min",
+            f"{how_long(last_heard, now)}",
             {"last_heard": iso(last_heard), "room_id": room_id},
         )
         for beacon_id, room_id, room_name, last_heard in rows
@@ -229,9 +232,16 @@ def imposter_conditions(
     ]
 
 
-def model_conditions(session, site: Site, now, settings) -> list[Condition]:
-    """The site's active model, when a placed beacon was first heard after
-    it was trained."""
+def model_conditions(
+    session, site: Site, now, settings, known: tuple[int, Iterable[str]] | None
+) -> list[Condition]:
+    """The site's active model, when a placed beacon it does not know was
+    first heard after it was trained.
+
+    ``known``: (version id, beacons) of the model this process serves. A
+    beacon in a model's training data is no news to it however late it was
+    first heard live, as after training on imported readings; without the
+    active version loaded, every beacon first heard since counts."""
     active = session.execute(
         select(ModelVersion.id, ModelVersion.version, ModelVersion.created_at)
         .join(ModelActivation, ModelActivation.model_version_id == ModelVersion.id)
@@ -242,10 +252,11 @@ def model_conditions(session, site: Site, now, settings) -> list[Condition]:
     if active is None:
         return []
     version_id, version, trained_at = active
+    learnt = set(known[1]) if known is not None and known[0] == version_id else ()
     newer = sorted(
         beacon_id
         for beacon_id, first_heard in beacon_changes(session, site.id).items()
-        if first_heard > trained_at
+        if first_heard > trained_at and beacon_id not in learnt
     )
     if not newer:
         return []
@@ -287,11 +298,11 @@ def badge_conditions(session, site: Site, now, settings) -> list[Condition]:
         query = query.where(Badge.last_seen >= earliest)
     conditions = []
     for badge_id, last_seen in session.execute(query.order_by(Badge.id)):
-        silent = minutes_since(last_seen, now)
+        silent = how_long(last_seen, now)
         message = (
-            f"Badge {badge_id} not heard for {silent} min"
+            f"Badge {badge_id} not heard for {silent}"
             if kind == BADGE_SILENT
-            else f"Badge {badge_id} not heard tonight for {silent} min"
+            else f"Badge {badge_id} not heard tonight for {silent}"
         )
         conditions.append(
             Condition(kind, badge_id, message, {"last_seen": iso(last_seen)})
@@ -317,7 +328,7 @@ def stay_conditions(
             Condition(
                 LONG_STAY,
                 badge_id,
-                f"Badge {badge_id} in {name} for {minutes_since(since, now)} min "
+                f"Badge {badge_id} in {name} for {how_long(since, now)} "
                 f"(limit {limit} min)",
                 {"room_id": room_id, "since": iso(since), "limit_minutes": limit},
             )

@@ -118,11 +118,12 @@ class AlertEvaluator:
                 raise NotFound(f"no site {site_id}")
             loaded = self.active_models.get(site_id) if self.active_models else None
             vocabulary = None if loaded is None else loaded.model.vocabulary.beacons
+            known = None if loaded is None else (loaded.version_id, vocabulary)
             found = [
                 *c.gateway_conditions(session, site, now, self.settings),
                 *c.beacon_conditions(session, site, now, self.settings),
                 *c.imposter_conditions(session, site, now, self.settings, vocabulary),
-                *c.model_conditions(session, site, now, self.settings),
+                *c.model_conditions(session, site, now, self.settings, known),
                 *c.badge_conditions(session, site, now, self.settings),
             ]
             placed = self._placed(session, site_id)

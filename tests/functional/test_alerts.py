@@ -291,6 +291,30 @@ def test_a_model_older_than_a_beacon(registry, engine, site, model_dir):
     assert only(engine).cleared_at == NOON
 
 
+def test_a_beacon_the_model_learnt_is_no_news_however_late_heard_live(
+    registry, engine, site, model_dir
+):
+    # Trained on imported readings: its beacons are heard live only after.
+    version = register_model(engine, model_dir, site, ROOMS)
+    activate(engine, model_dir, version)
+    change(engine, ModelVersion, version, created_at=NOON - 60 * MINUTE)
+    add(
+        engine,
+        *(
+            Beacon(id=f"b-{room}", room_id=room, first_heard=NOON - MINUTE)
+            for room in ROOMS
+        ),
+    )
+    evaluator = evaluator_of(registry, Clock(NOON))
+
+    evaluator.evaluate(site)
+    assert alerts(engine) == []
+    # One it never heard of, installed since, is news.
+    add(engine, Beacon(id="b-new", room_id="hall", first_heard=NOON - MINUTE))
+    evaluator.evaluate(site)
+    assert only(engine).details["beacons"] == ["b-new"]
+
+
 # ---- long stays (locating's occupancy) ---------------------------------------
 
 

@@ -61,6 +61,9 @@ class TestParseSettings:
             ("stethoscope.dedup.window_ms", "10", "between 100 and"),
             ("stethoscope.dedup.backend", "memcached", "one of memory, redis"),
             ("stethoscope.sqlite.synchronous", "off", "one of full, normal"),
+            ("stethoscope.alerts.gateway_silent_minutes", "soon", "a number"),
+            ("stethoscope.alerts.gateway_silent_minutes", "nan", "between 0.05"),
+            ("stethoscope.alerts.beacon_silent_minutes", "0.01", "between 0.05"),
         ],
     )
     def test_bad_value_names_the_setting(self, key, value, message):
