@@ -57,6 +57,7 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from .features import (
     DEAD_AWARE,
@@ -107,6 +108,12 @@ MAX_MASKED_COPIES = 100_000
 # expansion has about n²/2 columns).
 MAX_POLYNOMIAL_FEATURES = 24
 CALIBRATION_BINS = 10
+# BLAS threads a fit may use. A fit's products are thin (readings × a few
+# hundred features): OpenBLAS threads gain little on them and spin for their
+# share of every call, and on a shared 2-core machine, two of them per fit
+# (numpy's and scipy's) made a logistic fit 20 times slower (34.9 s for
+# 1.7 s). One thread: docs/benchmarks.md "Fitting with one BLAS thread".
+FIT_BLAS_THREADS = 1
 
 
 class TrainingError(Exception):
@@ -361,7 +368,8 @@ def fit_model(
             algorithm, n_readings=len(data), n_features=features.shape[1], seed=seed
         )
         _fit_to_size(estimator, algorithm, counts)
-    estimator.fit(features, labels)
+    with threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"):
+        estimator.fit(features, labels)
     index = {room: i for i, room in enumerate(rooms)}
     stays = [
         (badge, index[room], start, end) for _, badge, room, start, end in data.stays
