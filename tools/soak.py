@@ -131,20 +131,32 @@ def rss_mib(pid: int) -> float:
 # -- the load ----------------------------------------------------------------------
 
 
+class _Body:
+    """A stream reader that keeps the last body read whole."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.last = b""
+
+    async def readline(self) -> bytes:
+        return await self.reader.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        self.last = await self.reader.readexactly(n)
+        return self.last
+
+
 class _Exchange(_Get):
     """bench_location's keep-alive connection, keeping the body of a 5xx
     (what the server said went wrong)."""
 
+    def __init__(self, reader, writer):
+        super().__init__(_Body(reader), writer)
+
     async def get(self, request: bytes) -> tuple[int, bytes]:
-        self.writer.write(request)
-        status = int((await self.reader.readline()).split(None, 2)[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b"\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        body = await self.reader.readexactly(length) if length else b""
-        return status, body if status >= 500 else b""
+        self.reader.last = b""
+        status, _ = await super().get(request)
+        return status, self.reader.last if status >= 500 else b""
 
 
 def get(path: str, port: int, token: str, accept="application/json") -> bytes:
