@@ -40,6 +40,8 @@ from .services import RegistryService, local_time
 # the reason next to the field (400, or 409 for a conflict), nothing written.
 
 PAGES = "stethoscope:registry/templates/"
+# The text fields of the add-room form; the room page's are these but the id.
+ROOM_FORM = ("id", "name", "site", "floor", "max_stay_minutes")
 
 
 def registry(request) -> RegistryService:
@@ -111,9 +113,8 @@ def _house_page(request, **values) -> dict:
         if beacon.room_id:
             placed[beacon.room_id] = placed.get(beacon.room_id, 0) + 1
     values.setdefault("site_form", {"id": "", "name": "", "timezone": "UTC"})
-    values.setdefault(
-        "room_form", {"id": "", "name": "", "site": "", "floor": "", "adjacent": []}
-    )
+    values.setdefault("room_form", {**dict.fromkeys(ROOM_FORM, ""), "adjacent": []})
+    values.setdefault("max_stay_values", {})
     return _page(
         request,
         sites=sites,
@@ -161,9 +162,7 @@ def page_create_site(request):
     permission=ADMIN,
 )
 def page_create_room(request):
-    form = {
-        key: form_text(request.POST, key) for key in ("id", "name", "site", "floor")
-    }
+    form = {key: form_text(request.POST, key) for key in ROOM_FORM}
     form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         room = registry(request).create_room(
@@ -274,6 +273,9 @@ def _room_page(request, room: Room, form=None, **values) -> dict:
             "name": room.name,
             "site": room.site_id,
             "floor": "" if room.floor is None else str(room.floor),
+            "max_stay_minutes": (
+                "" if room.max_stay_minutes is None else str(room.max_stay_minutes)
+            ),
             "adjacent": [other.id for other in room.adjacent],
         },
         beacons=[b for b in service.beacons() if b.room_id == room.id],
@@ -300,7 +302,9 @@ def room_page(request):
 def page_change_room(request):
     service = registry(request)
     room = service.get_room(request.matchdict["room_id"])
-    form = {key: form_text(request.POST, key) for key in ("name", "site", "floor")}
+    if request.POST.get("change") == "max_stay":
+        return _change_max_stay(request, room)
+    form = {key: form_text(request.POST, key) for key in ROOM_FORM[1:]}
     form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         if request.POST.get("change") == "delete":
@@ -313,6 +317,32 @@ def page_change_room(request):
         return _room_page(request, room, form=form, errors=errors)
     request.session.flash(f"Saved room {room.id}." if changes else "Nothing to change.")
     return _back(request, "admin.house.room", room_id=room.id)
+
+
+def _change_max_stay(request, room: Room):
+    """The form beside each room on the house page: its limit alone; a
+    refused one comes back on the house page, next to the room's form."""
+    value = form_text(request.POST, "max_stay_minutes")
+    try:
+        changes = registry(request).update_room(
+            room, _form(RoomChange, max_stay_minutes=value)
+        )
+    except ServiceError as exc:
+        request.override_renderer = PAGES + "house.jinja2"
+        return _house_page(
+            request,
+            max_stay_values={room.id: value},
+            errors={"max_stay": {room.id: _form_errors(request, exc)}},
+        )
+    if not changes:
+        request.session.flash("Nothing to change.")
+    elif room.max_stay_minutes is None:
+        request.session.flash(f"Room {room.id}: no max stay.")
+    else:
+        request.session.flash(
+            f"Room {room.id}: max stay {room.max_stay_minutes} minutes."
+        )
+    return _back(request, "admin.house", _anchor="rooms")
 
 
 # -- beacons --

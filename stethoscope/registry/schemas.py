@@ -35,6 +35,9 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 NAME_MAX = 200
 # A floor number, as the SmallInteger column holds it and a building has them.
 FLOOR_MIN, FLOOR_MAX = -20, 200
+# A room's longest stay before the long-stay alert (stethoscope.alerts): a
+# minute to a day. Stays are watched for a day at most; no limit is null.
+MAX_STAY_MIN, MAX_STAY_MAX = 1, 24 * 60
 # One object of the API, and one import file (JSON or CSV). waitress caps
 # every body at 2 MiB before this.
 MAX_BODY_BYTES = 64 << 10
@@ -73,7 +76,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-def _floor_text(value: Any) -> Any:
+def _whole_number_text(value: Any) -> Any:
     value = _blank_is_none(value)
     if isinstance(value, str):
         if not re.fullmatch(r"-?[0-9]{1,4}", value):
@@ -109,7 +112,15 @@ Timezone = Annotated[
 ]
 Floor = Annotated[
     Annotated[int, Ge(FLOOR_MIN), Le(FLOOR_MAX)] | None,
-    BeforeValidator(_floor_text),
+    BeforeValidator(_whole_number_text),
+]
+MaxStay = Annotated[
+    Annotated[int, Ge(MAX_STAY_MIN), Le(MAX_STAY_MAX)] | None,
+    BeforeValidator(_whole_number_text),
+    Field(
+        description="Minutes a resident may stay in the room before a "
+        "long_stay alert; null: no limit."
+    ),
 ]
 Adjacent = Annotated[
     list[Identifier],
@@ -179,16 +190,18 @@ class RoomIn(Body):
     name: Name
     site: Identifier
     floor: Floor = None
+    max_stay_minutes: MaxStay = None
     adjacent: Adjacent = []
 
 
 class RoomChange(Body):
-    """Fields left out keep their values; floor null clears it; adjacent
-    replaces the set, both ways round."""
+    """Fields left out keep their values; floor and max_stay_minutes null
+    clear them; adjacent replaces the set, both ways round."""
 
     name: Name | None = None
     site: Identifier | None = None
     floor: Floor = None
+    max_stay_minutes: MaxStay = None
     adjacent: Adjacent | None = None
 
 
@@ -199,6 +212,7 @@ class Room(Out):
     name: str
     site: str
     floor: int | None
+    max_stay_minutes: int | None
     adjacent: list[str]
 
     @classmethod
@@ -208,6 +222,7 @@ class Room(Out):
             name=room.name,
             site=room.site_id,
             floor=room.floor,
+            max_stay_minutes=room.max_stay_minutes,
             adjacent=[other.id for other in room.adjacent],
         )
 
@@ -419,7 +434,7 @@ class SeenBadgeList(Out):
 
 # ---- import and export -------------------------------------------------------
 
-ROOM_COLUMNS = ("id", "name", "site", "floor", "adjacent")
+ROOM_COLUMNS = ("id", "name", "site", "floor", "max_stay_minutes", "adjacent")
 BEACON_COLUMNS = ("id", "room", "label")
 
 

@@ -379,6 +379,7 @@ class RegistryService:
             name=values.name,
             site_id=site.id,
             floor=values.floor,
+            max_stay_minutes=values.max_stay_minutes,
         ):
             raise Conflict(f"room {values.id!r} exists already")
         room = self.session.get(Room, values.id)
@@ -391,22 +392,25 @@ class RegistryService:
                 "name": room.name,
                 "site": room.site_id,
                 "floor": room.floor,
+                "max_stay_minutes": room.max_stay_minutes,
                 "adjacent": [other.id for other in room.adjacent],
             },
         )
         return room
 
     def update_room(self, room: Room, change: RoomChange) -> dict:
-        """Change what is given (a floor given as None clears it). Moving a
-        room to another site drops adjacency the new site does not allow.
-        Returns the changes."""
-        values = {}
+        """Change what is given (a floor or max_stay_minutes given as None
+        clears it). Moving a room to another site drops adjacency the new
+        site does not allow. Returns the changes."""
+        values = {
+            key: getattr(change, key)
+            for key in ("floor", "max_stay_minutes")
+            if key in change.model_fields_set
+        }
         if change.name is not None:
             values["name"] = change.name
         if change.site is not None:
             values["site_id"] = self._existing_site("site", change.site).id
-        if "floor" in change.model_fields_set:
-            values["floor"] = change.floor
         site = values.get("site_id", room.site_id)
         if change.adjacent is not None:
             others = self._adjacent_rooms(room.id, site, change.adjacent)
@@ -618,8 +622,9 @@ class RegistryService:
         ``rows`` are (where, row) pairs: ``where`` ("line 3", or an index)
         prefixes the fields of its errors. A room of the file gets exactly
         the adjacency the file gives it (a pair listed on either side is
-        enough). Returns the ids created, updated and unchanged; audited as
-        one ``room.import`` from ``source`` (csv, json).
+        enough). A file without max_stay_minutes (a column or key) keeps the
+        rooms' limits. Returns the ids created, updated and unchanged;
+        audited as one ``room.import`` from ``source`` (csv, json).
         """
         errors: list[FieldError] = []
         parsed: dict[str, tuple[str, RoomRow]] = {}
@@ -672,18 +677,17 @@ class RegistryService:
         }
         for room_id, (_, row) in parsed.items():
             if room_id not in stored:
-                room = Room(
-                    id=room_id, name=row.name, site_id=row.site, floor=row.floor
-                )
+                room = Room(id=room_id, name=row.name, site_id=row.site)
                 self.session.add(room)
                 stored[room_id] = room
                 result["created"].append(room_id)
         self.session.flush()
         for room_id, (_, row) in parsed.items():
             room = stored[room_id]
-            changed = _changes(
-                room, {"name": row.name, "site_id": row.site, "floor": row.floor}
-            )
+            values = {"name": row.name, "site_id": row.site, "floor": row.floor}
+            if "max_stay_minutes" in row.model_fields_set:
+                values["max_stay_minutes"] = row.max_stay_minutes
+            changed = _changes(room, values)
             self._set_adjacent(
                 room, [stored[other] for other in sorted(pairs[room_id])]
             )

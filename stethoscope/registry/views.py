@@ -336,7 +336,9 @@ def delete_beacon(request):
 # ---- import and export -------------------------------------------------------
 
 
-ROOM_COLUMNS_TEXT = "id,name,site,floor,adjacent (ids separated by ';')"
+ROOM_COLUMNS_TEXT = (
+    "id,name,site,floor,max_stay_minutes,adjacent (ids separated by ';')"
+)
 BEACON_COLUMNS_TEXT = "id,room,label"
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 IMPORT_ERRORS = {

@@ -4,8 +4,9 @@ rooms and beacons as the CSV or JSON files the admin page and the JSON API
 export and import.
 
   site add ID --name NAME --timezone ZONE      site list
-  room add ID --site S --name NAME [--floor N] [--door ROOM ...]
-                                               room list [--site S]
+  room add ID --site S --name NAME [--floor N] [--max-stay MINUTES]
+           [--door ROOM ...]                   room list [--site S]
+  room change ID [--name NAME] [--floor N|none] [--max-stay MINUTES|none]
   beacon add ID [--room R] [--label TEXT]      beacon list [--site S]
   badge add ID --site S [--wearer NAME]        badge list
   export FILE [--kind rooms|beacons] [--site S]
@@ -30,8 +31,11 @@ from ..endpoints import field_errors
 from ..errors import Invalid
 from ..registry.schemas import (
     MAX_IMPORT_BYTES,
+    MAX_STAY_MAX,
+    MAX_STAY_MIN,
     BadgeChange,
     BeaconIn,
+    RoomChange,
     RoomIn,
     SiteIn,
 )
@@ -41,6 +45,10 @@ from ._console import ConsoleError, argument_parser, audit, dispatch, table, whe
 
 PROG = "stethoscope-house"
 FORMATS = {".csv": "text/csv", ".json": "application/json"}
+MAX_STAY_HELP = (
+    f"minutes ({MAX_STAY_MIN} to {MAX_STAY_MAX}) a resident may stay in it "
+    "before a long-stay alert"
+)
 
 
 def registry(request) -> RegistryService:
@@ -98,6 +106,7 @@ def room_add(request, args) -> None:
                 name=args.name,
                 site=args.site,
                 floor=args.floor,
+                max_stay_minutes=args.max_stay,
                 adjacent=args.door,
             )
         )
@@ -107,6 +116,28 @@ def room_add(request, args) -> None:
             f"doors to: {doors}"
         )
     print(line)
+
+
+def room_change(request, args) -> None:
+    # "none" clears a floor or a limit; an option left out keeps its value.
+    fields = {
+        key: "" if value == "none" else value
+        for key, value in (
+            ("name", args.name),
+            ("floor", args.floor),
+            ("max_stay_minutes", args.max_stay),
+        )
+        if value is not None
+    }
+    with request.tm:
+        service = registry(request)
+        room = service.get_room(args.id)
+        changes = service.update_room(room, values(RoomChange, **fields))
+    print(
+        f"changed room {args.id}: {', '.join(sorted(changes))}"
+        if changes
+        else f"room {args.id} is already so; nothing changed"
+    )
 
 
 def room_list(request, args) -> None:
@@ -119,6 +150,7 @@ def room_list(request, args) -> None:
                 room.name,
                 room.site_id,
                 "" if room.floor is None else room.floor,
+                "-" if room.max_stay_minutes is None else room.max_stay_minutes,
                 " ".join(sorted(other.id for other in room.adjacent)),
             )
             for room in rooms
@@ -126,7 +158,7 @@ def room_list(request, args) -> None:
     if not rows:
         print("no rooms")
         return
-    print(table(("id", "name", "site", "floor", "doors to"), rows))
+    print(table(("id", "name", "site", "floor", "max stay", "doors to"), rows))
 
 
 # ---- beacons ----
@@ -295,12 +327,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--floor", help="a whole number (0 the ground floor)")
     p.add_argument(
+        "--max-stay", metavar="MINUTES", help=f"{MAX_STAY_HELP} (default: none)"
+    )
+    p.add_argument(
         "--door",
         nargs="+",
         default=[],
         metavar="ROOM",
         help="rooms of the same site it has a door to (both ways)",
     )
+    p = action(
+        rooms, "change", "change a room's name, floor or limit", room_change, True
+    )
+    p.add_argument("id")
+    p.add_argument("--name")
+    p.add_argument("--floor", help="a whole number, or none")
+    p.add_argument("--max-stay", metavar="MINUTES", help=f"{MAX_STAY_HELP}, or none")
     p = action(rooms, "list", "list rooms, by site", room_list, False)
     p.add_argument("--site", help="only this site's")
 

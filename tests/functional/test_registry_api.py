@@ -236,6 +236,71 @@ class TestRooms:
         )
 
 
+class TestMaxStay:
+    """A room's long-stay limit (stethoscope.alerts' long_stay)."""
+
+    def test_set_read_change_and_clear(self, api, db):
+        house(api)
+        body = {"id": "bath", "name": "Bathroom", "site": "oak"}
+        room = api.post("/rooms", {**body, "max_stay_minutes": 30}).json
+        assert room["max_stay_minutes"] == 30
+        assert api.get("/rooms/bath").json["max_stay_minutes"] == 30
+        assert api.get("/rooms/lounge").json["max_stay_minutes"] is None
+        listed = {
+            r["id"]: r["max_stay_minutes"] for r in api.get("/rooms").json["rooms"]
+        }
+        assert listed == {"bath": 30, "hall": None, "lounge": None}
+
+        # Left out: kept; given: changed; null: no limit.
+        assert api.put("/rooms/bath", {"name": "Bath"}).json["max_stay_minutes"] == 30
+        assert (
+            api.put("/rooms/bath", {"max_stay_minutes": 1440}).json["max_stay_minutes"]
+            == 1440
+        )
+        assert (
+            api.put("/rooms/bath", {"max_stay_minutes": None}).json["max_stay_minutes"]
+            is None
+        )
+        db.rollback()
+        assert db.get(Room, "bath").max_stay_minutes is None
+        assert [e for e in events(db, "room") if e[1] == "bath"][1:] == [
+            ("room.update", "bath", {"name": {"from": "Bathroom", "to": "Bath"}}),
+            (
+                "room.update",
+                "bath",
+                {"max_stay_minutes": {"from": 30, "to": 1440}},
+            ),
+            (
+                "room.update",
+                "bath",
+                {"max_stay_minutes": {"from": 1440, "to": None}},
+            ),
+        ]
+
+    @pytest.mark.parametrize("value", [0, -5, 1441, 1.5, True, "half an hour", [30]])
+    def test_out_of_bounds_is_refused_by_name(self, api, db, value):
+        house(api)
+        api.put("/rooms/hall", {"max_stay_minutes": 20})
+        response = api.put("/rooms/hall", {"max_stay_minutes": value}, status=400)
+        assert [field for field, _ in errors(response)] == ["max_stay_minutes"]
+        body = {"id": "bath", "name": "Bath", "site": "oak", "max_stay_minutes": value}
+        response = api.post("/rooms", body, status=400)
+        assert [field for field, _ in errors(response)] == ["max_stay_minutes"]
+        assert api.get("/rooms/hall").json["max_stay_minutes"] == 20
+        api.get("/rooms/bath", status=404)
+
+    def test_the_alerts_read_the_limit_set_here(self, api, db):
+        from stethoscope.alerts.conditions import room_limits
+
+        house(api)
+        api.put("/rooms/lounge", {"max_stay_minutes": 45})
+        db.rollback()
+        assert room_limits(db, "oak") == {
+            "hall": ("Hall", None),
+            "lounge": ("Lounge", 45),
+        }
+
+
 class TestTheFileActionsLeaveEveryIdFree:
     """Every path below /rooms/ and /beacons/ is an item's: the file actions
     are /import/… and /export/…, so a room may be called "import"."""

@@ -33,7 +33,7 @@ def api(admin):
 def snapshot(db):
     db.rollback()
     rooms = [
-        (r.id, r.name, r.site_id, r.floor)
+        (r.id, r.name, r.site_id, r.floor, r.max_stay_minutes)
         for r in db.scalars(select(Room).order_by(Room.id))
     ]
     pairs = sorted(db.execute(select(room_adjacency)).all())
@@ -70,7 +70,7 @@ class TestRooms:
         assert back["unchanged"] == 4 and back["created"] == back["updated"] == 0
 
         only_elm = api.get("/export/rooms?format=csv&site=elm").text
-        assert only_elm.splitlines()[1:] == ["porch,Porch,elm,,"]
+        assert only_elm.splitlines()[1:] == ["porch,Porch,elm,,,"]
 
     def test_csv_export_writes_formula_names_as_text_and_imports_them_back(
         self, api, db
@@ -93,9 +93,9 @@ class TestRooms:
 
         exported = api.get("/export/rooms?format=csv").text
         assert exported.splitlines()[1:] == [
-            '\'-cellar,"\'=HYPERLINK(""http://evil.example"")",oak,,',
-            "attic,'+Attic,oak,-1,",
-            "den,Den,oak,,",
+            '\'-cellar,"\'=HYPERLINK(""http://evil.example"")",oak,,,',
+            "attic,'+Attic,oak,-1,,",
+            "den,Den,oak,,,",
         ]
         back = api.raw("/import/rooms", exported.encode(), "text/csv").json
         assert back["unchanged"] == 3 and back["created"] == back["updated"] == 0
@@ -182,6 +182,45 @@ class TestRooms:
             select(AuditEvent).where(AuditEvent.action == "room.import")
         ).one()
         assert event.details["created"] == 4 and event.details["format"] == "csv"
+
+    def test_max_stay_minutes_imported_kept_when_absent_and_exported(self, api, db):
+        api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv")
+        limits = (
+            "id,name,site,floor,max_stay_minutes,adjacent\r\n"
+            "lounge,Lounge,oak,0,45,hall\r\n"
+            f"hall,Hall,oak,,,lounge;{UUID}\r\n"
+        )
+        result = api.raw("/import/rooms", limits.encode(), "text/csv").json
+        assert (result["updated_ids"], result["unchanged"]) == (["lounge"], 1)
+        assert api.get("/rooms/lounge").json["max_stay_minutes"] == 45
+
+        # A file of the columns before max_stay_minutes keeps the limits.
+        again = api.raw("/import/rooms", ROOMS_CSV.encode(), "text/csv").json
+        assert again["unchanged"] == 4
+        assert api.get("/rooms/lounge").json["max_stay_minutes"] == 45
+
+        exported = api.get("/export/rooms?format=csv&site=oak").text.splitlines()
+        assert exported[0] == "id,name,site,floor,max_stay_minutes,adjacent"
+        assert "lounge,Lounge,oak,0,45,hall" in exported
+        as_json = api.get("/export/rooms?format=json&site=oak").json["rooms"]
+        assert {r["id"]: r["max_stay_minutes"] for r in as_json}["lounge"] == 45
+
+        # An empty cell clears it; a bad one refuses the file, naming it.
+        cleared = limits.replace(",45,", ",,")
+        assert api.raw("/import/rooms", cleared.encode(), "text/csv").json[
+            "updated_ids"
+        ] == ["lounge"]
+        assert api.get("/rooms/lounge").json["max_stay_minutes"] is None
+        stored = snapshot(db)
+        bad = limits.replace(",45,", ",0,").replace(
+            "hall,Hall,oak,,,", "hall,Hall,oak,,x,"
+        )
+        response = api.raw("/import/rooms", bad.encode(), "text/csv", status=400)
+        assert [e["field"] for e in response.json["errors"]] == [
+            "line 2.max_stay_minutes",
+            "line 3.max_stay_minutes",
+        ]
+        assert snapshot(db) == stored
 
 
 class TestBeacons:

@@ -106,6 +106,69 @@ class TestSitesAndRooms:
         assert "Deleted room hall." in page.text
         assert Api(house).get("/beacons/b1").json["room"] is None
 
+    def test_max_stay_when_a_room_is_added_and_on_its_page(self, house, db):
+        add = form(house, "/admin/house", "add-room")
+        add["id"], add["name"], add["site"] = "bath", "Bathroom", "oak"
+        add["max_stay_minutes"] = "0"
+        page = add.submit(status=400)
+        error = page.html.select_one("#room-max-stay-error").text
+        assert "greater than or equal to 1" in error
+        assert page.html.select_one("#room-max-stay")["aria-invalid"] == "true"
+        add = page.forms["add-room"]
+        assert (add["id"].value, add["max_stay_minutes"].value) == ("bath", "0")
+        add["max_stay_minutes"] = "30"
+        add.submit(status=303)
+        assert Api(house).get("/rooms/bath").json["max_stay_minutes"] == 30
+
+        edit = form(house, "/admin/house/rooms/bath", "edit-room")
+        assert edit["max_stay_minutes"].value == "30"
+        edit["max_stay_minutes"] = "a while"
+        page = edit.submit(status=400)
+        assert "whole number" in page.html.select_one("#max-stay-error").text
+        edit = page.forms["edit-room"]
+        edit["max_stay_minutes"] = ""
+        edit.submit(status=303)
+        assert Api(house).get("/rooms/bath").json["max_stay_minutes"] is None
+
+    def test_max_stay_beside_each_room(self, house, db):
+        Api(house).post("/rooms", {"id": "bath", "name": "Bath", "site": "oak"})
+        page = house.get("/admin/house", headers=HTML)
+        form_id = page.html.select_one('tr[data-room="bath"] form')["id"]
+        beside = page.forms[form_id]
+        assert beside.action.endswith("/admin/house/rooms/bath#rooms")
+        beside["max_stay_minutes"] = "45"
+        page = beside.submit(status=303).follow(headers=HTML)
+        assert "Room bath: max stay 45 minutes." in page.text
+        row = page.html.select_one('tr[data-room="bath"]')
+        assert row.select_one("input[name=max_stay_minutes]")["value"] == "45"
+        assert Api(house).get("/rooms/bath").json["max_stay_minutes"] == 45
+        # Only the limit changes; the hall's own row is untouched.
+        assert Api(house).get("/rooms/bath").json["name"] == "Bath"
+
+        beside = page.forms[form_id]
+        beside["max_stay_minutes"] = "2000"
+        page = beside.submit(status=400)
+        row = page.html.select_one('tr[data-room="bath"]')
+        field = row.select_one("input[name=max_stay_minutes]")
+        assert field["value"] == "2000" and field["aria-invalid"] == "true"
+        error = page.html.select_one(f"#{field['aria-describedby']}")
+        assert "less than or equal to 1440" in error.text
+        assert error.find_parent("tr")["data-room"] == "bath"
+        hall = page.html.select_one('tr[data-room="hall"] input[name=max_stay_minutes]')
+        assert "aria-invalid" not in hall.attrs
+        assert Api(house).get("/rooms/bath").json["max_stay_minutes"] == 45
+
+        beside = page.forms[form_id]
+        beside["max_stay_minutes"] = ""
+        page = beside.submit(status=303).follow(headers=HTML)
+        assert "Room bath: no max stay." in page.text
+        assert Api(house).get("/rooms/bath").json["max_stay_minutes"] is None
+        db.rollback()
+        actions = db.scalars(
+            select(AuditEvent.action).where(AuditEvent.target == "bath")
+        ).all()
+        assert actions == ["room.create", "room.update", "room.update"]
+
     def test_a_room_with_training_runs_is_not_deleted(self, house, engine):
         with Session(engine) as session, session.begin():
             session.add(
@@ -162,7 +225,7 @@ class TestImport:
     def test_export_links(self, house):
         page = house.get("/admin/house", headers=HTML)
         link = page.html.select_one("#export-rooms-csv")["href"]
-        assert house.get(link).text.splitlines()[1] == "hall,Hall,oak,,"
+        assert house.get(link).text.splitlines()[1] == "hall,Hall,oak,,,"
 
 
 class TestDevices:

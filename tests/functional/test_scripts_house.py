@@ -104,9 +104,11 @@ def test_a_house_built_from_the_console(ini, db, capsys):
     )
 
     rooms = ok(ini, capsys, "room", "list").splitlines()
-    assert rooms[0].split() == ["id", "name", "site", "floor", "doors", "to"]
-    assert rooms[1].split() == ["hall", "Hall", "rose", "0", "lounge"]
-    assert rooms[2].split() == ["lounge", "Lounge", "rose", "1", "hall"]
+    assert rooms[0].split() == [
+        "id", "name", "site", "floor", "max", "stay", "doors", "to",
+    ]  # fmt: skip
+    assert rooms[1].split() == ["hall", "Hall", "rose", "0", "-", "lounge"]
+    assert rooms[2].split() == ["lounge", "Lounge", "rose", "1", "-", "hall"]
     assert ok(ini, capsys, "site", "list").splitlines()[1].split() == [
         "rose", "Rose", "House", "Europe/London",
     ]  # fmt: skip
@@ -115,6 +117,36 @@ def test_a_house_built_from_the_console(ini, db, capsys):
     assert ok(ini, capsys, "badge", "list").splitlines()[1].split() == [
         "B1", "rose", "Mrs", "Smith", "yes", "never",
     ]  # fmt: skip
+
+
+def test_a_room_s_max_stay(rose, db, capsys):
+    ok(rose, capsys, "room", "add", "bath", *ROSE, "--name", "Bath", "--max-stay", "30")
+    db.rollback()
+    assert db.get(Room, "bath").max_stay_minutes == 30
+    assert ok(rose, capsys, "room", "list").splitlines()[1].split() == [
+        "bath", "Bath", "rose", "30",
+    ]  # fmt: skip
+
+    out = ok(rose, capsys, "room", "change", "hall", "--max-stay", "1440")
+    assert out == "changed room hall: max_stay_minutes\n"
+    out = ok(rose, capsys, "room", "change", "hall", "--max-stay", "1440")
+    assert out == "room hall is already so; nothing changed\n"
+    db.rollback()
+    assert (db.get(Room, "hall").max_stay_minutes, db.get(Room, "hall").floor) == (
+        1440,
+        0,
+    )
+    ok(rose, capsys, "room", "change", "hall", "--max-stay", "none", "--floor", "1")
+    db.rollback()
+    assert (db.get(Room, "hall").max_stay_minutes, db.get(Room, "hall").floor) == (
+        None,
+        1,
+    )
+    assert [e[0] for e in events(db) if e[3] in ("bath", "hall")][-3:] == [
+        "room.create",
+        "room.update",
+        "room.update",
+    ]
 
 
 def test_empty_lists_say_so(ini, capsys):
@@ -183,6 +215,15 @@ def test_a_badge_heard_before_is_described(rose, db, capsys):
         (["beacon", "add", "b-9", "--room", "cellar"], "room: no room 'cellar'"),
         (["badge", "add", "B1", "--site", "nowhere"], "site: no site 'nowhere'"),
         (["room", "list", "--site", "nowhere"], "site: no site 'nowhere'"),
+        (
+            ["room", "add", "attic", *ROSE, "--name", "Attic", "--max-stay", "0"],
+            "max_stay_minutes: Input should be greater than or equal to 1",
+        ),  # fmt: skip
+        (
+            ["room", "change", "hall", "--max-stay", "1441"],
+            "max_stay_minutes: Input should be less than or equal to 1440",
+        ),  # fmt: skip
+        (["room", "change", "attic", "--max-stay", "10"], "no room 'attic'"),
     ],
 )
 def test_refusals_change_nothing(rose, db, capsys, argv, message):
@@ -201,7 +242,9 @@ def test_export_and_import_round_trip(rose, db, tmp_path, capsys, suffix):
     assert ok(rose, capsys, "export", str(beacons)) == f"{beacons}: 1 beacons\n"
     if suffix == "csv":
         # The web export's CSV: a formula-like cell is written as text.
-        assert rooms.read_text().splitlines()[0] == "id,name,site,floor,adjacent"
+        assert rooms.read_text().splitlines()[0] == (
+            "id,name,site,floor,max_stay_minutes,adjacent"
+        )
         assert "'=1+1" in beacons.read_text()
     else:
         assert json.loads(rooms.read_text())["rooms"][1] == {
@@ -209,13 +252,14 @@ def test_export_and_import_round_trip(rose, db, tmp_path, capsys, suffix):
             "name": "Lounge",
             "site": "rose",
             "floor": None,
+            "max_stay_minutes": None,
             "adjacent": ["hall"],
         }
 
     # Edited and imported back: one room renamed, one added.
     text = rooms.read_text().replace("Lounge", "Big lounge")
     if suffix == "csv":
-        text += "kitchen,Kitchen,rose,0,hall\r\n"
+        text += "kitchen,Kitchen,rose,0,,hall\r\n"
     else:
         data = json.loads(text)
         data["rooms"].append(

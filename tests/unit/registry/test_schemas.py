@@ -35,6 +35,24 @@ def test_a_floor_that_is_not_one(floor):
     assert fields(RoomIn, {**ROOM, "floor": floor})[0].startswith("floor")
 
 
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [("30", 30), (" 1440 ", 1440), ("", None), (None, None), (1, 1)],
+)
+def test_a_max_stay_from_a_form_a_cell_or_a_body(minutes, expected):
+    room = RoomIn.model_validate({**ROOM, "max_stay_minutes": minutes})
+    assert room.max_stay_minutes == expected
+    change = RoomChange.model_validate({"max_stay_minutes": minutes})
+    assert change.max_stay_minutes == expected
+    assert change.model_fields_set == {"max_stay_minutes"}
+
+
+@pytest.mark.parametrize("minutes", [0, -1, 1441, "1441", "0", 1.5, True, "an hour"])
+def test_a_max_stay_out_of_bounds(minutes):
+    assert fields(RoomIn, {**ROOM, "max_stay_minutes": minutes}) == ["max_stay_minutes"]
+    assert fields(RoomChange, {"max_stay_minutes": minutes}) == ["max_stay_minutes"]
+
+
 def test_adjacent_rooms_as_a_list_or_a_cell():
     cell = RoomRow.model_validate({**ROOM, "adjacent": "lounge; kitchen;;lounge"})
     listed = RoomIn.model_validate({**ROOM, "adjacent": ["lounge", "kitchen"]})
