@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pyramid.config import Configurator
 from pyramid.interfaces import IRequestExtensions, IRequestFactory
@@ -87,14 +87,21 @@ def database_url(value: str) -> str:
     return value
 
 
-def redis_url(value: str) -> str:
-    """redis://, rediss:// or unix:// (a socket), as redis-py takes them."""
+def _url(value: str, example: str) -> tuple[str, SplitResult]:
+    """``value`` stripped and split; ValueError showing ``example`` when it
+    is no URL."""
     value = string(value)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - a port that is not a number raises here
     except ValueError:
-        raise ValueError("is not a URL (redis://HOST:PORT/DB)") from None
+        raise ValueError(f"is not a URL ({example})") from None
+    return value, parts
+
+
+def redis_url(value: str) -> str:
+    """redis://, rediss:// or unix:// (a socket), as redis-py takes them."""
+    value, parts = _url(value, "redis://HOST:PORT/DB")
     if parts.scheme not in REDIS_SCHEMES:
         raise ValueError("must start with redis://, rediss:// or unix://")
     return value
@@ -102,12 +109,7 @@ def redis_url(value: str) -> str:
 
 def http_url(value: str) -> str:
     """An http:// or https:// URL with a host (a webhook)."""
-    value = string(value)
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - a port that is not a number raises here
-    except ValueError:
-        raise ValueError("is not a URL (https://HOST/PATH)") from None
+    value, parts = _url(value, "https://HOST/PATH")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
     return value
