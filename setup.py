@@ -36,6 +36,8 @@ tests_require = [
     "pytest-cov>=5.0",
     "pytest-xdist>=3.5",
     "ruff>=0.6",
+    # tests/functional/test_schemathesis.py uses schemathesis 4's Python API.
+    "schemathesis>=4.32,<5",
     "webtest>=3.0",
 ]
 
