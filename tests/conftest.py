@@ -8,6 +8,7 @@ TEMPLATE`` for PostgreSQL. Tests that take ``db_url`` run on both.
 import itertools
 import shutil
 
+import jinja2
 import pytest
 import webtest
 from sqlalchemy import create_engine, func, select
@@ -106,6 +107,26 @@ def count(session, model) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per test process rather than once per app
+    (each app has its own Jinja2 environment); jinja2 checks each entry
+    against its template's source before using it."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        code = self.compiled.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
 def app_settings(db_url, tmp_path):
     return {
@@ -121,6 +142,7 @@ def app_settings(db_url, tmp_path):
         "stethoscope.ingest.require_token": "false",
         # Frozen objects are never collected: hundreds of apps would pile up.
         "stethoscope.gc_freeze": "false",
+        "jinja2.bytecode_caching": COMPILED_TEMPLATES,
     }
 
 
