@@ -391,6 +391,11 @@ class RedisDeduplicator:
         self._cache_committed(claim.key, claim.expires_at)
         self._pending.discard(claim.key, claim.held)
         claim.held.settle(True)
+        if self._redis_down():
+            # Redis failed a moment ago: leave the claim to expire, as a
+            # failed confirm would, rather than wait a timeout for each claim
+            # of a batch (100 of them, 25 s).
+            return
         expires_ms = int(claim.expires_at * 1000)
         remaining_ms = max(1, expires_ms - int(self._wall_clock() * 1000))
         try:
@@ -409,12 +414,15 @@ class RedisDeduplicator:
             claim.owner.release(claim)
             return
         self._pending.discard(claim.key, claim.held)
-        try:
-            _RELEASE(self._redis, keys=[claim.key], args=[claim.token])
-        except Exception as exc:
-            # Until Redis answers again we deduplicate in memory, so the retry
-            # of this very request is not refused by our stale claim.
-            self._failed(exc)
+        # Until Redis answers again we deduplicate in memory, so the retry of
+        # this very request is not refused by a claim left in Redis; one
+        # left while Redis is down (no timeout waited for each claim of a
+        # batch) expires after pending_ms.
+        if not self._redis_down():
+            try:
+                _RELEASE(self._redis, keys=[claim.key], args=[claim.token])
+            except Exception as exc:
+                self._failed(exc)
         # After the key is gone: a request woken here claims it in Redis.
         claim.held.settle(False)
 
