@@ -26,7 +26,7 @@ from pyramid.predicates import RequestMethodPredicate
 from pyramid.renderers import render_to_response
 from pyramid.traversal import DefaultRootFactory
 from pyramid.view import exception_view_config, forbidden_view_config
-from pyramid_retry import is_last_attempt
+from pyramid_retry import is_error_retryable
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from transaction.interfaces import TransientError
@@ -260,8 +260,9 @@ def _view_methods(registry, route_name: str) -> set[str]:
 @exception_view_config(TransientError)
 def database_unavailable(exc, request):
     # pyramid_retry discards this response and replays the request while it
-    # has attempts left; only the last attempt's answer reaches the gateway.
-    if is_last_attempt(request):
+    # has attempts left, for a retryable error; the answer that reaches the
+    # gateway is logged (a full disk is not retryable: its first answer).
+    if not is_error_retryable(request, exc):
         log.warning("database unavailable: %s", exc)
     retry_after = request.registry.settings["stethoscope.db.retry_after_s"]
     error = HTTPServiceUnavailable("the database is unavailable; retry later")
