@@ -16,6 +16,11 @@
 // saying "not now" (a model being activated, a database blip): the line
 // says so with the server's reason, the page stays as it is and the poll
 // goes on. ``step`` resolving to false ends the polling (nothing to watch).
+//
+// livePage(id, defaultPollMs, start) starts a live page's script:
+// ``start(root, { status, pollMs })`` with the element #id (nothing when
+// the page has none), the live-status line and the poll interval the root's
+// data-poll-ms asks for.
 "use strict";
 
 window.stethoscope = window.stethoscope || {};
@@ -65,6 +70,16 @@ window.stethoscope.setStatus = function setStatus(node, state, text) {
   if (node && (node.dataset.state !== state || node.textContent !== text)) {
     node.dataset.state = state;
     node.textContent = text;
+  }
+};
+
+window.stethoscope.livePage = function livePage(id, defaultPollMs, start) {
+  const root = document.getElementById(id);
+  if (root) {
+    start(root, {
+      status: document.getElementById("live-status"),
+      pollMs: Number.parseInt(root.dataset.pollMs, 10) || defaultPollMs,
+    });
   }
 };
 

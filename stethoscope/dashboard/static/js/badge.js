@@ -7,16 +7,13 @@
 // come from the same palette as the legend's CSS classes (board.css).
 "use strict";
 
-(() => {
-  const canvas = document.getElementById("badge-chart");
-  if (!canvas || typeof SmoothieChart !== "function") {
+window.stethoscope.livePage("badge-chart", 2000, (canvas, { status, pollMs }) => {
+  if (typeof SmoothieChart !== "function") {
     return;
   }
-  const status = document.getElementById("live-status");
   const legend = document.getElementById("chart-legend");
   const feedUrl = new URL(canvas.dataset.feedUrl, document.baseURI);
   const badgeId = canvas.dataset.badgeId;
-  const pollMs = Number.parseInt(canvas.dataset.pollMs, 10) || 2000;
   const pageLimit = Math.min(Number.parseInt(canvas.dataset.pageLimit, 10) || 500, 500);
   const minutes = Number.parseInt(canvas.dataset.minutes, 10) || 5;
   const maxPagesPerPoll = 20;
@@ -121,4 +118,4 @@
     maxBackoffMs: 30000,
     liveText: "Live: the chart updates by itself.",
   });
-})();
+});

@@ -14,18 +14,12 @@
 // reach the page only as textContent.
 "use strict";
 
-(() => {
-  const board = document.getElementById("board");
-  if (!board) {
-    return;
-  }
-  const status = document.getElementById("live-status");
+window.stethoscope.livePage("board", 5000, (board, { status, pollMs }) => {
   const search = document.getElementById("board-search");
   const unknownList = document.getElementById("unknown-list");
   const unheardList = document.getElementById("unheard-list");
   const occupancyUrl = board.dataset.occupancyUrl;
   const badgeUrl = board.dataset.badgeUrl;
-  const pollMs = Number.parseInt(board.dataset.pollMs, 10) || 5000;
   const timeZone = board.dataset.timezone || "UTC";
   const hhmm = new Intl.DateTimeFormat("en-GB", {
     timeZone,
@@ -306,4 +300,4 @@
       liveText: "Live: who is heard updates by itself; no locations yet.",
     });
   }
-})();
+});

@@ -7,14 +7,8 @@
 // reach the page only as textContent.
 "use strict";
 
-(() => {
-  const table = document.getElementById("open-runs");
-  if (!table) {
-    return;
-  }
-  const status = document.getElementById("live-status");
+window.stethoscope.livePage("open-runs", 2000, (table, { status, pollMs }) => {
   const statsUrl = new URL(table.dataset.statsUrl, document.baseURI);
-  const pollMs = Number.parseInt(table.dataset.pollMs, 10) || 2000;
 
   function rows() {
     return Array.from(table.tBodies[0].querySelectorAll("tr[data-run-id]"));
@@ -89,4 +83,4 @@
     maxBackoffMs: 30000,
     liveText: "Live: statistics update automatically.",
   });
-})();
+});
