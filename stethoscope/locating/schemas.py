@@ -9,7 +9,14 @@ so a day's history reads in the house's own clock.
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, RootModel
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    WithJsonSchema,
+)
 
 from ..schemas import Body, Day, Identifier, Out, Query, QueryInt
 
@@ -27,7 +34,9 @@ def _grain(value: Any) -> Any:
     return value
 
 
-Grain = Annotated[QueryInt(60, 3600), AfterValidator(_grain)]
+# The document lists the grains: its bounds alone would call 61 a grain.
+GRAIN_SCHEMA = WithJsonSchema({"type": "integer", "enum": list(GRAINS)})
+Grain = Annotated[QueryInt(60, 3600), AfterValidator(_grain), GRAIN_SCHEMA]
 # A room's prior weight: a finite number >= 0 (JSON has no NaN; orjson
 # refuses it before this).
 Weight = Annotated[float, Ge(0), Field(allow_inf_nan=False)]
@@ -103,7 +112,7 @@ class HistoryBody(Body):
     """POST: the same options in the body, with the priors."""
 
     date: Day | None = None
-    grain: Annotated[int, AfterValidator(_grain)] | None = None
+    grain: Annotated[int, AfterValidator(_grain), GRAIN_SCHEMA] | None = None
     offset: Annotated[int, Ge(0), Le(MAX_OFFSET)] = 0
     algorithm: Algorithm | None = None
     return_value: ReturnValue = "room_id"
