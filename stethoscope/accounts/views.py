@@ -4,15 +4,17 @@ import re
 from urllib.parse import urlsplit
 
 from pyramid.httpexceptions import HTTPSeeOther, HTTPTooManyRequests
-from pyramid.view import view_config
 
 from ..audit.services import record
+from ..forms import redirect
 from ..ops.errors import error_response
 from ..ops.params import form_text
+from ..pages import page
 from ..permissions import LOGGED_IN, PUBLIC
 from ..security import SESSION_TOKEN_KEY
 from .services import USERNAME, UserService
 
+LOGIN = "stethoscope:accounts/templates/login.jinja2"
 # C0 and C1 control characters (NUL included) and DEL.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -42,22 +44,12 @@ def _loggable(username: str) -> str:
     return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", username)
 
 
-@view_config(
-    route_name="accounts.login",
-    request_method="GET",
-    renderer="stethoscope:accounts/templates/login.jinja2",
-    permission=PUBLIC,
-)
+@page("accounts.login", PUBLIC, LOGIN)
 def login_form(request):
     return {"next": _safe_next(request.GET.get("next")), "username": "", "error": None}
 
 
-@view_config(
-    route_name="accounts.login",
-    request_method="POST",
-    renderer="stethoscope:accounts/templates/login.jinja2",
-    permission=PUBLIC,
-)
+@page("accounts.login", PUBLIC, LOGIN, request_method="POST")
 def login(request):
     username = form_text(request.POST, "username")[:64].strip().lower()
     password = form_text(request.POST, "password")[:1024]
@@ -122,11 +114,11 @@ def login(request):
     return HTTPSeeOther(location=next_url)
 
 
-@view_config(route_name="accounts.logout", request_method="POST", permission=LOGGED_IN)
+@page("accounts.logout", LOGGED_IN, LOGIN, request_method="POST")
 def logout(request):
     token = request.session.get(SESSION_TOKEN_KEY)
     if token:
         request.registry["stethoscope.sessions"].end(request.db, token)
     record(request, "logout", target=request.authenticated_userid)
     request.session.invalidate()
-    return HTTPSeeOther(location=request.route_url("accounts.login"))
+    return redirect(request, "accounts.login")

@@ -18,8 +18,7 @@ import datetime
 import json
 import re
 
-from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
-from pyramid.view import view_config
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 
 from ..accounts.models import Role, User
 from ..accounts.services import USERNAME, AccountError, UserService
@@ -27,10 +26,12 @@ from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..audit.services import AuditService, record
 from ..db import utcnow
 from ..errors import NotFound, ValidationError
+from ..forms import redirect, refuse
 from ..labels.services import LabelService
 from ..learning.services import ModelService
 from ..ops.errors import wants_html
 from ..ops.params import form_text, parse_id
+from ..pages import page
 from ..permissions import ADMIN
 from ..registry.services import RegistryService
 from ..registry.tokens import GatewayTokenService
@@ -45,6 +46,13 @@ AUDIT_ACTOR = re.compile(r"[!-~]{1,64}")
 MAX_EVENT_ID = 2**63 - 1
 # gateway_tokens.id and user_tokens.id are INTEGERs: a larger id cannot exist.
 MAX_TOKEN_ID = 2**31 - 1
+
+TEMPLATES = "stethoscope:admin/templates/"
+HOME = TEMPLATES + "home.jinja2"
+USERS = TEMPLATES + "users.jinja2"
+USER = TEMPLATES + "user.jinja2"
+TOKENS = TEMPLATES + "tokens.jinja2"
+AUDIT = TEMPLATES + "audit.jinja2"
 
 
 def when(moment: datetime.datetime | None) -> str:
@@ -65,22 +73,10 @@ def _page(request, **values) -> dict:
     return {"flashes": request.session.pop_flash(), "when": when, **values}
 
 
-def _refuse(request, status: int = 400) -> None:
-    # The services check before they change anything; dooming the
-    # transaction makes "nothing written" hold whatever a service did first.
-    request.tm.doom()
-    request.response.status = status
-
-
 # ---- the landing page --------------------------------------------------------
 
 
-@view_config(
-    route_name="admin.home",
-    request_method="GET",
-    renderer="stethoscope:admin/templates/home.jinja2",
-    permission=ADMIN,
-)
+@page("admin.home", ADMIN, HOME)
 def admin_home(request):
     """Every admin area, with what it holds: counts a glance can check."""
     users = request.find_service(UserService).list()
@@ -122,22 +118,12 @@ def _users_page(request, *, form=None, errors=None) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.users",
-    request_method="GET",
-    renderer="stethoscope:admin/templates/users.jinja2",
-    permission=ADMIN,
-)
+@page("admin.users", ADMIN, USERS)
 def users_page(request):
     return _users_page(request)
 
 
-@view_config(
-    route_name="admin.users",
-    request_method="POST",
-    renderer="stethoscope:admin/templates/users.jinja2",
-    permission=ADMIN,
-)
+@page("admin.users", ADMIN, USERS, request_method="POST")
 def create_user(request):
     username = form_text(request.POST, "username")[:200].strip().lower()
     role = form_text(request.POST, "role")
@@ -149,7 +135,7 @@ def create_user(request):
             raise AccountError("confirm", "the two passwords differ")
         user = request.find_service(UserService).create(username, password, role)
     except AccountError as exc:
-        _refuse(request)
+        refuse(request)
         return _users_page(request, form=form, errors={exc.field: exc.message})
     record(
         request,
@@ -158,7 +144,7 @@ def create_user(request):
         details={"role": user.role.value},
     )
     request.session.flash(f"Added {user.username} ({user.role.value}).")
-    return HTTPSeeOther(location=request.route_url("admin.users"))
+    return redirect(request, "admin.users")
 
 
 def _user_or_404(request) -> User:
@@ -188,12 +174,7 @@ def _user_page(request, user: User, *, errors=None, expires="") -> dict:
     )
 
 
-@view_config(
-    route_name="admin.user",
-    request_method="GET",
-    renderer="stethoscope:admin/templates/user.jinja2",
-    permission=ADMIN,
-)
+@page("admin.user", ADMIN, USER)
 def user_page(request):
     return _user_page(request, _user_or_404(request))
 
@@ -243,12 +224,7 @@ USER_CHANGES = {
 }
 
 
-@view_config(
-    route_name="admin.user",
-    request_method="POST",
-    renderer="stethoscope:admin/templates/user.jinja2",
-    permission=ADMIN,
-)
+@page("admin.user", ADMIN, USER, request_method="POST")
 def change_user(request):
     user = _user_or_404(request)
     change = USER_CHANGES.get(request.POST.get("change", ""))
@@ -258,26 +234,19 @@ def change_user(request):
     try:
         message = change(request, service, user)
     except AccountError as exc:
-        _refuse(request)
+        refuse(request)
         errors = {request.POST["change"]: {exc.field: exc.message}}
         return _user_page(request, user, errors=errors)
     request.session.flash(message or "Nothing to change.")
     # A change to one's own account may have ended this very session: the
     # redirect then lands on the login page, as it should.
-    return HTTPSeeOther(
-        location=request.route_url("admin.user", username=user.username)
-    )
+    return redirect(request, "admin.user", username=user.username)
 
 
 # ---- users' API tokens -------------------------------------------------------
 
 
-@view_config(
-    route_name="admin.user.tokens",
-    request_method="POST",
-    renderer="stethoscope:admin/templates/user.jinja2",
-    permission=ADMIN,
-)
+@page("admin.user.tokens", ADMIN, USER, request_method="POST")
 def create_user_token(request):
     user = _user_or_404(request)
     expires = form_text(request.POST, "expires")[:20].strip()
@@ -295,20 +264,16 @@ def create_user_token(request):
             user, request.authenticated_userid, expires_days=days
         )
     except AccountError as exc:
-        _refuse(request)
+        refuse(request)
         errors = {"token": {exc.field: exc.message}}
         return _user_page(request, user, errors=errors, expires=expires)
     # Rendered here and nowhere else: see the module docstring.
-    request.override_renderer = "stethoscope:admin/templates/user_token_created.jinja2"
+    request.override_renderer = TEMPLATES + "user_token_created.jinja2"
     request.response.status = 201
     return _page(request, token=token, row=row, user=user)
 
 
-@view_config(
-    route_name="admin.user.token",
-    request_method="POST",
-    permission=ADMIN,
-)
+@page("admin.user.token", ADMIN, USER, request_method="POST")
 def revoke_user_token(request):
     user = _user_or_404(request)
     raw = request.matchdict["token_id"]
@@ -324,9 +289,7 @@ def revoke_user_token(request):
         request.session.flash(f"Revoked token {row.prefix}… of {user.username}.")
     else:
         request.session.flash(f"Token {row.prefix}… was already revoked.")
-    return HTTPSeeOther(
-        location=request.route_url("admin.user", username=user.username)
-    )
+    return redirect(request, "admin.user", username=user.username)
 
 
 # ---- gateway tokens ----------------------------------------------------------
@@ -349,29 +312,19 @@ def _tokens_page(request, *, gateway_id="", errors=None) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.tokens",
-    request_method="GET",
-    renderer="stethoscope:admin/templates/tokens.jinja2",
-    permission=ADMIN,
-)
+@page("admin.tokens", ADMIN, TOKENS)
 def tokens_page(request):
     return _tokens_page(request)
 
 
-@view_config(
-    route_name="admin.tokens",
-    request_method="POST",
-    renderer="stethoscope:admin/templates/tokens.jinja2",
-    permission=ADMIN,
-)
+@page("admin.tokens", ADMIN, TOKENS, request_method="POST")
 def create_token(request):
     gateway_id = form_text(request.POST, "gateway_id")[:200].strip()
     service = request.find_service(GatewayTokenService)
     try:
         token, row = service.create(gateway_id, request.authenticated_userid)
     except ValidationError as exc:
-        _refuse(request)
+        refuse(request)
         return _tokens_page(
             request, gateway_id=gateway_id, errors={exc.field: exc.errors[0].message}
         )
@@ -383,7 +336,7 @@ def create_token(request):
     )
     # Rendered here and nowhere else: see the module docstring. The headers
     # tween marks every page Cache-Control: no-store.
-    request.override_renderer = "stethoscope:admin/templates/token_created.jinja2"
+    request.override_renderer = TEMPLATES + "token_created.jinja2"
     request.response.status = 201
     others = [
         other
@@ -393,11 +346,7 @@ def create_token(request):
     return _page(request, token=token, row=row, others=others)
 
 
-@view_config(
-    route_name="admin.token",
-    request_method="POST",
-    permission=ADMIN,
-)
+@page("admin.token", ADMIN, TOKENS, request_method="POST")
 def revoke_token(request):
     service = request.find_service(GatewayTokenService)
     raw = request.matchdict["token_id"]
@@ -420,7 +369,7 @@ def revoke_token(request):
         )
     else:
         request.session.flash(f"Token {row.prefix}… was already revoked.")
-    return HTTPSeeOther(location=request.route_url("admin.tokens"))
+    return redirect(request, "admin.tokens")
 
 
 # ---- audit log ---------------------------------------------------------------
@@ -443,12 +392,7 @@ def _audit_filters(request) -> tuple[dict, dict]:
     return filters, errors
 
 
-@view_config(
-    route_name="admin.audit",
-    request_method="GET",
-    renderer="stethoscope:admin/templates/audit.jinja2",
-    permission=ADMIN,
-)
+@page("admin.audit", ADMIN, AUDIT)
 def audit_page(request):
     # Reading the log is not itself an audited event: nothing is recorded.
     filters, errors = _audit_filters(request)

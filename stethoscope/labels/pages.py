@@ -11,12 +11,13 @@ IANA zone), with the zone's abbreviation, never the server's.
 import datetime
 import zoneinfo
 
-from pyramid.httpexceptions import HTTPBadRequest, HTTPSeeOther
-from pyramid.view import view_config
+from pyramid.httpexceptions import HTTPBadRequest
 
 from ..endpoints import path_params, query_params
-from ..errors import Conflict, Invalid, ServiceError
+from ..errors import Conflict, Invalid
+from ..forms import actor, reason, redirect, refuse, refuse_and_flash
 from ..ops.params import form_text, form_texts, parse_id
+from ..pages import page
 from ..permissions import ADMIN
 from ..registry.models import Room
 from ..schemas import MAX_ROW_ID
@@ -28,20 +29,13 @@ POLL_MS = 2000
 # Badges offered on the start form: heard within this long.
 RECENT_BADGES = datetime.timedelta(minutes=10)
 HISTORY_ROWS = 50
-TEMPLATES = "stethoscope:labels/templates/"
+TRAINING = "stethoscope:labels/templates/training.jinja2"
+HISTORY = "stethoscope:labels/templates/history.jinja2"
+COVERAGE = "stethoscope:labels/templates/coverage.jinja2"
 
 
 def _service(request) -> LabelService:
     return request.find_service(LabelService)
-
-
-def _actor(request) -> str:
-    return request.authenticated_userid or "-"
-
-
-def _reason(exc: ServiceError) -> str:
-    # Shown next to the form: the field's complaint, without the field's name.
-    return exc.errors[0].message if isinstance(exc, Invalid) else exc.message
 
 
 def _zone(name: str | None):
@@ -88,22 +82,12 @@ def _training_page(request, *, form=None, error=None) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.training",
-    request_method="GET",
-    renderer=TEMPLATES + "training.jinja2",
-    permission=ADMIN,
-)
+@page("admin.training", ADMIN, TRAINING)
 def training_page(request):
     return _training_page(request)
 
 
-@view_config(
-    route_name="admin.training.start",
-    request_method="POST",
-    renderer=TEMPLATES + "training.jinja2",
-    permission=ADMIN,
-)
+@page("admin.training.start", ADMIN, TRAINING, request_method="POST")
 def start_form(request):
     room_id = form_text(request.POST, "room_id").strip()
     picked = [value.strip() for value in form_texts(request.POST, "badge_ids")]
@@ -113,54 +97,47 @@ def start_form(request):
     ]
     form = {"room_id": room_id, "badge_ids": picked, "other_badges": other}
     try:
-        runs = _service(request).start(badge_ids, room_id, _actor(request))
+        runs = _service(request).start(badge_ids, room_id, actor(request))
     except (Invalid, Conflict) as exc:
-        request.tm.doom()
-        request.response.status = exc.status
-        return _training_page(request, form=form, error=_reason(exc))
+        refuse(request, exc.status)
+        return _training_page(request, form=form, error=reason(exc))
     room = runs[0].room
     request.session.flash(
         f"Started {len(runs)} run{'s' if len(runs) != 1 else ''} in {room.name} "
         f"({', '.join(run.badge_id for run in runs)}) at "
         f"{local_time(runs[0].started_at, _room_zone(room))}."
     )
-    return HTTPSeeOther(location=request.route_url("admin.training"))
+    return redirect(request, "admin.training")
 
 
-@view_config(route_name="admin.training.end", request_method="POST", permission=ADMIN)
+@page("admin.training.end", ADMIN, TRAINING, request_method="POST")
 def end_form(request):
     service = _service(request)
     if request.POST.get("all") == "true":
         run_ids = [run.id for run in service.open_runs()]
         if not run_ids:
             request.session.flash("No open runs to end.")
-            return HTTPSeeOther(location=request.route_url("admin.training"))
+            return redirect(request, "admin.training")
     else:
         run_id = parse_id(form_text(request.POST, "run_id"), MAX_ROW_ID)
         if run_id is None:
             raise HTTPBadRequest("run_id: use the End buttons on the training page")
         run_ids = [run_id]
     try:
-        results = service.end(run_ids=run_ids, actor=_actor(request))
+        results = service.end(run_ids=run_ids, actor=actor(request))
     except (Invalid, Conflict) as exc:
-        request.tm.doom()
-        request.session.flash(f"Nothing ended: {_reason(exc)}")
-        return HTTPSeeOther(location=request.route_url("admin.training"))
+        refuse_and_flash(request, f"Nothing ended: {reason(exc)}")
+        return redirect(request, "admin.training")
     for result in results:
         note = f" Warning: {'; '.join(result.warnings)}." if result.warnings else ""
         request.session.flash(
             f"Ended run {result.run.id} ({result.run.badge_id} in "
             f"{result.run.room.name}): {result.readings} readings.{note}"
         )
-    return HTTPSeeOther(location=request.route_url("admin.training"))
+    return redirect(request, "admin.training")
 
 
-@view_config(
-    route_name="admin.training.history",
-    request_method="GET",
-    renderer=TEMPLATES + "history.jinja2",
-    permission=ADMIN,
-)
+@page("admin.training.history", ADMIN, HISTORY)
 def history_page(request):
     query = query_params(request, HistoryQuery)
     service = _service(request)
@@ -180,44 +157,39 @@ def history_page(request):
     )
 
 
-@view_config(route_name="admin.training.run", request_method="POST", permission=ADMIN)
+@page("admin.training.run", ADMIN, HISTORY, request_method="POST")
 def change_run_form(request):
     service = _service(request)
     run_id = path_params(request, RunPath).run_id
     change = request.POST.get("change", "")
     try:
         if change == "cancel":
-            run = service.cancel(run_id, _actor(request))
+            run = service.cancel(run_id, actor(request))
             message = (
                 f"Cancelled run {run.id} ({run.badge_id}): it is not training data."
             )
         elif change == "delete":
-            gone = service.delete(run_id, _actor(request))
+            gone = service.delete(run_id, actor(request))
             message = (
                 f"Deleted run {gone.id} ({gone.badge_id}); its readings "
                 "are kept, unlabelled."
             )
         elif change == "relabel":
             run = service.relabel(
-                run_id, form_text(request.POST, "room_id").strip(), _actor(request)
+                run_id, form_text(request.POST, "room_id").strip(), actor(request)
             )
             message = f"Run {run.id} ({run.badge_id}) is now labelled {run.room.name}."
         else:
             raise HTTPBadRequest("unknown change; use the forms on the history page")
     except (Invalid, Conflict) as exc:
         # An unknown run (NotFound) is not caught: that is the page's 404.
-        request.tm.doom()
-        message = f"Nothing changed: {_reason(exc)}"
+        refuse_and_flash(request, f"Nothing changed: {reason(exc)}")
+        return redirect(request, "admin.training.history")
     request.session.flash(message)
-    return HTTPSeeOther(location=request.route_url("admin.training.history"))
+    return redirect(request, "admin.training.history")
 
 
-@view_config(
-    route_name="admin.training.coverage",
-    request_method="GET",
-    renderer=TEMPLATES + "coverage.jinja2",
-    permission=ADMIN,
-)
+@page("admin.training.coverage", ADMIN, COVERAGE)
 def coverage_page(request):
     service = _service(request)
     rooms = service.coverage(query_params(request, CoverageQuery).site_id)

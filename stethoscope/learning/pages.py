@@ -9,11 +9,12 @@ site's time zone.
 import math
 from dataclasses import dataclass, field
 
-from pyramid.httpexceptions import HTTPBadRequest, HTTPSeeOther
-from pyramid.view import view_config
+from pyramid.httpexceptions import HTTPBadRequest
 
 from ..endpoints import path_params
+from ..forms import actor, redirect, refuse_and_flash
 from ..ops.params import form_text
+from ..pages import page
 from ..permissions import ADMIN
 from ..registry.models import Site
 from ..registry.services import RegistryService, local_time
@@ -26,7 +27,8 @@ from .services import ModelRefused, ModelService
 # The confusion heat-map's shades: heat-0 … heat-10 in stethoscope.css (the
 # Content-Security-Policy forbids inline style attributes).
 HEAT_STEPS = 10
-TEMPLATES = "stethoscope:learning/templates/"
+MODELS = "stethoscope:learning/templates/models.jinja2"
+MODEL = "stethoscope:learning/templates/model.jinja2"
 
 
 @dataclass
@@ -131,10 +133,6 @@ def _registry(request) -> RegistryService:
     return request.find_service(RegistryService)
 
 
-def _actor(request) -> str:
-    return request.authenticated_userid or "-"
-
-
 def _version_or_404(request) -> ModelVersion:
     return _service(request).require(path_params(request, ModelPath).model_id)
 
@@ -161,12 +159,7 @@ def _page(request, **values) -> dict:
     }
 
 
-@view_config(
-    route_name="admin.models",
-    request_method="GET",
-    renderer=TEMPLATES + "models.jinja2",
-    permission=ADMIN,
-)
+@page("admin.models", ADMIN, MODELS)
 def models_page(request):
     service = _service(request)
     versions = service.versions()
@@ -194,12 +187,7 @@ def models_page(request):
     )
 
 
-@view_config(
-    route_name="admin.model",
-    request_method="GET",
-    renderer=TEMPLATES + "model.jinja2",
-    permission=ADMIN,
-)
+@page("admin.model", ADMIN, MODEL)
 def model_page(request):
     version = _version_or_404(request)
     service = _service(request)
@@ -228,29 +216,20 @@ def model_page(request):
     )
 
 
-def _back(request, version: ModelVersion | None = None) -> HTTPSeeOther:
+def _back(request, version: ModelVersion | None = None):
     # The forms are on both pages; each says where it came from.
     if version is not None and request.POST.get("back") == "version":
-        return HTTPSeeOther(
-            location=request.route_url("admin.model", model_id=version.id)
-        )
-    return HTTPSeeOther(location=request.route_url("admin.models"))
+        return redirect(request, "admin.model", model_id=version.id)
+    return redirect(request, "admin.models")
 
 
-def _refused(request, message: str) -> None:
-    # The service checks before it changes anything; dooming the transaction
-    # makes "nothing written" hold whatever it did first.
-    request.tm.doom()
-    request.session.flash(message, queue="error")
-
-
-@view_config(route_name="admin.model.activate", request_method="POST", permission=ADMIN)
+@page("admin.model.activate", ADMIN, MODEL, request_method="POST")
 def activate_form(request):
     version = _version_or_404(request)
     try:
-        _service(request).activate(version.id, actor=_actor(request))
+        _service(request).activate(version.id, actor=actor(request))
     except ModelRefused as exc:
-        _refused(request, f"Nothing changed: {exc}")
+        refuse_and_flash(request, f"Nothing changed: {exc}", queue="error")
         return _back(request, version)
     request.session.flash(
         f"Activated {services.label(version)} ({version.algorithm}): it locates "
@@ -259,17 +238,15 @@ def activate_form(request):
     return _back(request, version)
 
 
-@view_config(
-    route_name="admin.models.rollback", request_method="POST", permission=ADMIN
-)
+@page("admin.models.rollback", ADMIN, MODELS, request_method="POST")
 def rollback_form(request):
     site_id = form_text(request.POST, "site_id").strip()
     if not IDENTIFIER.fullmatch(site_id) or _registry(request).site(site_id) is None:
         raise HTTPBadRequest("site_id: use the Roll back buttons on the models page")
     try:
-        activation = _service(request).rollback(site_id, actor=_actor(request))
+        activation = _service(request).rollback(site_id, actor=actor(request))
     except ModelRefused as exc:
-        _refused(request, f"Nothing changed: {exc}")
+        refuse_and_flash(request, f"Nothing changed: {exc}", queue="error")
         return _back(request)
     version = activation.model_version
     request.session.flash(
