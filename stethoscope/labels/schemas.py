@@ -151,22 +151,9 @@ class TrainingRun(Out):
     source: Literal["live", "import"]
 
     @classmethod
-    def fields_of(cls, run) -> dict:
-        return {
-            "id": run.id,
-            "badge_id": run.badge_id,
-            "room_id": run.room_id,
-            "started_at": run.started_at,
-            "ended_at": run.ended_at,
-            "cancelled_at": run.cancelled_at,
-            "status": run.status,
-            "created_by": run.created_by,
-            "source": run.source,
-        }
-
-    @classmethod
     def of(cls, run) -> "TrainingRun":
-        return cls(**cls.fields_of(run))
+        """From a TrainingRun row: its attributes of the same names."""
+        return cls.model_validate(run, from_attributes=True)
 
 
 class TrainingRunStats(TrainingRun):
@@ -187,7 +174,7 @@ class TrainingRunStats(TrainingRun):
         """From LabelService's RunStats."""
         since = stats.seconds_since_last
         return cls(
-            **TrainingRun.fields_of(stats.run),
+            **dict(TrainingRun.of(stats.run)),
             readings=stats.readings,
             beacons=stats.beacons,
             beacon_count=len(stats.beacons),

@@ -53,6 +53,11 @@ def metrics_summary(version) -> dict:
     return summary
 
 
+def _attributes(row, model: type[Out], but: tuple[str, ...] = ()) -> dict:
+    """The row's attributes named as ``model``'s fields (``but`` these)."""
+    return {name: getattr(row, name) for name in model.model_fields if name not in but}
+
+
 class ModelPath(Query):
     model_id: ModelId
 
@@ -102,21 +107,11 @@ class ModelVersionRecord(Out):
 
     @classmethod
     def fields_of(cls, version) -> dict:
+        """The row's attributes of the fields' names, its metrics as
+        ``metrics_of`` reads them."""
         return {
-            "id": version.id,
-            "site_id": version.site_id,
-            "version": version.version,
-            "algorithm": version.algorithm,
-            "directory": version.directory,
-            "sha256": version.sha256,
-            "sklearn_version": version.sklearn_version,
-            "n_readings": version.n_readings,
-            "n_runs": version.n_runs,
-            "data_start": version.data_start,
-            "data_end": version.data_end,
+            **_attributes(version, ModelVersionRecord),
             "metrics": metrics_of(version),
-            "created_at": version.created_at,
-            "created_by": version.created_by,
         }
 
     @classmethod
@@ -151,13 +146,8 @@ class ModelActivation(Out):
     @classmethod
     def of(cls, activation) -> "ModelActivation":
         return cls(
-            id=activation.id,
-            site_id=activation.site_id,
-            model_version_id=activation.model_version_id,
+            **_attributes(activation, cls, but=("version",)),
             version=activation.model_version.version,
-            action=activation.action,
-            activated_at=activation.activated_at,
-            activated_by=activation.activated_by,
         )
 
 
@@ -191,6 +181,14 @@ class ActivationResult(Out):
 
     activation: ModelActivation
     version: ModelVersion
+
+    @classmethod
+    def of(cls, activation) -> "ActivationResult":
+        """From the activation ModelService made (its version is now active)."""
+        return cls(
+            activation=ModelActivation.of(activation),
+            version=ModelVersion.of(activation.model_version, active=True),
+        )
 
 
 class MetricComparison(Out):

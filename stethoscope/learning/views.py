@@ -142,10 +142,7 @@ def activate_model(request):
     activation = _service(request).activate(
         request.validated.path.model_id, actor=_actor(request)
     )
-    return ActivationResult(
-        activation=ModelActivation.of(activation),
-        version=ModelVersion.of(activation.model_version, active=True),
-    )
+    return ActivationResult.of(activation)
 
 
 @endpoint(
@@ -165,10 +162,7 @@ def activate_model(request):
 def rollback_models(request):
     site_id = _known_site(request, request.validated.body.site_id)
     activation = _service(request).rollback(site_id, actor=_actor(request))
-    return ActivationResult(
-        activation=ModelActivation.of(activation),
-        version=ModelVersion.of(activation.model_version, active=True),
-    )
+    return ActivationResult.of(activation)
 
 
 @endpoint(
