@@ -169,15 +169,7 @@ class LabelService:
         self.session.add_all(runs)
         self.session.flush()
         for run in runs:
-            self._audit(
-                "run.start",
-                target=run.badge_id,
-                details={
-                    "run_id": run.id,
-                    "room_id": run.room_id,
-                    "started_at": run.started_at.isoformat(),
-                },
-            )
+            self._audit_run("run.start", run, started_at=run.started_at.isoformat())
         return runs
 
     def end(
@@ -223,16 +215,12 @@ class LabelService:
         self.session.flush()
         results = self.stats_of(runs)
         for result in results:
-            self._audit(
+            self._audit_run(
                 "run.end",
-                target=result.run.badge_id,
-                details={
-                    "run_id": result.run.id,
-                    "room_id": result.run.room_id,
-                    "ended_at": ended_at.isoformat(),
-                    "readings": result.readings,
-                    "ended_by": actor,
-                },
+                result.run,
+                ended_at=ended_at.isoformat(),
+                readings=result.readings,
+                ended_by=actor,
             )
         return results
 
@@ -244,11 +232,7 @@ class LabelService:
         was = run.status
         run.cancelled_at = self._clock()
         self.session.flush()
-        self._audit(
-            "run.cancel",
-            target=run.badge_id,
-            details={"run_id": run.id, "room_id": run.room_id, "was": was},
-        )
+        self._audit_run("run.cancel", run, was=was)
         return run
 
     def delete(self, run_id: int, actor: str) -> TrainingRun:
@@ -269,6 +253,13 @@ class LabelService:
             },
         )
         return run
+
+    def _audit_run(self, action: str, run: TrainingRun, **details) -> None:
+        self._audit(
+            action,
+            target=run.badge_id,
+            details={"run_id": run.id, "room_id": run.room_id, **details},
+        )
 
     def relabel(self, run_id: int, room_id: str, actor: str) -> TrainingRun:
         """Say the run's badge was in ``room_id`` instead."""
