@@ -145,6 +145,32 @@ def write_while_reading(database, session: Session, statement, *, writing: bool)
         own.execute(statement)
 
 
+def touch(
+    database,
+    session: Session,
+    row,
+    attribute: str,
+    now: datetime.datetime,
+    every: datetime.timedelta,
+    *,
+    writing: bool,
+) -> None:
+    """Set the row's ``attribute`` (a login session's ``last_seen_at``, a
+    token's ``last_used_at``) to ``now`` if it was set over ``every`` ago,
+    or never: a client polling every few seconds must not turn each of its
+    reads into a write. ``writing``: see ``write_while_reading``."""
+    last = getattr(row, attribute)
+    if last is not None and now - last <= every:
+        return
+    model = type(row)
+    write_while_reading(
+        database,
+        session,
+        update(model).where(model.id == row.id).values({attribute: now}),
+        writing=writing,
+    )
+
+
 @dataclass(frozen=True)
 class SessionLimits:
     idle: datetime.timedelta
@@ -200,15 +226,15 @@ class SessionService:
             or now - auth.created_at > self.limits.lifetime
         ):
             return None
-        if now - auth.last_seen_at > self.limits.touch_every:
-            write_while_reading(
-                self.database,
-                session,
-                update(AuthSession)
-                .where(AuthSession.id == auth.id)
-                .values(last_seen_at=now),
-                writing=writing,
-            )
+        touch(
+            self.database,
+            session,
+            auth,
+            "last_seen_at",
+            now,
+            self.limits.touch_every,
+            writing=writing,
+        )
         return user
 
     def purge_expired(self, session: Session) -> int:

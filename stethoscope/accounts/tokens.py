@@ -14,13 +14,13 @@ system) read locations now and then, not hundreds of readings a second.
 import datetime
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..bearer import hash_token, new_token
 from ..db import utcnow
 from .models import User, UserToken
-from .services import AccountError, write_while_reading
+from .services import AccountError, touch
 
 TOKEN_PREFIX = "stu_"
 # Tokens are 4 + 43 characters; anything much longer is not one of ours and
@@ -150,13 +150,13 @@ class UserTokenVerifier:
         now = self._clock()
         if row is None or row.user.disabled or row.state(now) != "live":
             return None
-        if row.last_used_at is None or now - row.last_used_at > self.touch_every:
-            write_while_reading(
-                self.database,
-                session,
-                update(UserToken)
-                .where(UserToken.id == row.id)
-                .values(last_used_at=now),
-                writing=writing,
-            )
+        touch(
+            self.database,
+            session,
+            row,
+            "last_used_at",
+            now,
+            self.touch_every,
+            writing=writing,
+        )
         return row
