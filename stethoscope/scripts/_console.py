@@ -88,11 +88,51 @@ def audit(request, action: str, *, target: str, details: dict | None = None):
     )
 
 
+def command(
+    commands, name: str, run: Callable, *, write: bool | None
+) -> argparse.ArgumentParser:
+    """A subcommand's parser (no abbreviated options either) that
+    ``dispatch`` runs as ``run`` (see there for ``write``); the first
+    paragraph of ``run``'s docstring is its help."""
+    help = " ".join(run.__doc__.strip().split("\n\n")[0].split())
+    parser = commands.add_parser(name, help=help, allow_abbrev=False)
+    parser.set_defaults(run=run, write=write)
+    return parser
+
+
 def dispatch(parser: argparse.ArgumentParser, argv=None) -> int:
-    """Parse ``argv`` and run the subcommand it names (each subcommand's
-    parser sets ``run`` and ``write``)."""
+    """Parse ``argv`` and run the command it names: the exit status.
+
+    The parser (or the subcommand's) sets ``run`` and ``write``: with
+    ``write`` True or False, ``run(request, args)`` in a write or a
+    read-only request of the app ``config_uri`` names (see ``run``); with
+    None, ``run(args)`` alone, returning the exit status (a command that
+    needs no database). ``check(args)``, when set, is a usage error or None.
+    """
     args = parser.parse_args(argv)
+    problem = args.check(args) if hasattr(args, "check") else None
+    if problem is not None:
+        parser.error(problem)
+    if args.write is None:
+        try:
+            return args.run(args)
+        except ConsoleError as exc:
+            return _error(exc)
     return run(args.config_uri, args.run, args, write=args.write)
+
+
+def console(parser: Callable[[], argparse.ArgumentParser]) -> Callable[..., int]:
+    """A script's ``main(argv=None)``: ``dispatch`` with its ``parser()``."""
+
+    def main(argv=None) -> int:
+        return dispatch(parser(), argv)
+
+    return main
+
+
+def _error(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def run(config_uri: str, command: Callable, args, *, write: bool) -> int:
@@ -105,17 +145,13 @@ def run(config_uri: str, command: Callable, args, *, write: bool) -> int:
         with application(config_uri, write=write) as env:
             command(env["request"], args)
     except (ConsoleError, AccountError, ServiceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(exc)
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
-        print(
-            f"error: database: {cause}\n"
-            f"(is the database up, and migrated with "
-            f"initialize_stethoscope_db {config_uri}?)",
-            file=sys.stderr,
+        return _error(
+            f"database: {cause}\n(is the database up, and migrated with "
+            f"initialize_stethoscope_db {config_uri}?)"
         )
-        return EXIT_ERROR
     return 0
 
 
@@ -133,8 +169,13 @@ def when(moment: datetime.datetime | None, never: str = "-") -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Left-aligned columns, two spaces apart, under their headers."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, empty: str = ""
+) -> str:
+    """Left-aligned columns, two spaces apart, under their headers; ``empty``
+    (what there is none of) when there are no rows and it is given."""
+    if empty and not rows:
+        return empty
     cells = [[str(cell) for cell in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join(

@@ -29,7 +29,7 @@ from ..labels.csvio import CsvFormatError, LabelledRow, RowError, read_rows
 from ..learning.features import DEFAULT_FEATURE_SET, FEATURE_SETS
 from ..learning.trainer import CHOICES, TrainingError
 from ..locating.evaluation import KINDS, evaluate
-from ._console import EXIT_ERROR, ConsoleError, argument_parser, table
+from ._console import ConsoleError, argument_parser, console, table
 
 PROG = "stethoscope-evaluate"
 ERRORS_SHOWN = 10
@@ -150,14 +150,14 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of tables"
     )
+    parser.set_defaults(run=evaluate_files, write=None)
     return parser
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+def evaluate_files(args) -> int:
+    train_rows = load(args.train)
+    test_rows = load(args.test)
     try:
-        train_rows = load(args.train)
-        test_rows = load(args.test)
         with tqdm(
             desc="cross-validating",
             unit="fold",
@@ -173,9 +173,8 @@ def main(argv=None) -> int:
                 dead_beacons=args.dead_beacon,
                 feature_set=args.feature_set,
             )
-    except (ConsoleError, TrainingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    except TrainingError as exc:
+        raise ConsoleError(str(exc)) from None
     if args.json:
         sys.stdout.write(
             orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n"
@@ -183,6 +182,9 @@ def main(argv=None) -> int:
     else:
         print(summary(result))
     return 0
+
+
+main = console(parser)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..registry.tokens import GatewayTokenService
-from ._console import actor, audit, dispatch, table, when
+from ._console import actor, audit, command, console, table, when
 
 PROG = "stethoscope-gateway"
 
@@ -19,6 +19,7 @@ def _tokens(request) -> GatewayTokenService:
 
 
 def create(request, args) -> None:
+    """create a token for a gateway and print it, once"""
     with request.tm:
         token, row = _tokens(request).create(args.gateway_id, actor())
         audit(
@@ -41,6 +42,7 @@ def create(request, args) -> None:
 
 
 def revoke(request, args) -> None:
+    """revoke a token (by its id)"""
     with request.tm:
         row, revoked = _tokens(request).revoke(args.token_id, actor())
         if revoked:
@@ -64,12 +66,10 @@ def revoke(request, args) -> None:
 
 
 def list_tokens(request, args) -> None:
+    """list tokens (never the token itself)"""
     with request.tm:
         rows = _tokens(request).list(args.gateway_id)
-    if not rows:
-        where = f" for gateway {args.gateway_id}" if args.gateway_id else ""
-        print(f"no tokens{where}")
-        return
+    where = f" for gateway {args.gateway_id}" if args.gateway_id else ""
     print(
         table(
             ("id", "gateway", "prefix", "created", "revoked"),
@@ -85,6 +85,7 @@ def list_tokens(request, args) -> None:
                 )
                 for row in rows
             ],
+            empty=f"no tokens{where}",
         )
     )
 
@@ -96,24 +97,16 @@ def parser() -> argparse.ArgumentParser:
     token = groups.add_parser("token", help="gateway bearer tokens")
     commands = token.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    command = commands.add_parser(
-        "create", help="create a token for a gateway and print it, once"
-    )
-    command.add_argument("gateway_id", help="the gateway's pi_id")
-    command.set_defaults(run=create, write=True)
-
-    command = commands.add_parser("revoke", help="revoke a token (by its id)")
-    command.add_argument("token_id", type=int)
-    command.set_defaults(run=revoke, write=True)
-
-    command = commands.add_parser("list", help="list tokens (never the token itself)")
-    command.add_argument("gateway_id", nargs="?", help="only this gateway's")
-    command.set_defaults(run=list_tokens, write=False)
+    new = command(commands, "create", create, write=True)
+    new.add_argument("gateway_id", help="the gateway's pi_id")
+    old = command(commands, "revoke", revoke, write=True)
+    old.add_argument("token_id", type=int)
+    listed = command(commands, "list", list_tokens, write=False)
+    listed.add_argument("gateway_id", nargs="?", help="only this gateway's")
     return parser
 
 
-def main(argv=None) -> int:
-    return dispatch(parser(), argv)
+main = console(parser)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 from ..labels.csvio import parse_timestamp
 from ..labels.exporter import LabelledExporter
 from ..registry.models import Site
-from ._console import ConsoleError, argument_parser, audit, run
+from ._console import ConsoleError, argument_parser, audit, console
 from .labelled_import import Progress
 
 PROG = "stethoscope-export"
@@ -99,12 +99,11 @@ def parser() -> argparse.ArgumentParser:
         help="only readings observed from then on (ISO-8601 date or date-time; "
         "no offset means UTC)",
     )
+    parser.set_defaults(run=export_file, write=True)
     return parser
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, export_file, args, write=True)
+main = console(parser)
 
 
 if __name__ == "__main__":

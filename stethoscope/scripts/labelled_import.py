@@ -18,7 +18,7 @@ import time
 
 from ..labels.csvio import CsvFormatError, read_rows
 from ..labels.importer import ImportRefused, ImportSummary, LabelledImporter
-from ._console import ConsoleError, actor, argument_parser, audit, invoked_as, run
+from ._console import ConsoleError, actor, argument_parser, audit, console, invoked_as
 
 PROG = "stethoscope-import"
 
@@ -132,15 +132,17 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="create rooms the file names that --site lacks (id and name as written)",
     )
+    parser.set_defaults(run=import_file, write=True, check=_rooms_need_site)
     return parser
 
 
-def main(argv=None) -> int:
-    parser_ = parser()
-    args = parser_.parse_args(argv)
+def _rooms_need_site(args) -> str | None:
     if args.create_rooms and not args.site:
-        parser_.error("--create-rooms needs --site: rooms belong to a site")
-    return run(args.config_uri, import_file, args, write=True)
+        return "--create-rooms needs --site: rooms belong to a site"
+    return None
+
+
+main = console(parser)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,15 @@ import json
 import sys
 
 from ..learning.schemas import ModelVersion
-from ..learning.services import ModelNotFound, ModelRefused, ModelService
+from ..learning.services import ModelService
 from ..schemas import MAX_ROW_ID as MAX_MODEL_ID
 from ._console import (
     ConsoleError,
     actor,
     argument_parser,
     audit,
-    dispatch,
+    command,
+    console,
     invoked_as,
     table,
     when,
@@ -57,6 +58,7 @@ def _figure(value) -> str:
 
 
 def list_models(request, args) -> None:
+    """list model versions, newest first"""
     with request.tm:
         service = _service(request)
         versions = service.versions(args.site)
@@ -73,10 +75,7 @@ def list_models(request, args) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    if not rows:
-        where = f" of site {args.site}" if args.site else ""
-        print(f"no models{where} yet: train one with stethoscope-train")
-        return
+    where = f" of site {args.site}" if args.site else ""
     print(
         table(
             (
@@ -104,39 +103,38 @@ def list_models(request, args) -> None:
                 )
                 for row, version in zip(rows, versions, strict=True)
             ],
+            empty=f"no models{where} yet: train one with stethoscope-train",
         )
     )
 
 
+# A refused activation or an unknown id (ModelRefused, ModelNotFound) is a
+# ServiceError: _console.run rolls back and prints its message.
+
+
 def activate(request, args) -> None:
-    try:
-        with request.tm:
-            service = _service(request)
-            activation = service.activate(args.version_id, actor=actor())
-            version = activation.model_version
-            message = (
-                f"model {version.version} of {version.site_id} "
-                f"(id {version.id}) is now active"
-            )
-    except (ModelRefused, ModelNotFound) as exc:
-        raise ConsoleError(str(exc)) from None
+    """make a version its site's model"""
+    with request.tm:
+        activation = _service(request).activate(args.version_id, actor=actor())
+        version = activation.model_version
+        message = (
+            f"model {version.version} of {version.site_id} "
+            f"(id {version.id}) is now active"
+        )
     print(message)
 
 
 def rollback(request, args) -> None:
-    try:
-        with request.tm:
-            service = _service(request)
-            site_id = args.site or _only_site(service)
-            previous = service.active(site_id)
-            activation = service.rollback(site_id, actor=actor())
-            version = activation.model_version
-            message = (
-                f"site {site_id} rolled back to model {version.version} "
-                f"(id {version.id}); model {previous.version} is no longer active"
-            )
-    except (ModelRefused, ModelNotFound) as exc:
-        raise ConsoleError(str(exc)) from None
+    """go back to the model active before the current one"""
+    with request.tm:
+        service = _service(request)
+        site_id = args.site or _only_site(service)
+        previous = service.active(site_id)
+        version = service.rollback(site_id, actor=actor()).model_version
+        message = (
+            f"site {site_id} rolled back to model {version.version} "
+            f"(id {version.id}); model {previous.version} is no longer active"
+        )
     print(message)
 
 
@@ -152,13 +150,9 @@ def _only_site(service: ModelService) -> str:
 
 
 def compare(request, args) -> None:
-    try:
-        with request.tm:
-            comparison = (
-                _service(request).compare(args.a, args.b).model_dump(mode="json")
-            )
-    except (ModelRefused, ModelNotFound) as exc:
-        raise ConsoleError(str(exc)) from None
+    """two versions' figures side by side"""
+    with request.tm:
+        comparison = _service(request).compare(args.a, args.b).model_dump(mode="json")
     if args.json:
         print(json.dumps(comparison, indent=2))
         return
@@ -197,31 +191,21 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    command = commands.add_parser("list", help="list model versions, newest first")
-    command.add_argument("--site", help="only the models of this site")
-    command.add_argument("--json", action="store_true", help="print JSON")
-    command.set_defaults(run=list_models, write=False)
-
-    command = commands.add_parser("activate", help="make a version its site's model")
-    command.add_argument("version_id", type=model_id, help="the id shown by list")
-    command.set_defaults(run=activate, write=True)
-
-    command = commands.add_parser(
-        "rollback", help="go back to the model active before the current one"
-    )
-    command.add_argument("--site", help="the site (needed when several have models)")
-    command.set_defaults(run=rollback, write=True)
-
-    command = commands.add_parser("compare", help="two versions' figures side by side")
-    command.add_argument("a", type=model_id, help="id of the first version")
-    command.add_argument("b", type=model_id, help="id of the second version")
-    command.add_argument("--json", action="store_true", help="print JSON")
-    command.set_defaults(run=compare, write=False)
+    listed = command(commands, "list", list_models, write=False)
+    listed.add_argument("--site", help="only the models of this site")
+    listed.add_argument("--json", action="store_true", help="print JSON")
+    chosen = command(commands, "activate", activate, write=True)
+    chosen.add_argument("version_id", type=model_id, help="the id shown by list")
+    back = command(commands, "rollback", rollback, write=True)
+    back.add_argument("--site", help="the site (needed when several have models)")
+    both = command(commands, "compare", compare, write=False)
+    both.add_argument("a", type=model_id, help="id of the first version")
+    both.add_argument("b", type=model_id, help="id of the second version")
+    both.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
-def main(argv=None) -> int:
-    return dispatch(parser(), argv)
+main = console(parser)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from ..simulate.house import HOUSES, House, house_by_name
 from ..simulate.installer import KINDS, install_house
 from ..simulate.live import SUMMARY_EVERY, LiveRunner, stopped_by_signals
 from ..simulate.traffic import DEFAULT_START, run_seconds
-from ._console import EXIT_ERROR, argument_parser, audit, run
+from ._console import ConsoleError, argument_parser, audit, command, console
 
 PROG = "stethoscope-simulate"
 # The numbers the options take: finite (--days inf never stops writing,
@@ -55,6 +55,7 @@ def _badges(args, house: House) -> int:
 
 
 def setup(request, args) -> None:
+    """create the house in the database"""
     house = _house(args)
     badges = _badges(args, house)
     with request.tm:
@@ -107,6 +108,7 @@ def _tokens(values: list[str], house: House) -> dict[str | None, str]:
 
 
 def live(args) -> int:
+    """post real-time traffic to a server"""
     house = _house(args)
     try:
         runner = LiveRunner(
@@ -120,8 +122,7 @@ def live(args) -> int:
             summary_every=args.summary_every,
         )
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        raise ConsoleError(str(exc)) from None
     badges = len(runner.simulation.badge_ids)
     pace = "real time" if args.speed == 1 else f"{args.speed:g}x real time"
     print(
@@ -170,6 +171,7 @@ def _past_latest(args) -> str | None:
 
 
 def csv_file(args) -> int:
+    """write labelled readings to a CSV file"""
     house = _house(args)
     seconds = _seconds(args)
     started = time.monotonic()
@@ -180,8 +182,7 @@ def csv_file(args) -> int:
             with open(args.out, "w", newline="", encoding="utf-8") as handle:
                 summary = _write(handle, house, args, seconds)
     except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
-        return EXIT_ERROR
+        raise ConsoleError(f"cannot write {args.out}: {exc.strerror}") from None
     where = "standard output" if args.out == "-" else args.out
     print(
         f"{where}: {summary.rows:,} rows ({summary.labelled:,} labelled) of "
@@ -271,21 +272,34 @@ def _start(text: str) -> datetime.datetime:
     return moment
 
 
+def _bounded(
+    parser,
+    flag: str,
+    kind: Callable,
+    maximum: int,
+    help: str,
+    *,
+    default=None,
+    shown=None,
+) -> None:
+    """An option taking a number up to ``maximum``: its type refuses more,
+    and its help says the default (or ``shown``) and the maximum."""
+    shown = shown if default is None else f"{default:g}"
+    parser.add_argument(
+        flag,
+        type=kind(maximum),
+        default=default,
+        help=f"{help} ({f'{shown}; ' if shown else ''}at most {maximum:,})",
+    )
+
+
 def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> None:
     parser.add_argument(
         "--house", choices=HOUSES, default="demo", help="which house (default demo)"
     )
-    parser.add_argument(
-        "--rooms",
-        type=_count(MAX_ROOMS),
-        default=40,
-        help=f"generated house: rooms (40; at most {MAX_ROOMS:,})",
-    )
-    parser.add_argument(
-        "--beacons",
-        type=_count(MAX_BEACONS),
-        default=50,
-        help=f"generated house: beacons (50; at most {MAX_BEACONS:,})",
+    _bounded(parser, "--rooms", _count, MAX_ROOMS, "generated house: rooms", default=40)
+    _bounded(
+        parser, "--beacons", _count, MAX_BEACONS, "generated house: beacons", default=50
     )
     parser.add_argument(
         "--house-seed",
@@ -293,11 +307,13 @@ def _house_options(parser: argparse.ArgumentParser, *, seed: bool = True) -> Non
         default=0,
         help="generated house: where the spare beacons go (0)",
     )
-    parser.add_argument(
+    _bounded(
+        parser,
         "--badges",
-        type=_count(MAX_BADGES),
-        help="how many badges (default: the house's own, 6 in the demo house, "
-        f"200 in the generated one; at most {MAX_BADGES:,})",
+        _count,
+        MAX_BADGES,
+        "how many badges",
+        shown="default: the house's own, 6 in the demo house, 200 in the generated one",
     )
     if seed:
         parser.add_argument(
@@ -309,15 +325,11 @@ def parser() -> argparse.ArgumentParser:
     parser = argument_parser(PROG, __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser(
-        "setup", help="create the house in the database", allow_abbrev=False
-    )
+    p = command(commands, "setup", setup, write=True)
     p.add_argument("config_uri", help="the ini file, e.g. development.ini")
     _house_options(p, seed=False)
 
-    p = commands.add_parser(
-        "live", help="post real-time traffic to a server", allow_abbrev=False
-    )
+    p = command(commands, "live", live, write=None)
     p.add_argument("url", help="the server, e.g. http://localhost:6543")
     _house_options(p)
     p.add_argument(
@@ -328,17 +340,21 @@ def parser() -> argparse.ArgumentParser:
         help="bearer token to send: for every gateway, or GATEWAY=TOKEN for "
         "one (repeat for each)",
     )
-    p.add_argument(
+    _bounded(
+        p,
         "--speed",
-        type=_positive_float(MAX_SPEED),
+        _positive_float,
+        MAX_SPEED,
+        "simulated seconds per real second",
         default=1.0,
-        help=f"simulated seconds per real second (1; at most {MAX_SPEED:,})",
     )
-    p.add_argument(
+    _bounded(
+        p,
         "--duration",
-        type=_positive_float(MAX_SECONDS),
-        help="stop after this many simulated seconds (default: run until "
-        f"stopped; at most {MAX_SECONDS:,}, {MAX_DAYS} days)",
+        _positive_float,
+        MAX_SECONDS,
+        "stop after this many simulated seconds",
+        shown="default: run until stopped",
     )
     p.add_argument(
         "--summary-every",
@@ -354,22 +370,13 @@ def parser() -> argparse.ArgumentParser:
         "restore ID (a gateway or beacon of the house)",
     )
 
-    p = commands.add_parser(
-        "csv", help="write labelled readings to a CSV file", allow_abbrev=False
-    )
+    p = command(commands, "csv", csv_file, write=None)
+    p.set_defaults(check=_past_latest)
     p.add_argument("out", help="the file to write; - for standard output")
     _house_options(p)
     length = p.add_mutually_exclusive_group()
-    length.add_argument(
-        "--days",
-        type=_positive_float(MAX_DAYS),
-        help=f"simulated days (default 1, at most {MAX_DAYS})",
-    )
-    length.add_argument(
-        "--readings",
-        type=_count(MAX_READINGS),
-        help=f"stop after this many rows (at most {MAX_READINGS:,})",
-    )
+    _bounded(length, "--days", _positive_float, MAX_DAYS, "simulated days", shown="1")
+    _bounded(length, "--readings", _count, MAX_READINGS, "stop after this many rows")
     p.add_argument(
         "--start",
         type=_start,
@@ -387,17 +394,7 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser_ = parser()
-    args = parser_.parse_args(argv)
-    if args.command == "setup":
-        return run(args.config_uri, setup, args, write=True)
-    if args.command == "live":
-        return live(args)
-    problem = _past_latest(args)
-    if problem is not None:
-        parser_.error(problem)
-    return csv_file(args)
+main = console(parser)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ from ._console import (
     actor,
     argument_parser,
     audit,
+    console,
     invoked_as,
-    run,
     table,
 )
 
@@ -237,12 +237,11 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="for the candidates")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=train_site, write=True)
     return parser
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    return run(args.config_uri, train_site, args, write=True)
+main = console(parser)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,16 @@ from ..accounts.services import UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..db import utcnow
 from ..ops.params import parse_id
-from ._console import ConsoleError, actor, audit, dispatch, invoked_as, table, when
+from ._console import (
+    ConsoleError,
+    actor,
+    audit,
+    command,
+    console,
+    invoked_as,
+    table,
+    when,
+)
 
 PROG = "stethoscope-user"
 FIRST_ADMIN = "admin"
@@ -50,6 +59,7 @@ def read_password(from_stdin: bool) -> str:
 
 
 def add(request, args) -> None:
+    """add a user"""
     password = read_password(args.password_stdin)
     with request.tm:
         user = request.find_service(UserService).create(
@@ -60,6 +70,7 @@ def add(request, args) -> None:
 
 
 def passwd(request, args) -> None:
+    """set a user's password"""
     users = request.find_service(UserService)
     with request.tm:
         # Checked before asking, so that a typo in the name costs no typing.
@@ -73,6 +84,7 @@ def passwd(request, args) -> None:
 
 
 def role(request, args) -> None:
+    """change a user's role"""
     with request.tm:
         users = request.find_service(UserService)
         user = users.require(args.username)
@@ -111,14 +123,17 @@ def _set_disabled(request, username: str, disabled: bool) -> None:
 
 
 def disable(request, args) -> None:
+    """stop a user logging in"""
     _set_disabled(request, args.username, True)
 
 
 def enable(request, args) -> None:
+    """let a disabled user log in again"""
     _set_disabled(request, args.username, False)
 
 
 def list_users(request, args) -> None:
+    """list users: role, enabled, last login"""
     with request.tm:
         users = request.find_service(UserService).list()
     if not users:
@@ -137,7 +152,11 @@ def list_users(request, args) -> None:
 
 
 def bootstrap_admin(request, args) -> None:
-    """The first admin, when there is no user at all; else a reminder."""
+    """create the first admin (random password, shown once) if there are
+    no users; make run does this
+
+    With users already there it only reminds how to add one.
+    """
     password = secrets.token_urlsafe(12)
     with request.tm:
         users = request.find_service(UserService)
@@ -170,6 +189,7 @@ def _tokens(request) -> UserTokenService:
 
 
 def create_token(request, args) -> None:
+    """create a token for a user and print it, once"""
     with request.tm:
         user = request.find_service(UserService).require(args.username)
         token, row = _tokens(request).create(user, actor(), expires_days=args.expires)
@@ -189,6 +209,7 @@ def create_token(request, args) -> None:
 
 
 def list_tokens(request, args) -> None:
+    """list tokens (never the token itself)"""
     with request.tm:
         user = None
         if args.username:
@@ -207,18 +228,17 @@ def list_tokens(request, args) -> None:
             )
             for row in rows
         ]
-    if not lines:
-        print(f"no tokens{f' of {args.username}' if args.username else ''}")
-        return
     print(
         table(
             ("id", "user", "prefix", "created", "expires", "last used", "state"),
             lines,
+            empty=f"no tokens{f' of {args.username}' if args.username else ''}",
         )
     )
 
 
 def revoke_token(request, args) -> None:
+    """revoke a token (by its id)"""
     with request.tm:
         row, revoked = _tokens(request).revoke(args.token_id, actor())
         username = row.user.username
@@ -259,25 +279,18 @@ def _token_commands(commands) -> None:
         dest="token_command", required=True, metavar="ACTION"
     )
 
-    command = actions.add_parser(
-        "create", help="create a token for a user and print it, once"
-    )
-    command.add_argument("username")
-    command.add_argument(
+    new = command(actions, "create", create_token, write=True)
+    new.add_argument("username")
+    new.add_argument(
         "--expires",
         type=_days,
         metavar="DAYS",
         help="refuse the token after this many days (default: never)",
     )
-    command.set_defaults(run=create_token, write=True)
-
-    command = actions.add_parser("list", help="list tokens (never the token itself)")
-    command.add_argument("username", nargs="?", help="only this user's")
-    command.set_defaults(run=list_tokens, write=False)
-
-    command = actions.add_parser("revoke", help="revoke a token (by its id)")
-    command.add_argument("token_id", type=_token_id)
-    command.set_defaults(run=revoke_token, write=True)
+    listed = command(actions, "list", list_tokens, write=False)
+    listed.add_argument("username", nargs="?", help="only this user's")
+    old = command(actions, "revoke", revoke_token, write=True)
+    old.add_argument("token_id", type=_token_id)
 
 
 class _RefusePassword(argparse.Action):
@@ -305,53 +318,31 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("config_uri", help="the ini file, e.g. development.ini")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    command = commands.add_parser("add", help="add a user", allow_abbrev=False)
-    command.add_argument("username")
-    command.add_argument("--role", required=True, choices=ROLES)
-    _password_options(command)
-    command.set_defaults(run=add, write=True)
-
-    command = commands.add_parser(
-        "passwd", help="set a user's password", allow_abbrev=False
-    )
-    command.add_argument("username")
-    _password_options(command)
-    command.set_defaults(run=passwd, write=True)
-
-    command = commands.add_parser("role", help="change a user's role")
-    command.add_argument("username")
-    command.add_argument("role", choices=ROLES)
-    command.set_defaults(run=role, write=True)
-
-    command = commands.add_parser("disable", help="stop a user logging in")
-    command.add_argument("username")
-    command.set_defaults(run=disable, write=True)
-
-    command = commands.add_parser("enable", help="let a disabled user log in again")
-    command.add_argument("username")
-    command.set_defaults(run=enable, write=True)
-
-    command = commands.add_parser("list", help="list users: role, enabled, last login")
-    command.set_defaults(run=list_users, write=False)
-
-    command = commands.add_parser(
-        "bootstrap",
-        help="create the first admin (random password, shown once) if there "
-        "are no users; make run does this",
-    )
-    command.add_argument(
+    added = command(commands, "add", add, write=True)
+    added.add_argument("username")
+    added.add_argument("--role", required=True, choices=ROLES)
+    _password_options(added)
+    password = command(commands, "passwd", passwd, write=True)
+    password.add_argument("username")
+    _password_options(password)
+    changed = command(commands, "role", role, write=True)
+    changed.add_argument("username")
+    changed.add_argument("role", choices=ROLES)
+    for name, run in (("disable", disable), ("enable", enable)):
+        command(commands, name, run, write=True).add_argument("username")
+    command(commands, "list", list_users, write=False)
+    first = command(commands, "bootstrap", bootstrap_admin, write=True)
+    first.add_argument(
         "--url",
         default=SITE_URL,
         help="where the site is served (default: %(default)s)",
     )
-    command.set_defaults(run=bootstrap_admin, write=True)
 
     _token_commands(commands)
     return parser
 
 
-def main(argv=None) -> int:
-    return dispatch(parser(), argv)
+main = console(parser)
 
 
 if __name__ == "__main__":
