@@ -188,6 +188,15 @@ def test_an_id_no_model_can_have_is_a_usage_error(ini, app, two, db, argv, capsy
     assert events(db) == []
 
 
+def test_an_abbreviated_option_is_a_usage_error(ini, two, capsys):
+    # A typo must not pick another option: --js is not taken for --json.
+    with pytest.raises(SystemExit) as excinfo:
+        models.main([ini, "list", "--js"])
+
+    assert excinfo.value.code == 2
+    assert "unrecognized arguments: --js" in capsys.readouterr().err
+
+
 def test_the_largest_model_id_is_looked_up(ini, two, capsys):
     assert models.main([ini, "activate", "2147483647"]) == 2
     assert capsys.readouterr().err == "error: no model version 2147483647\n"
