@@ -83,20 +83,26 @@ class Beacon(Base):
     room: Mapped[Room | None] = relationship()
 
 
-class Gateway(Base):
+class Traffic:
+    """A device's traffic: when it was first and last seen, its posts and
+    duplicates (written by stethoscope.registry.activity)."""
+
+    first_seen: Mapped[datetime.datetime | None]
+    last_seen: Mapped[datetime.datetime | None]
+    posts: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Gateway(Traffic, Base):
     __tablename__ = "gateways"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
-    first_seen: Mapped[datetime.datetime | None]
-    last_seen: Mapped[datetime.datetime | None]
     last_ip: Mapped[str | None] = mapped_column(String(64))
-    posts: Mapped[int] = mapped_column(BigInteger, default=0)
-    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class Badge(Base):
+class Badge(Traffic, Base):
     __tablename__ = "badges"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -106,11 +112,7 @@ class Badge(Base):
     # The migration that added it gave existing badges TRUE on the server;
     # the model says so too, so that alembic finds nothing to change.
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
-    first_seen: Mapped[datetime.datetime | None]
-    last_seen: Mapped[datetime.datetime | None]
     last_gateway_id: Mapped[str | None] = mapped_column(String(64))
-    posts: Mapped[int] = mapped_column(BigInteger, default=0)
-    duplicates: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class GatewayToken(Base):

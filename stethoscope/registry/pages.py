@@ -10,11 +10,11 @@ as it does for the API.
 
 import pydantic
 from pyramid.httpexceptions import HTTPSeeOther
-from pyramid.view import view_config
 
 from ..endpoints import field_errors
 from ..errors import Invalid, NotFound, ServiceError, ValidationError
 from ..ops.params import form_text, form_texts
+from ..pages import page
 from ..permissions import ADMIN
 from ..schemas import IDENTIFIER
 from . import transfer
@@ -40,6 +40,7 @@ from .services import RegistryService, local_time
 # the reason next to the field (400, or 409 for a conflict), nothing written.
 
 PAGES = "stethoscope:registry/templates/"
+BEACONS_ROUTE = "admin.house.beacons"
 # The text fields of the add-room form; the room page's are these but the id.
 ROOM_FORM = ("id", "name", "site", "floor", "max_stay_minutes")
 
@@ -103,7 +104,45 @@ def _back(request, route: str, **kw):
     return HTTPSeeOther(location=request.route_url(route, **kw))
 
 
-def _house_page(request, **values) -> dict:
+def _row(request, model):
+    """The row of ``model`` the path names (``site_id``, …), or 404."""
+    key = request.matchdict[f"{model.__name__.lower()}_id"]
+    return registry(request).get(model, key)
+
+
+def _texts(request, *names: str) -> dict:
+    """The posted text of each field ``names``; a file for one is refused
+    (400) before the page is shown again with what was posted."""
+    return {name: form_text(request.POST, name) for name in names}
+
+
+def _add(request, kind: str, create, model, form: dict, refused, back: str):
+    """Add a ``kind`` with ``create`` from ``form`` (its id trimmed): to the
+    page ``back`` with a flash, or ``refused(errors)``, the page again."""
+    try:
+        row = create(_form(model, **{**form, "id": form["id"].strip()}))
+    except ServiceError as exc:
+        return refused(_form_errors(request, exc))
+    request.session.flash(f"Added {kind} {row.id}.")
+    return _back(request, back)
+
+
+def _deleted(request, kind: str, row, delete, route: str):
+    """The item page's delete button: ``delete(row)`` and back to ``route``."""
+    delete(row)
+    request.session.flash(f"Deleted {kind} {row.id}.")
+    return _back(request, route)
+
+
+def _saved(request, saved: str, changes, route: str, **kw):
+    """After an item page's save: ``saved`` or that nothing changed."""
+    request.session.flash(saved if changes else "Nothing to change.")
+    return _back(request, route, **kw)
+
+
+@page("admin.house", ADMIN, PAGES + "house.jinja2")
+def house_page(request, **values) -> dict:
+    """The house page; again, with ``values``, for a refused form."""
     service = registry(request)
     sites = service.sites()
     rooms = service.rooms()
@@ -125,63 +164,32 @@ def _house_page(request, **values) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.house",
-    request_method="GET",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
-def house_page(request):
-    return _house_page(request)
-
-
-@view_config(
-    route_name="admin.house.sites",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.sites", ADMIN, PAGES + "house.jinja2", request_method="POST")
 def page_create_site(request):
-    form = {key: form_text(request.POST, key) for key in ("id", "name", "timezone")}
-    try:
-        site = registry(request).create_site(
-            _form(SiteIn, **{**form, "id": form["id"].strip()})
-        )
-    except ServiceError as exc:
-        return _house_page(
-            request, site_form=form, errors={"site": _form_errors(request, exc)}
-        )
-    request.session.flash(f"Added site {site.id}.")
-    return _back(request, "admin.house")
+    form = _texts(request, "id", "name", "timezone")
+    return _add_to_house(request, "site", SiteIn, form)
 
 
-@view_config(
-    route_name="admin.house.rooms",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.rooms", ADMIN, PAGES + "house.jinja2", request_method="POST")
 def page_create_room(request):
-    form = {key: form_text(request.POST, key) for key in ROOM_FORM}
-    form["adjacent"] = form_texts(request.POST, "adjacent")
-    try:
-        room = registry(request).create_room(
-            _form(RoomIn, **{**form, "id": form["id"].strip()})
-        )
-    except ServiceError as exc:
-        return _house_page(
-            request, room_form=form, errors={"room": _form_errors(request, exc)}
-        )
-    request.session.flash(f"Added room {room.id}.")
-    return _back(request, "admin.house")
+    form = {
+        **_texts(request, *ROOM_FORM),
+        "adjacent": form_texts(request.POST, "adjacent"),
+    }
+    return _add_to_house(request, "room", RoomIn, form)
 
 
-@view_config(
-    route_name="admin.house.import",
-    request_method="POST",
-    renderer=PAGES + "house.jinja2",
-    permission=ADMIN,
-)
+def _add_to_house(request, kind: str, model, form: dict):
+    """The house page's forms to add a site or a room."""
+    create = getattr(registry(request), f"create_{kind}")
+
+    def refused(errors):
+        return house_page(request, errors={kind: errors}, **{f"{kind}_form": form})
+
+    return _add(request, kind, create, model, form, refused, "admin.house")
+
+
+@page("admin.house.import", ADMIN, PAGES + "house.jinja2", request_method="POST")
 def page_import(request):
     kind = form_text(request.POST, "kind")
     upload = request.POST.get("file")
@@ -201,7 +209,7 @@ def page_import(request):
             body,
         )
     except ServiceError as exc:
-        return _house_page(
+        return house_page(
             request, import_kind=kind, errors={"import": _import_errors(request, exc)}
         )
     request.session.flash(
@@ -214,7 +222,10 @@ def page_import(request):
 # -- one site --
 
 
-def _site_page(request, site: Site, **values) -> dict:
+@page("admin.house.site", ADMIN, PAGES + "site.jinja2")
+def site_page(request, site: Site | None = None, **values) -> dict:
+    """The site's page; again, with ``values``, for its refused form."""
+    site = site or _row(request, Site)
     return _page(
         request,
         site=site,
@@ -224,44 +235,29 @@ def _site_page(request, site: Site, **values) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.house.site",
-    request_method="GET",
-    renderer=PAGES + "site.jinja2",
-    permission=ADMIN,
-)
-def site_page(request):
-    return _site_page(request, registry(request).get_site(request.matchdict["site_id"]))
-
-
-@view_config(
-    route_name="admin.house.site",
-    request_method="POST",
-    renderer=PAGES + "site.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.site", ADMIN, PAGES + "site.jinja2", request_method="POST")
 def page_change_site(request):
+    site = _row(request, Site)
+    values = _texts(request, "name", "timezone")
     service = registry(request)
-    site = service.get_site(request.matchdict["site_id"])
-    # A file for a text field is refused (400) before the page is shown
-    # again with what was posted.
-    values = {key: form_text(request.POST, key) for key in ("name", "timezone")}
     try:
         if request.POST.get("change") == "delete":
-            service.delete_site(site)
-            request.session.flash(f"Deleted site {site.id}.")
-            return _back(request, "admin.house")
+            return _deleted(request, "site", site, service.delete_site, "admin.house")
         changes = service.update_site(site, _form(SiteChange, **values))
     except ServiceError as exc:
-        return _site_page(request, site, errors=_form_errors(request, exc))
-    request.session.flash(f"Saved site {site.id}." if changes else "Nothing to change.")
-    return _back(request, "admin.house.site", site_id=site.id)
+        return site_page(request, site, errors=_form_errors(request, exc))
+    saved = f"Saved site {site.id}."
+    return _saved(request, saved, changes, "admin.house.site", site_id=site.id)
 
 
 # -- one room --
 
 
-def _room_page(request, room: Room, form=None, **values) -> dict:
+@page("admin.house.room", ADMIN, PAGES + "room.jinja2")
+def room_page(request, room: Room | None = None, form=None, **values) -> dict:
+    """The room's page; again, with ``form`` and ``values``, for its
+    refused form."""
+    room = room or _row(request, Room)
     service = registry(request)
     return _page(
         request,
@@ -283,40 +279,23 @@ def _room_page(request, room: Room, form=None, **values) -> dict:
     )
 
 
-@view_config(
-    route_name="admin.house.room",
-    request_method="GET",
-    renderer=PAGES + "room.jinja2",
-    permission=ADMIN,
-)
-def room_page(request):
-    return _room_page(request, registry(request).get_room(request.matchdict["room_id"]))
-
-
-@view_config(
-    route_name="admin.house.room",
-    request_method="POST",
-    renderer=PAGES + "room.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.room", ADMIN, PAGES + "room.jinja2", request_method="POST")
 def page_change_room(request):
+    room = _row(request, Room)
     service = registry(request)
-    room = service.get_room(request.matchdict["room_id"])
     if request.POST.get("change") == "max_stay":
         return _change_max_stay(request, room)
-    form = {key: form_text(request.POST, key) for key in ROOM_FORM[1:]}
+    form = _texts(request, *ROOM_FORM[1:])
     form["adjacent"] = form_texts(request.POST, "adjacent")
     try:
         if request.POST.get("change") == "delete":
-            service.delete_room(room)
-            request.session.flash(f"Deleted room {room.id}.")
-            return _back(request, "admin.house")
+            return _deleted(request, "room", room, service.delete_room, "admin.house")
         changes = service.update_room(room, _form(RoomChange, **form))
     except ServiceError as exc:
         errors = _form_errors(request, exc)
-        return _room_page(request, room, form=form, errors=errors)
-    request.session.flash(f"Saved room {room.id}." if changes else "Nothing to change.")
-    return _back(request, "admin.house.room", room_id=room.id)
+        return room_page(request, room, form=form, errors=errors)
+    saved = f"Saved room {room.id}."
+    return _saved(request, saved, changes, "admin.house.room", room_id=room.id)
 
 
 def _change_max_stay(request, room: Room):
@@ -329,7 +308,7 @@ def _change_max_stay(request, room: Room):
         )
     except ServiceError as exc:
         request.override_renderer = PAGES + "house.jinja2"
-        return _house_page(
+        return house_page(
             request,
             max_stay_values={room.id: value},
             errors={"max_stay": {room.id: _form_errors(request, exc)}},
@@ -348,54 +327,30 @@ def _change_max_stay(request, room: Room):
 # -- beacons --
 
 
-def _beacons_page(request, **values) -> dict:
+@page("admin.house.beacons", ADMIN, PAGES + "beacons.jinja2")
+def beacons_page(request, **values) -> dict:
+    """The beacons page; again, with ``values``, for a refused form."""
     service = registry(request)
     values.setdefault("form", {"id": "", "room": "", "label": ""})
     return _page(request, beacons=service.beacons(), rooms=service.rooms(), **values)
 
 
-@view_config(
-    route_name="admin.house.beacons",
-    request_method="GET",
-    renderer=PAGES + "beacons.jinja2",
-    permission=ADMIN,
-)
-def beacons_page(request):
-    return _beacons_page(request)
-
-
-@view_config(
-    route_name="admin.house.beacons",
-    request_method="POST",
-    renderer=PAGES + "beacons.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.beacons", ADMIN, PAGES + "beacons.jinja2", request_method="POST")
 def page_create_beacon(request):
-    form = {key: form_text(request.POST, key) for key in ("id", "room", "label")}
-    try:
-        beacon = registry(request).create_beacon(
-            _form(BeaconIn, **{**form, "id": form["id"].strip()})
-        )
-    except ServiceError as exc:
-        return _beacons_page(request, form=form, errors=_form_errors(request, exc))
-    request.session.flash(f"Added beacon {beacon.id}.")
-    return _back(request, "admin.house.beacons")
+    form = _texts(request, "id", "room", "label")
+
+    def refused(errors):
+        return beacons_page(request, form=form, errors=errors)
+
+    create = registry(request).create_beacon
+    return _add(request, "beacon", create, BeaconIn, form, refused, BEACONS_ROUTE)
 
 
-def _beacon_page(request, beacon: Beacon, **values) -> dict:
+@page("admin.house.beacon", ADMIN, PAGES + "beacon.jinja2")
+def beacon_page(request, beacon: Beacon | None = None, **values) -> dict:
+    """The beacon's page; again, with ``values``, for its refused form."""
+    beacon = beacon or _row(request, Beacon)
     return _page(request, beacon=beacon, rooms=registry(request).rooms(), **values)
-
-
-@view_config(
-    route_name="admin.house.beacon",
-    request_method="GET",
-    renderer=PAGES + "beacon.jinja2",
-    permission=ADMIN,
-)
-def beacon_page(request):
-    return _beacon_page(
-        request, registry(request).get_beacon(request.matchdict["beacon_id"])
-    )
 
 
 def _next(request, default: str, **kw):
@@ -405,28 +360,22 @@ def _next(request, default: str, **kw):
     return _back(request, default, **kw)
 
 
-@view_config(
-    route_name="admin.house.beacon",
-    request_method="POST",
-    renderer=PAGES + "beacon.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.beacon", ADMIN, PAGES + "beacon.jinja2", request_method="POST")
 def page_change_beacon(request):
+    beacon = _row(request, Beacon)
     service = registry(request)
-    beacon = service.get_beacon(request.matchdict["beacon_id"])
     values = {"room": form_text(request.POST, "room")}
     if "label" in request.POST:
         values["label"] = form_text(request.POST, "label")
     try:
         if request.POST.get("change") == "delete":
-            service.delete_beacon(beacon)
-            request.session.flash(f"Deleted beacon {beacon.id}.")
-            return _back(request, "admin.house.beacons")
+            delete = service.delete_beacon
+            return _deleted(request, "beacon", beacon, delete, BEACONS_ROUTE)
         changes = service.update_beacon(beacon, _form(BeaconChange, **values))
     except ServiceError as exc:
         if request.POST.get("next") == "unplaced":
             return _unplaced_refused(request, exc, beacon=beacon.id)
-        return _beacon_page(request, beacon, errors=_form_errors(request, exc))
+        return beacon_page(request, beacon, errors=_form_errors(request, exc))
     where = f"in {beacon.room_id}" if beacon.room_id else "unplaced"
     request.session.flash(
         f"Saved beacon {beacon.id} ({where})." if changes else "Nothing to change."
@@ -437,12 +386,7 @@ def page_change_beacon(request):
 # -- gateways and badges --
 
 
-@view_config(
-    route_name="admin.house.devices",
-    request_method="GET",
-    renderer=PAGES + "devices.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.devices", ADMIN, PAGES + "devices.jinja2")
 def devices_page(request):
     service = registry(request)
     zones = {site.id: site.timezone for site in service.sites()}
@@ -453,12 +397,9 @@ def devices_page(request):
 
 def _device_page(request, kind: str, device_id: str, **values) -> dict:
     service = registry(request)
-    row = None
-    # An id that is no identifier is not looked up (PostgreSQL refuses a NUL
-    # in a query): the refused form comes back with the service's reason.
-    if IDENTIFIER.fullmatch(device_id):
-        find = service.gateway if kind == "gateway" else service.badge
-        row = find(device_id)
+    # An id that is no identifier is not looked up: the refused form comes
+    # back with the service's reason.
+    row = service.find(Gateway if kind == "gateway" else Badge, device_id)
     if row is None:
         # Describing a device before it is heard: an empty form.
         row = Gateway(id=device_id) if kind == "gateway" else Badge(id=device_id)
@@ -480,77 +421,55 @@ def _device_id(request, kind: str) -> str:
     return device_id
 
 
-@view_config(
-    route_name="admin.house.gateway",
-    request_method="GET",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.gateway", ADMIN, PAGES + "device.jinja2")
 def gateway_page(request):
     return _device_page(request, "gateway", _device_id(request, "gateway"))
 
 
-@view_config(
-    route_name="admin.house.badge",
-    request_method="GET",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.badge", ADMIN, PAGES + "device.jinja2")
 def badge_page(request):
     return _device_page(request, "badge", _device_id(request, "badge"))
 
 
-@view_config(
-    route_name="admin.house.gateway",
-    request_method="POST",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.gateway", ADMIN, PAGES + "device.jinja2", request_method="POST")
 def page_save_gateway(request):
-    gateway_id = request.matchdict["gateway_id"]
-    values = {"site": form_text(request.POST, "site")}
-    if "name" in request.POST:
-        values["name"] = form_text(request.POST, "name")
-    try:
-        gateway, created, changes = registry(request).save_gateway(
-            gateway_id, _form(GatewayChange, **values)
-        )
-    except ServiceError as exc:
-        return _device_page(
-            request, "gateway", gateway_id, errors=_form_errors(request, exc)
-        )
-    request.session.flash(
-        f"Saved gateway {gateway.id}." if created or changes else "Nothing to change."
+    return _save_device(
+        request, "gateway", GatewayChange, _device_form(request, "name")
     )
-    return _back(request, "admin.house.devices")
 
 
-@view_config(
-    route_name="admin.house.badge",
-    request_method="POST",
-    renderer=PAGES + "device.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.badge", ADMIN, PAGES + "device.jinja2", request_method="POST")
 def page_save_badge(request):
-    badge_id = request.matchdict["badge_id"]
-    values = {"site": form_text(request.POST, "site")}
-    if "wearer" in request.POST:
-        values["wearer"] = form_text(request.POST, "wearer")
+    values = _device_form(request, "wearer")
     if "active" in request.POST:
         values["active"] = request.POST["active"] == "true"
+    return _save_device(request, "badge", BadgeChange, values)
+
+
+def _device_form(request, *fields: str) -> dict:
+    """A device form's site, and its other ``fields`` when posted (the
+    unplaced list's forms have the site alone)."""
+    values = {"site": form_text(request.POST, "site")}
+    for name in fields:
+        if name in request.POST:
+            values[name] = form_text(request.POST, name)
+    return values
+
+
+def _save_device(request, kind: str, model, values: dict):
+    """Save a gateway's or a badge's form, from its page or the unplaced
+    list; refused, the form comes back where it was."""
+    device_id = request.matchdict[f"{kind}_id"]
+    save = getattr(registry(request), f"save_{kind}")
     try:
-        badge, created, changes = registry(request).save_badge(
-            badge_id, _form(BadgeChange, **values)
-        )
+        row, created, changes = save(device_id, _form(model, **values))
     except ServiceError as exc:
         if request.POST.get("next") == "unplaced":
-            return _unplaced_refused(request, exc, badge=badge_id)
-        return _device_page(
-            request, "badge", badge_id, errors=_form_errors(request, exc)
-        )
-    request.session.flash(
-        f"Saved badge {badge.id}." if created or changes else "Nothing to change."
-    )
+            return _unplaced_refused(request, exc, **{kind: device_id})
+        errors = _form_errors(request, exc)
+        return _device_page(request, kind, device_id, errors=errors)
+    saved = created or changes
+    request.session.flash(f"Saved {kind} {row.id}." if saved else "Nothing to change.")
     return _next(request, "admin.house.devices")
 
 
@@ -574,11 +493,6 @@ def _unplaced_refused(request, exc, **which) -> dict:
     return _unplaced_page(request, errors={kind: {key: _form_errors(request, exc)}})
 
 
-@view_config(
-    route_name="admin.house.unplaced",
-    request_method="GET",
-    renderer=PAGES + "unplaced.jinja2",
-    permission=ADMIN,
-)
+@page("admin.house.unplaced", ADMIN, PAGES + "unplaced.jinja2")
 def unplaced_page(request):
     return _unplaced_page(request)

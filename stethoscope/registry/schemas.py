@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    create_model,
 )
 
 from ..schemas import Body, Identifier, Out, Query
@@ -130,11 +131,41 @@ Adjacent = Annotated[
 ]
 
 
+def _path(
+    name: str, key: str, description: str, kind: Any = Identifier
+) -> type[BaseModel]:
+    """The model of a route's placeholder ``key`` (an Identifier)."""
+    return create_model(name, **{key: (kind, Field(description=description))})
+
+
+# ---- responses of rows --------------------------------------------------------
+
+# Columns the API calls by another name (what a row refers to, by id).
+_COLUMN_OF = {"site": "site_id", "room": "room_id"}
+
+
+class Row(Out):
+    """A response that shows a row of stethoscope.registry.models."""
+
+    @classmethod
+    def of(cls, row, **given):
+        """The response of ``row``: each field is the row's attribute of that
+        name (``site`` and ``room`` its ``site_id`` and ``room_id``), unless
+        ``given``."""
+        return cls(
+            **{
+                name: given[name]
+                if name in given
+                else getattr(row, _COLUMN_OF.get(name, name))
+                for name in cls.model_fields
+            }
+        )
+
+
 # ---- sites -------------------------------------------------------------------
 
 
-class SitePath(BaseModel):
-    site_id: Identifier = Field(description="The site's id (may contain '/').")
+SitePath = _path("SitePath", "site_id", "The site's id (may contain '/').")
 
 
 class SiteIn(Body):
@@ -150,22 +181,13 @@ class SiteChange(Body):
     timezone: Timezone | None = None
 
 
-class Site(Out):
+class Site(Row):
     """The site."""
 
     id: str
     name: str
     timezone: str
     created_at: datetime.datetime
-
-    @classmethod
-    def of(cls, site) -> "Site":
-        return cls(
-            id=site.id,
-            name=site.name,
-            timezone=site.timezone,
-            created_at=site.created_at,
-        )
 
 
 class SiteList(Out):
@@ -181,8 +203,7 @@ class SiteFilter(Query):
     site: Identifier | None = Field(None, description="Only this site's.")
 
 
-class RoomPath(BaseModel):
-    room_id: Identifier = Field(description="The room's id (may contain '/').")
+RoomPath = _path("RoomPath", "room_id", "The room's id (may contain '/').")
 
 
 class RoomIn(Body):
@@ -205,7 +226,7 @@ class RoomChange(Body):
     adjacent: Adjacent | None = None
 
 
-class Room(Out):
+class Room(Row):
     """The room."""
 
     id: str
@@ -216,15 +237,9 @@ class Room(Out):
     adjacent: list[str]
 
     @classmethod
-    def of(cls, room) -> "Room":
-        return cls(
-            id=room.id,
-            name=room.name,
-            site=room.site_id,
-            floor=room.floor,
-            max_stay_minutes=room.max_stay_minutes,
-            adjacent=[other.id for other in room.adjacent],
-        )
+    def of(cls, row, **given) -> "Room":
+        given.setdefault("adjacent", [other.id for other in row.adjacent])
+        return super().of(row, **given)
 
 
 class RoomList(Out):
@@ -236,8 +251,7 @@ class RoomList(Out):
 # ---- beacons -----------------------------------------------------------------
 
 
-class BeaconPath(BaseModel):
-    beacon_id: Identifier = Field(description="The beacon's id (may contain '/').")
+BeaconPath = _path("BeaconPath", "beacon_id", "The beacon's id (may contain '/').")
 
 
 class BeaconIn(Body):
@@ -253,7 +267,7 @@ class BeaconChange(Body):
     label: OptionalName = None
 
 
-class Beacon(Out):
+class Beacon(Row):
     """The beacon."""
 
     id: str
@@ -261,16 +275,6 @@ class Beacon(Out):
     label: str | None
     first_heard: datetime.datetime | None
     last_heard: datetime.datetime | None
-
-    @classmethod
-    def of(cls, beacon) -> "Beacon":
-        return cls(
-            id=beacon.id,
-            room=beacon.room_id,
-            label=beacon.label,
-            first_heard=beacon.first_heard,
-            last_heard=beacon.last_heard,
-        )
 
 
 class BeaconList(Out):
@@ -282,14 +286,18 @@ class BeaconList(Out):
 # ---- gateways and badges as described ----------------------------------------
 
 
-class GatewayPath(BaseModel):
-    gateway_id: Identifier = Field(description="The gateway's id.")
+def _device_paths(kind: str) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The paths of a gateway or badge described, and of one heard or not
+    yet: not an Identifier, since an id no device can have is refused 400
+    (id), as the form on the admin page is."""
+    name, key = kind.capitalize(), f"{kind}_id"
+    return (
+        _path(f"{name}Path", key, f"The {kind}'s id."),
+        _path(f"New{name}Path", key, f"The {kind}'s id, heard or not yet.", str),
+    )
 
 
-class NewGatewayPath(BaseModel):
-    # Not an Identifier: an id no gateway can have is refused 400 (id), as
-    # the form on the admin page is.
-    gateway_id: str = Field(description="The gateway's id, heard or not yet.")
+GatewayPath, NewGatewayPath = _device_paths("gateway")
 
 
 class GatewayChange(Body):
@@ -299,7 +307,7 @@ class GatewayChange(Body):
     site: OptionalId = None
 
 
-class RegistryGateway(Out):
+class RegistryGateway(Row):
     """The gateway, as described and as seen."""
 
     id: str
@@ -311,19 +319,6 @@ class RegistryGateway(Out):
     posts: int = Field(ge=0)
     duplicates: int = Field(ge=0)
 
-    @classmethod
-    def of(cls, gateway) -> "RegistryGateway":
-        return cls(
-            id=gateway.id,
-            name=gateway.name,
-            site=gateway.site_id,
-            first_seen=gateway.first_seen,
-            last_seen=gateway.last_seen,
-            last_ip=gateway.last_ip,
-            posts=gateway.posts or 0,
-            duplicates=gateway.duplicates or 0,
-        )
-
 
 class RegistryGatewayList(Out):
     """Every gateway row, by id."""
@@ -331,12 +326,7 @@ class RegistryGatewayList(Out):
     gateways: list[RegistryGateway]
 
 
-class BadgePath(BaseModel):
-    badge_id: Identifier = Field(description="The badge's id.")
-
-
-class NewBadgePath(BaseModel):
-    badge_id: str = Field(description="The badge's id, heard or not yet.")
+BadgePath, NewBadgePath = _device_paths("badge")
 
 
 class BadgeChange(Body):
@@ -351,7 +341,7 @@ class BadgeChange(Body):
     active: StrictBool | None = None
 
 
-class RegistryBadge(Out):
+class RegistryBadge(Row):
     """The badge with its wearer."""
 
     id: str
@@ -362,18 +352,6 @@ class RegistryBadge(Out):
     last_seen: datetime.datetime | None
     last_gateway_id: str | None
 
-    @classmethod
-    def of(cls, badge) -> "RegistryBadge":
-        return cls(
-            id=badge.id,
-            wearer=badge.wearer,
-            site=badge.site_id,
-            active=badge.active,
-            first_seen=badge.first_seen,
-            last_seen=badge.last_seen,
-            last_gateway_id=badge.last_gateway_id,
-        )
-
 
 class RegistryBadgeList(Out):
     """Every badge row with its wearer, by id."""
@@ -381,7 +359,7 @@ class RegistryBadgeList(Out):
     badges: list[RegistryBadge]
 
 
-class UnplacedBadge(Out):
+class UnplacedBadge(Row):
     id: str
     first_seen: datetime.datetime | None
     last_seen: datetime.datetime | None
@@ -454,7 +432,7 @@ class ExportQuery(SiteFilter):
     format: Literal["json", "csv"] = "json"
 
 
-class ExportedBeacon(Out):
+class ExportedBeacon(Row):
     id: str
     room: str | None
     label: str | None

@@ -185,6 +185,11 @@ def _insert_new(session: Session, model, **values) -> bool:
     return session.scalar(statement) is not None
 
 
+def _columns(row, *names: str) -> dict:
+    """``row``'s values of the columns ``names``, as the API calls them."""
+    return {_PUBLIC_NAMES.get(name, name): getattr(row, name) for name in names}
+
+
 def _changes(row, values: dict) -> dict:
     """Set ``values`` on ``row``; the ones that differed: name → (old, new)."""
     changed = {}
@@ -229,13 +234,46 @@ class RegistryService:
         self.session = session
         self._audit = audit
 
-    def _get(self, model, key: str, what: str):
+    def _insert(self, model, **values):
+        """A new row of ``model``; Conflict when its id is taken."""
+        if not _insert_new(self.session, model, **values):
+            kind = model.__name__.lower()
+            raise Conflict(f"{kind} {values['id']!r} exists already")
+        return self.session.get(model, values["id"])
+
+    def _created(self, row, *columns: str, **details):
+        """Audit ``row`` as created, with the values of its ``columns``."""
+        details = {**_columns(row, *columns), **details}
+        self._audit(
+            f"{type(row).__name__.lower()}.create", target=row.id, details=details
+        )
+        return row
+
+    def _updated(self, action: str, row, changes: dict) -> dict:
+        """Write ``row``'s ``changes`` (field → (old, new)) and audit them as
+        ``action``, if there are any; the changes."""
+        self.session.flush()
+        if changes:
+            self._audit(action, target=row.id, details=audit_details(changes))
+        return changes
+
+    def find(self, model, key: str):
+        """The row of ``model`` (Site, Room, Beacon, Gateway, Badge) with id
+        ``key``, or None."""
         # A key that is no identifier is not looked up: every id here is
         # one, and PostgreSQL answers a NUL in a query's text with an error.
-        row = self.session.get(model, key) if IDENTIFIER.fullmatch(key) else None
+        return self.session.get(model, key) if IDENTIFIER.fullmatch(key) else None
+
+    def get(self, model, key: str):
+        """The row of ``model`` with id ``key``, or NotFound."""
+        row = self.find(model, key)
         if row is None:
-            raise NotFound(f"no {what} {key!r}")
+            raise NotFound(f"no {model.__name__.lower()} {key!r}")
         return row
+
+    def badge(self, badge_id: str) -> Badge | None:
+        """The badge, or None (one only heard has a row too)."""
+        return self.find(Badge, badge_id)
 
     # ---- sites ----
 
@@ -244,11 +282,12 @@ class RegistryService:
         return list(self.session.scalars(select(Site).order_by(Site.id)))
 
     def site(self, site_id: str) -> Site | None:
-        return self.session.get(Site, site_id)
+        """The site, or None."""
+        return self.find(Site, site_id)
 
     def get_site(self, site_id: str) -> Site:
         """The site, or NotFound."""
-        return self._get(Site, site_id, "site")
+        return self.get(Site, site_id)
 
     def _existing_site(self, field: str, site_id: str) -> Site:
         site = self.session.get(Site, site_id)
@@ -258,21 +297,8 @@ class RegistryService:
 
     def create_site(self, values: SiteIn) -> Site:
         """Add a site; its id must be new."""
-        if not _insert_new(
-            self.session,
-            Site,
-            id=values.id,
-            name=values.name,
-            timezone=values.timezone,
-        ):
-            raise Conflict(f"site {values.id!r} exists already")
-        site = self.session.get(Site, values.id)
-        self._audit(
-            "site.create",
-            target=site.id,
-            details={"name": site.name, "timezone": site.timezone},
-        )
-        return site
+        site = self._insert(Site, **values.model_dump())
+        return self._created(site, "name", "timezone")
 
     def update_site(self, site: Site, change: SiteChange) -> dict:
         """Change what is given; returns the changes (field → (old, new))."""
@@ -281,10 +307,7 @@ class RegistryService:
             for key in ("name", "timezone")
             if (value := getattr(change, key)) is not None
         }
-        changes = _changes(site, values)
-        if changes:
-            self._audit("site.update", target=site.id, details=audit_details(changes))
-        return changes
+        return self._updated("site.update", site, _changes(site, values))
 
     def delete_site(self, site: Site) -> None:
         """Delete a site with nothing in it; else Conflict."""
@@ -324,13 +347,6 @@ class RegistryService:
         if site_id is not None:
             query = query.where(Room.site_id == site_id)
         return list(self.session.scalars(query))
-
-    def room(self, room_id: str) -> Room | None:
-        return self.session.get(Room, room_id)
-
-    def get_room(self, room_id: str) -> Room:
-        """The room, or NotFound."""
-        return self._get(Room, room_id, "room")
 
     def check_site_filter(self, site_id: str | None) -> str | None:
         """``site_id`` when it names a site (or is None); else 400 (site)."""
@@ -372,31 +388,17 @@ class RegistryService:
         """Add a room; ``adjacent`` rooms must be of the same site."""
         site = self._existing_site("site", values.site)
         others = self._adjacent_rooms(values.id, site.id, values.adjacent)
-        if not _insert_new(
-            self.session,
+        columns = ("name", "floor", "max_stay_minutes")
+        room = self._insert(
             Room,
             id=values.id,
-            name=values.name,
             site_id=site.id,
-            floor=values.floor,
-            max_stay_minutes=values.max_stay_minutes,
-        ):
-            raise Conflict(f"room {values.id!r} exists already")
-        room = self.session.get(Room, values.id)
+            **values.model_dump(include=set(columns)),
+        )
         self._set_adjacent(room, others)
         self.session.flush()
-        self._audit(
-            "room.create",
-            target=room.id,
-            details={
-                "name": room.name,
-                "site": room.site_id,
-                "floor": room.floor,
-                "max_stay_minutes": room.max_stay_minutes,
-                "adjacent": [other.id for other in room.adjacent],
-            },
-        )
-        return room
+        adjacent = [other.id for other in room.adjacent]
+        return self._created(room, "site_id", *columns, adjacent=adjacent)
 
     def update_room(self, room: Room, change: RoomChange) -> dict:
         """Change what is given (a floor or max_stay_minutes given as None
@@ -420,10 +422,7 @@ class RegistryService:
         added, removed = self._set_adjacent(room, others)
         if added or removed:
             changes["adjacent"] = (removed, added)
-        self.session.flush()
-        if changes:
-            self._audit("room.update", target=room.id, details=audit_details(changes))
-        return changes
+        return self._updated("room.update", room, changes)
 
     def delete_room(self, room: Room) -> None:
         """Delete a room no other record keeps (a training run's label); its
@@ -457,13 +456,6 @@ class RegistryService:
             query = query.join(Room).where(Room.site_id == site_id)
         return list(self.session.scalars(query))
 
-    def beacon(self, beacon_id: str) -> Beacon | None:
-        return self.session.get(Beacon, beacon_id)
-
-    def get_beacon(self, beacon_id: str) -> Beacon:
-        """The beacon, or NotFound."""
-        return self._get(Beacon, beacon_id, "beacon")
-
     def _room_or_none(self, room_id: str | None) -> str | None:
         if room_id is not None and self.session.get(Room, room_id) is None:
             raise ValidationError("room", f"no room {room_id!r}")
@@ -472,17 +464,8 @@ class RegistryService:
     def create_beacon(self, values: BeaconIn) -> Beacon:
         """Describe a beacon (before or after it is heard: a heard one exists)."""
         room_id = self._room_or_none(values.room)
-        if not _insert_new(
-            self.session, Beacon, id=values.id, room_id=room_id, label=values.label
-        ):
-            raise Conflict(f"beacon {values.id!r} exists already")
-        beacon = self.session.get(Beacon, values.id)
-        self._audit(
-            "beacon.create",
-            target=beacon.id,
-            details={"room": beacon.room_id, "label": beacon.label},
-        )
-        return beacon
+        beacon = self._insert(Beacon, id=values.id, room_id=room_id, label=values.label)
+        return self._created(beacon, "room_id", "label")
 
     def update_beacon(self, beacon: Beacon, change: BeaconChange) -> dict:
         """Place (``room``; None unplaces) or relabel; returns the changes."""
@@ -492,11 +475,8 @@ class RegistryService:
         if "label" in change.model_fields_set:
             values["label"] = change.label
         changes = _changes(beacon, values)
-        self.session.flush()
-        if changes:
-            action = "beacon.place" if "room_id" in changes else "beacon.update"
-            self._audit(action, target=beacon.id, details=audit_details(changes))
-        return changes
+        action = "beacon.place" if "room_id" in changes else "beacon.update"
+        return self._updated(action, beacon, changes)
 
     def delete_beacon(self, beacon: Beacon) -> None:
         """Forget a beacon; if it is heard again it comes back unplaced."""
@@ -507,14 +487,8 @@ class RegistryService:
     # ---- gateways and badges ----
 
     def gateways(self) -> list[Gateway]:
+        """Every gateway row, by id."""
         return list(self.session.scalars(select(Gateway).order_by(Gateway.id)))
-
-    def gateway(self, gateway_id: str) -> Gateway | None:
-        return self.session.get(Gateway, gateway_id)
-
-    def get_gateway(self, gateway_id: str) -> Gateway:
-        """The gateway, or NotFound."""
-        return self._get(Gateway, gateway_id, "gateway")
 
     def _device_site(self, change, values: dict) -> None:
         if "site" in change.model_fields_set:
@@ -561,14 +535,8 @@ class RegistryService:
         return self._save_device("gateway", Gateway, gateway_id, values)
 
     def badges(self) -> list[Badge]:
+        """Every badge row, by id."""
         return list(self.session.scalars(select(Badge).order_by(Badge.id)))
-
-    def badge(self, badge_id: str) -> Badge | None:
-        return self.session.get(Badge, badge_id)
-
-    def get_badge(self, badge_id: str) -> Badge:
-        """The badge, or NotFound."""
-        return self._get(Badge, badge_id, "badge")
 
     def save_badge(
         self, badge_id: str, change: BadgeChange
@@ -605,7 +573,9 @@ class RegistryService:
 
     # ---- bulk ----
 
-    def _record_import(self, kind: str, source: str, result: dict) -> None:
+    def _imported(self, kind: str, source: str, result: dict) -> dict:
+        """Write an import of ``kind`` and audit it as one event; its result."""
+        self.session.flush()
         self._audit(
             f"{kind}.import",
             details={
@@ -615,6 +585,7 @@ class RegistryService:
                 "updated_ids": result["updated"][:AUDIT_IDS],
             },
         )
+        return result
 
     def import_rooms(self, rows: Iterable[tuple[str, Mapping]], source: str) -> dict:
         """Create or update every room of a file, all or nothing.
@@ -693,13 +664,9 @@ class RegistryService:
             )
             if room_id not in before:
                 continue
-            if changed or before[room_id] != pairs[room_id]:
-                result["updated"].append(room_id)
-            else:
-                result["unchanged"].append(room_id)
-        self.session.flush()
-        self._record_import("room", source, result)
-        return result
+            changed = changed or before[room_id] != pairs[room_id]
+            result["updated" if changed else "unchanged"].append(room_id)
+        return self._imported("room", source, result)
 
     def import_beacons(self, rows: Iterable[tuple[str, Mapping]], source: str) -> dict:
         """Create or update every beacon of a file, all or nothing (see
@@ -737,13 +704,9 @@ class RegistryService:
                     continue
                 # Heard for the first time since it was looked up.
                 beacon = self.session.get(Beacon, beacon_id)
-            if _changes(beacon, values):
-                result["updated"].append(beacon_id)
-            else:
-                result["unchanged"].append(beacon_id)
-        self.session.flush()
-        self._record_import("beacon", source, result)
-        return result
+            changed = bool(_changes(beacon, values))
+            result["updated" if changed else "unchanged"].append(beacon_id)
+        return self._imported("beacon", source, result)
 
 
 def _keeping_rooms():

@@ -118,10 +118,7 @@ def exported(service: RegistryService, kind: str, site: str | None):
     if kind == "rooms":
         return RoomsExport(rooms=[Room.of(room) for room in service.rooms(site)])
     return BeaconsExport(
-        beacons=[
-            ExportedBeacon(id=beacon.id, room=beacon.room_id, label=beacon.label)
-            for beacon in service.beacons(site)
-        ]
+        beacons=[ExportedBeacon.of(beacon) for beacon in service.beacons(site)]
     )
 
 

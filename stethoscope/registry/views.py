@@ -10,14 +10,25 @@ goes into the log ("wearer": "changed").
 Import and export live beside the collections, not under them
 (``/import/rooms``, ``/export/rooms``): every path below ``/rooms/`` is a
 room's, since a room's id may be any printable text, "import" included.
+
+The endpoints of the house's collections are alike but for their models,
+summaries and permissions, so their views are written once
+(``Collection``, ``_files``) and each endpoint is declared by one line
+naming what differs; the OpenAPI operations are generated from those
+declarations as from any ``@endpoint``.
 """
 
+import dataclasses
+from collections.abc import Callable, Mapping
+
+from pydantic import BaseModel
 from pyramid.response import Response
 
 from ..endpoints import endpoint
 from ..errors import TooLarge
 from ..permissions import ADMIN, VIEW
-from . import transfer
+from ..schemas import Out
+from . import models, transfer
 from .schemas import (
     MAX_IMPORT_BYTES,
     MAX_IMPORT_ROWS,
@@ -60,277 +71,251 @@ from .services import RegistryService, SeenService
 
 TAGS = ("registry",)
 IN_USE = "The id exists already."
+NO_ERRORS: Mapping[int, str] = {}
 
 
 def registry(request) -> RegistryService:
     return request.find_service(RegistryService)
 
 
-def deleted(request) -> Response:
-    return Response(status=204)
+def _declare(name: str, view: Callable, **declared) -> Callable:
+    """``view`` as the endpoint ``declared``, named ``name``: its operation
+    id (``get_site``: getSite), as a view written by hand would be."""
+    view.__name__ = view.__qualname__ = name
+    return endpoint(tags=TAGS, **declared)(view)
 
 
 # ---- gateways and badges as seen (traffic) -----------------------------------
 
 
-@endpoint(
-    route_name="registry.gateways",
-    request_method="GET",
-    permission=VIEW,
-    summary="Every gateway that has posted, most recently seen first",
-    response=SeenGatewayList,
-    tags=TAGS,
+def _seen(plural: str, listing: type[Out], summary: str) -> Callable:
+    """GET /gateways or /badges: SeenService's list of them."""
+
+    def view(request):
+        rows = getattr(request.find_service(SeenService), plural)()
+        return listing.model_validate({plural: rows})
+
+    return _declare(
+        f"list_{plural}",
+        view,
+        route_name=f"registry.{plural}",
+        request_method="GET",
+        permission=VIEW,
+        summary=summary,
+        response=listing,
+    )
+
+
+list_gateways = _seen(
+    "gateways",
+    SeenGatewayList,
+    "Every gateway that has posted, most recently seen first",
 )
-def list_gateways(request):
-    gateways = request.find_service(SeenService).gateways()
-    return SeenGatewayList.model_validate({"gateways": gateways})
-
-
-@endpoint(
-    route_name="registry.badges",
-    request_method="GET",
-    permission=VIEW,
-    summary="Every badge that has been heard, most recently seen first",
-    response=SeenBadgeList,
-    tags=TAGS,
+list_badges = _seen(
+    "badges", SeenBadgeList, "Every badge that has been heard, most recently seen first"
 )
-def list_badges(request):
-    badges = request.find_service(SeenService).badges()
-    return SeenBadgeList.model_validate({"badges": badges})
 
 
-# ---- sites -------------------------------------------------------------------
+# ---- the house's collections -------------------------------------------------
 
 
-@endpoint(
-    route_name="registry.sites",
-    request_method="GET",
-    permission=VIEW,
-    summary="Every site",
-    response=SiteList,
-    tags=TAGS,
+@dataclasses.dataclass(frozen=True)
+class Collection:
+    """Sites, rooms, beacons, gateways or badges over JSON: each endpoint on
+    them is one line below (``get_site = SITES.get("One site")``), its view
+    written once here. The views call RegistryService: ``get`` and the
+    methods named after the row (``create_site``, ``update_site``,
+    ``delete_site``, ``save_gateway``) and its plural (``sites()``, given
+    ``?site=`` when ``by_site``)."""
+
+    row: type[models.Base]
+    item: type[Out]
+    listing: type[Out]
+    path: type[BaseModel]
+    by_site: bool = False
+    # Who may read (list and get); changes are ADMIN's.
+    read: str = VIEW
+    # The list's route when /{plural} is another's; the views' names' noun.
+    list_route: str = ""
+    noun: str = ""
+
+    @property
+    def one(self) -> str:
+        return self.row.__name__.lower()
+
+    def _view(self, verb: str, view: Callable, **declared) -> Callable:
+        noun = self.noun or self.one
+        name = f"list_{noun}s" if verb == "list" else f"{verb}_{noun}"
+        return _declare(name, view, **declared)
+
+    def _method(self, request, verb: str) -> Callable:
+        return getattr(registry(request), f"{verb}_{self.one}")
+
+    def _found(self, request):
+        key = getattr(request.validated.path, f"{self.one}_id")
+        return registry(request).get(self.row, key)
+
+    def list(self, summary: str) -> Callable:
+        def view(request):
+            service = registry(request)
+            rows = getattr(service, f"{self.one}s")
+            if self.by_site:
+                found = rows(service.check_site_filter(request.validated.query.site))
+            else:
+                found = rows()
+            return self.listing(**{f"{self.one}s": [self.item.of(r) for r in found]})
+
+        return self._view(
+            "list",
+            view,
+            route_name=self.list_route or f"registry.{self.one}s",
+            request_method="GET",
+            permission=self.read,
+            summary=summary,
+            query=SiteFilter if self.by_site else None,
+            response=self.listing,
+        )
+
+    def get(self, summary: str) -> Callable:
+        def view(request):
+            return self.item.of(self._found(request))
+
+        declared = self._on_one("GET", self.read, summary)
+        return self._view("get", view, response=self.item, **declared)
+
+    def create(self, summary: str, body: type[BaseModel]) -> Callable:
+        def view(request):
+            created = self._method(request, "create")(request.validated.body)
+            return self.item.of(created)
+
+        return self._view(
+            "create",
+            view,
+            route_name=f"registry.{self.one}s",
+            request_method="POST",
+            permission=ADMIN,
+            summary=summary,
+            body=body,
+            response=self.item,
+            status=201,
+            errors={409: IN_USE},
+        )
+
+    def update(self, summary: str, body: type[BaseModel]) -> Callable:
+        def view(request):
+            row = self._found(request)
+            self._method(request, "update")(row, request.validated.body)
+            return self.item.of(row)
+
+        declared = self._on_one("PUT", ADMIN, summary)
+        return self._view("update", view, body=body, response=self.item, **declared)
+
+    def delete(self, summary: str, errors: Mapping[int, str] = NO_ERRORS) -> Callable:
+        def view(request):
+            self._method(request, "delete")(self._found(request))
+            return Response(status=204)
+
+        declared = self._on_one("DELETE", ADMIN, summary)
+        return self._view("delete", view, status=204, errors=errors, **declared)
+
+    def save(self, summary: str, path, body: type[BaseModel]) -> Callable:
+        """PUT of a device, heard or not: 201 when this created its row."""
+
+        def view(request):
+            key = getattr(request.validated.path, f"{self.one}_id")
+            save = self._method(request, "save")
+            row, created, _ = save(key, request.validated.body)
+            request.response.status = 201 if created else 200
+            return self.item.of(row)
+
+        return self._view(
+            "save",
+            view,
+            **{**self._on_one("PUT", ADMIN, summary), "path": path},
+            body=body,
+            responses={200: self.item, 201: self.item},
+        )
+
+    def _on_one(self, method: str, permission: str, summary: str) -> dict:
+        return {
+            "route_name": f"registry.{self.one}",
+            "request_method": method,
+            "permission": permission,
+            "summary": summary,
+            "path": self.path,
+        }
+
+
+SITES = Collection(models.Site, Site, SiteList, SitePath)
+ROOMS = Collection(models.Room, Room, RoomList, RoomPath, by_site=True)
+BEACONS = Collection(models.Beacon, Beacon, BeaconList, BeaconPath, by_site=True)
+GATEWAYS = Collection(
+    models.Gateway,
+    RegistryGateway,
+    RegistryGatewayList,
+    GatewayPath,
+    list_route="registry.gateway_list",
+    noun="registry_gateway",
 )
-def list_sites(request):
-    return SiteList(sites=[Site.of(site) for site in registry(request).sites()])
-
-
-@endpoint(
-    route_name="registry.sites",
-    request_method="POST",
-    permission=ADMIN,
-    summary="Add a site",
-    body=SiteIn,
-    response=Site,
-    status=201,
-    errors={409: IN_USE},
-    tags=TAGS,
+BADGES = Collection(
+    models.Badge,
+    RegistryBadge,
+    RegistryBadgeList,
+    BadgePath,
+    read=ADMIN,
+    list_route="registry.badge_list",
+    noun="registry_badge",
 )
-def create_site(request):
-    return Site.of(registry(request).create_site(request.validated.body))
 
+# Reads: any staff login, but badges with their wearers (ADMIN).
+list_sites = SITES.list("Every site")
+get_site = SITES.get("One site")
+list_rooms = ROOMS.list("Rooms, by site and id")
+get_room = ROOMS.get("One room")
+list_beacons = BEACONS.list("Beacons by id")
+get_beacon = BEACONS.get("One beacon")
+list_registry_gateways = GATEWAYS.list("Every gateway row: as described and as seen")
+get_registry_gateway = GATEWAYS.get("One gateway")
+list_registry_badges = BADGES.list("Every badge row with its wearer")
+get_registry_badge = BADGES.get("One badge with its wearer")
 
-@endpoint(
-    route_name="registry.site",
-    request_method="GET",
-    permission=VIEW,
-    summary="One site",
-    path=SitePath,
-    response=Site,
-    tags=TAGS,
+# Changes: ADMIN.
+create_site = SITES.create("Add a site", SiteIn)
+update_site = SITES.update(
+    "Change a site's name or timezone (fields left out are kept)", SiteChange
 )
-def get_site(request):
-    return Site.of(registry(request).get_site(request.validated.path.site_id))
-
-
-@endpoint(
-    route_name="registry.site",
-    request_method="PUT",
-    permission=ADMIN,
-    summary="Change a site's name or timezone (fields left out are kept)",
-    path=SitePath,
-    body=SiteChange,
-    response=Site,
-    tags=TAGS,
+delete_site = SITES.delete(
+    "Delete a site with no rooms, gateways or badges",
+    {409: "The site still has rooms, gateways or badges."},
 )
-def update_site(request):
-    service = registry(request)
-    site = service.get_site(request.validated.path.site_id)
-    service.update_site(site, request.validated.body)
-    return Site.of(site)
-
-
-@endpoint(
-    route_name="registry.site",
-    request_method="DELETE",
-    permission=ADMIN,
-    summary="Delete a site with no rooms, gateways or badges",
-    path=SitePath,
-    status=204,
-    errors={409: "The site still has rooms, gateways or badges."},
-    tags=TAGS,
+create_room = ROOMS.create(
+    "Add a room; adjacent rooms must be of the same site", RoomIn
 )
-def delete_site(request):
-    service = registry(request)
-    service.delete_site(service.get_site(request.validated.path.site_id))
-    return deleted(request)
-
-
-# ---- rooms -------------------------------------------------------------------
-
-
-@endpoint(
-    route_name="registry.rooms",
-    request_method="GET",
-    permission=VIEW,
-    summary="Rooms, by site and id",
-    query=SiteFilter,
-    response=RoomList,
-    tags=TAGS,
+update_room = ROOMS.update(
+    "Change a room (fields left out are kept; adjacent replaces the set, both "
+    "ways round)",
+    RoomChange,
 )
-def list_rooms(request):
-    service = registry(request)
-    site = service.check_site_filter(request.validated.query.site)
-    return RoomList(rooms=[Room.of(room) for room in service.rooms(site)])
-
-
-@endpoint(
-    route_name="registry.rooms",
-    request_method="POST",
-    permission=ADMIN,
-    summary="Add a room; adjacent rooms must be of the same site",
-    body=RoomIn,
-    response=Room,
-    status=201,
-    errors={409: IN_USE},
-    tags=TAGS,
+delete_room = ROOMS.delete(
+    "Delete a room no training run refers to; its beacons become unplaced",
+    {409: "A training run's label is this room."},
 )
-def create_room(request):
-    return Room.of(registry(request).create_room(request.validated.body))
-
-
-@endpoint(
-    route_name="registry.room",
-    request_method="GET",
-    permission=VIEW,
-    summary="One room",
-    path=RoomPath,
-    response=Room,
-    tags=TAGS,
+create_beacon = BEACONS.create("Describe a beacon", BeaconIn)
+update_beacon = BEACONS.update(
+    "Place a beacon in a room (null: unplaced) or relabel it", BeaconChange
 )
-def get_room(request):
-    return Room.of(registry(request).get_room(request.validated.path.room_id))
-
-
-@endpoint(
-    route_name="registry.room",
-    request_method="PUT",
-    permission=ADMIN,
-    summary="Change a room (fields left out are kept; adjacent replaces the "
-    "set, both ways round)",
-    path=RoomPath,
-    body=RoomChange,
-    response=Room,
-    tags=TAGS,
+delete_beacon = BEACONS.delete("Forget a beacon (heard again, it comes back unplaced)")
+save_registry_gateway = GATEWAYS.save(
+    "Name and place a gateway; one never heard is created (201)",
+    NewGatewayPath,
+    GatewayChange,
 )
-def update_room(request):
-    service = registry(request)
-    room = service.get_room(request.validated.path.room_id)
-    service.update_room(room, request.validated.body)
-    return Room.of(room)
-
-
-@endpoint(
-    route_name="registry.room",
-    request_method="DELETE",
-    permission=ADMIN,
-    summary="Delete a room no training run refers to; its beacons become unplaced",
-    path=RoomPath,
-    status=204,
-    errors={409: "A training run's label is this room."},
-    tags=TAGS,
+save_registry_badge = BADGES.save(
+    "Say who wears a badge, at which site, and whether it is in use; one never "
+    "heard is created (201)",
+    NewBadgePath,
+    BadgeChange,
 )
-def delete_room(request):
-    service = registry(request)
-    service.delete_room(service.get_room(request.validated.path.room_id))
-    return deleted(request)
-
-
-# ---- beacons -----------------------------------------------------------------
-
-
-@endpoint(
-    route_name="registry.beacons",
-    request_method="GET",
-    permission=VIEW,
-    summary="Beacons by id",
-    query=SiteFilter,
-    response=BeaconList,
-    tags=TAGS,
-)
-def list_beacons(request):
-    service = registry(request)
-    site = service.check_site_filter(request.validated.query.site)
-    return BeaconList(beacons=[Beacon.of(beacon) for beacon in service.beacons(site)])
-
-
-@endpoint(
-    route_name="registry.beacons",
-    request_method="POST",
-    permission=ADMIN,
-    summary="Describe a beacon",
-    body=BeaconIn,
-    response=Beacon,
-    status=201,
-    errors={409: IN_USE},
-    tags=TAGS,
-)
-def create_beacon(request):
-    return Beacon.of(registry(request).create_beacon(request.validated.body))
-
-
-@endpoint(
-    route_name="registry.beacon",
-    request_method="GET",
-    permission=VIEW,
-    summary="One beacon",
-    path=BeaconPath,
-    response=Beacon,
-    tags=TAGS,
-)
-def get_beacon(request):
-    return Beacon.of(registry(request).get_beacon(request.validated.path.beacon_id))
-
-
-@endpoint(
-    route_name="registry.beacon",
-    request_method="PUT",
-    permission=ADMIN,
-    summary="Place a beacon in a room (null: unplaced) or relabel it",
-    path=BeaconPath,
-    body=BeaconChange,
-    response=Beacon,
-    tags=TAGS,
-)
-def update_beacon(request):
-    service = registry(request)
-    beacon = service.get_beacon(request.validated.path.beacon_id)
-    service.update_beacon(beacon, request.validated.body)
-    return Beacon.of(beacon)
-
-
-@endpoint(
-    route_name="registry.beacon",
-    request_method="DELETE",
-    permission=ADMIN,
-    summary="Forget a beacon (heard again, it comes back unplaced)",
-    path=BeaconPath,
-    status=204,
-    tags=TAGS,
-)
-def delete_beacon(request):
-    service = registry(request)
-    service.delete_beacon(service.get_beacon(request.validated.path.beacon_id))
-    return deleted(request)
 
 
 # ---- import and export -------------------------------------------------------
@@ -381,184 +366,58 @@ def _import_documented(columns: str, row: str, export: str):
     return amend
 
 
-def _export(request, kind: str):
-    query = request.validated.query
-    export = transfer.exported(registry(request), kind, query.site)
-    if query.format == "csv":
-        return transfer.csv_response(kind, export)
-    request.response.content_disposition = f'attachment; filename="{kind}.json"'
-    return export
+def _files(kind: str, export: type[Out], row: type[BaseModel], columns: str):
+    """GET /export/{kind} and POST /import/{kind} (rooms or beacons): the
+    file, CSV or JSON, that the import takes back."""
 
+    def export_view(request):
+        query = request.validated.query
+        exported = transfer.exported(registry(request), kind, query.site)
+        if query.format == "csv":
+            return transfer.csv_response(kind, exported)
+        request.response.content_disposition = f'attachment; filename="{kind}.json"'
+        return exported
 
-def _import(request, kind: str) -> ImportResult:
-    if (request.content_length or 0) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
-    body = request.body
-    if len(body) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
-    return transfer.import_file(
-        registry(request), kind, request.content_type or "", body
+    def import_view(request) -> ImportResult:
+        if (request.content_length or 0) > MAX_IMPORT_BYTES:
+            raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
+        body = request.body
+        if len(body) > MAX_IMPORT_BYTES:
+            raise TooLarge(f"the body may be at most {MAX_IMPORT_BYTES} bytes")
+        content_type = request.content_type or ""
+        return transfer.import_file(registry(request), kind, content_type, body)
+
+    return _declare(
+        f"export_{kind}",
+        export_view,
+        route_name=f"registry.{kind}.export",
+        request_method="GET",
+        permission=VIEW,
+        summary=f"{kind.capitalize()} as a CSV or JSON file that import takes back",
+        query=ExportQuery,
+        response=export,
+        amend=_export_documented(columns),
+    ), _declare(
+        f"import_{kind}",
+        import_view,
+        route_name=f"registry.{kind}.import",
+        request_method="POST",
+        permission=ADMIN,
+        summary=f"Create or update {kind} from a CSV or JSON file, all or "
+        "nothing; importing the same file again changes nothing",
+        response=ImportResult,
+        errors=IMPORT_ERRORS,
+        amend=_import_documented(columns, row.__name__, export.__name__),
     )
 
 
-@endpoint(
-    route_name="registry.rooms.export",
-    request_method="GET",
-    permission=VIEW,
-    summary="Rooms as a CSV or JSON file that import takes back",
-    query=ExportQuery,
-    response=RoomsExport,
-    amend=_export_documented(ROOM_COLUMNS_TEXT),
-    tags=TAGS,
+export_rooms, import_rooms = _files("rooms", RoomsExport, RoomIn, ROOM_COLUMNS_TEXT)
+export_beacons, import_beacons = _files(
+    "beacons", BeaconsExport, BeaconIn, BEACON_COLUMNS_TEXT
 )
-def export_rooms(request):
-    return _export(request, "rooms")
 
 
-@endpoint(
-    route_name="registry.rooms.import",
-    request_method="POST",
-    permission=ADMIN,
-    summary="Create or update rooms from a CSV or JSON file, all or nothing; "
-    "importing the same file again changes nothing",
-    response=ImportResult,
-    errors=IMPORT_ERRORS,
-    amend=_import_documented(ROOM_COLUMNS_TEXT, "RoomIn", "RoomsExport"),
-    tags=TAGS,
-)
-def import_rooms(request):
-    return _import(request, "rooms")
-
-
-@endpoint(
-    route_name="registry.beacons.export",
-    request_method="GET",
-    permission=VIEW,
-    summary="Beacons as a CSV or JSON file that import takes back",
-    query=ExportQuery,
-    response=BeaconsExport,
-    amend=_export_documented(BEACON_COLUMNS_TEXT),
-    tags=TAGS,
-)
-def export_beacons(request):
-    return _export(request, "beacons")
-
-
-@endpoint(
-    route_name="registry.beacons.import",
-    request_method="POST",
-    permission=ADMIN,
-    summary="Create or update beacons from a CSV or JSON file, all or nothing; "
-    "importing the same file again changes nothing",
-    response=ImportResult,
-    errors=IMPORT_ERRORS,
-    amend=_import_documented(BEACON_COLUMNS_TEXT, "BeaconIn", "BeaconsExport"),
-    tags=TAGS,
-)
-def import_beacons(request):
-    return _import(request, "beacons")
-
-
-# ---- gateways and badges as described ----------------------------------------
-
-
-@endpoint(
-    route_name="registry.gateway_list",
-    request_method="GET",
-    permission=VIEW,
-    summary="Every gateway row: as described and as seen",
-    response=RegistryGatewayList,
-    operation_id="listRegistryGateways",
-    tags=TAGS,
-)
-def list_registry_gateways(request):
-    return RegistryGatewayList(
-        gateways=[RegistryGateway.of(g) for g in registry(request).gateways()]
-    )
-
-
-@endpoint(
-    route_name="registry.gateway",
-    request_method="GET",
-    permission=VIEW,
-    summary="One gateway",
-    path=GatewayPath,
-    response=RegistryGateway,
-    operation_id="getRegistryGateway",
-    tags=TAGS,
-)
-def get_gateway(request):
-    service = registry(request)
-    return RegistryGateway.of(service.get_gateway(request.validated.path.gateway_id))
-
-
-@endpoint(
-    route_name="registry.gateway",
-    request_method="PUT",
-    permission=ADMIN,
-    summary="Name and place a gateway; one never heard is created (201)",
-    path=NewGatewayPath,
-    body=GatewayChange,
-    responses={200: RegistryGateway, 201: RegistryGateway},
-    operation_id="saveRegistryGateway",
-    tags=TAGS,
-)
-def save_gateway(request):
-    gateway, created, _ = registry(request).save_gateway(
-        request.validated.path.gateway_id, request.validated.body
-    )
-    request.response.status = 201 if created else 200
-    return RegistryGateway.of(gateway)
-
-
-@endpoint(
-    route_name="registry.badge_list",
-    request_method="GET",
-    permission=ADMIN,
-    summary="Every badge row with its wearer",
-    response=RegistryBadgeList,
-    operation_id="listRegistryBadges",
-    tags=TAGS,
-)
-def list_registry_badges(request):
-    return RegistryBadgeList(
-        badges=[RegistryBadge.of(b) for b in registry(request).badges()]
-    )
-
-
-@endpoint(
-    route_name="registry.badge",
-    request_method="GET",
-    permission=ADMIN,
-    summary="One badge with its wearer",
-    path=BadgePath,
-    response=RegistryBadge,
-    operation_id="getRegistryBadge",
-    tags=TAGS,
-)
-def get_badge(request):
-    service = registry(request)
-    return RegistryBadge.of(service.get_badge(request.validated.path.badge_id))
-
-
-@endpoint(
-    route_name="registry.badge",
-    request_method="PUT",
-    permission=ADMIN,
-    summary="Say who wears a badge, at which site, and whether it is in use; "
-    "one never heard is created (201)",
-    path=NewBadgePath,
-    body=BadgeChange,
-    responses={200: RegistryBadge, 201: RegistryBadge},
-    operation_id="saveRegistryBadge",
-    tags=TAGS,
-)
-def save_badge(request):
-    badge, created, _ = registry(request).save_badge(
-        request.validated.path.badge_id, request.validated.body
-    )
-    request.response.status = 201 if created else 200
-    return RegistryBadge.of(badge)
+# ---- unplaced ------------------------------------------------------------------
 
 
 @endpoint(
@@ -567,20 +426,11 @@ def save_badge(request):
     permission=ADMIN,
     summary="Beacons heard in no room and badges seen at no site",
     response=Unplaced,
-    operation_id="listUnplaced",
     tags=TAGS,
 )
 def list_unplaced(request):
     unplaced = registry(request).unplaced()
     return Unplaced(
         beacons=[Beacon.of(beacon) for beacon in unplaced["beacons"]],
-        badges=[
-            UnplacedBadge(
-                id=badge.id,
-                first_seen=badge.first_seen,
-                last_seen=badge.last_seen,
-                last_gateway_id=badge.last_gateway_id,
-            )
-            for badge in unplaced["badges"]
-        ],
+        badges=[UnplacedBadge.of(badge) for badge in unplaced["badges"]],
     )

@@ -29,6 +29,7 @@ import pydantic
 
 from ..endpoints import field_errors
 from ..errors import Invalid
+from ..registry.models import Room
 from ..registry.schemas import (
     MAX_IMPORT_BYTES,
     MAX_STAY_MAX,
@@ -41,7 +42,7 @@ from ..registry.schemas import (
 )
 from ..registry.services import RegistryService
 from ..registry.transfer import KINDS, csv_response, exported, import_file
-from ._console import ConsoleError, argument_parser, audit, dispatch, table, when
+from ._console import ConsoleError, argument_parser, audit, console, table, when
 
 PROG = "stethoscope-house"
 FORMATS = {".csv": "text/csv", ".json": "application/json"}
@@ -99,17 +100,9 @@ def site_list(request, args) -> None:
 
 def room_add(request, args) -> None:
     with request.tm:
-        room = registry(request).create_room(
-            values(
-                RoomIn,
-                id=args.id,
-                name=args.name,
-                site=args.site,
-                floor=args.floor,
-                max_stay_minutes=args.max_stay,
-                adjacent=args.door,
-            )
-        )
+        fields = {key: getattr(args, key) for key in ("id", "name", "site", "floor")}
+        fields.update(max_stay_minutes=args.max_stay, adjacent=args.door)
+        room = registry(request).create_room(values(RoomIn, **fields))
         doors = ", ".join(sorted(other.id for other in room.adjacent)) or "none"
         line = (
             f"added room {room.id} ({room.name}) to site {room.site_id}; "
@@ -131,7 +124,7 @@ def room_change(request, args) -> None:
     }
     with request.tm:
         service = registry(request)
-        room = service.get_room(args.id)
+        room = service.get(Room, args.id)
         changes = service.update_room(room, values(RoomChange, **fields))
     print(
         f"changed room {args.id}: {', '.join(sorted(changes))}"
@@ -140,10 +133,18 @@ def room_change(request, args) -> None:
     )
 
 
+def _in_site(request, site: str | None, rows) -> list:
+    """``rows`` (RegistryService.rooms or .beacons) of ``site``, or of all."""
+    service = registry(request)
+    return rows(service, service.check_site_filter(site))
+
+
+def _listed(what: str, headers: tuple[str, ...], rows: list) -> None:
+    print(table(headers, rows) if rows else f"no {what}")
+
+
 def room_list(request, args) -> None:
     with request.tm:
-        service = registry(request)
-        rooms = service.rooms(service.check_site_filter(args.site))
         rows = [
             (
                 room.id,
@@ -153,12 +154,9 @@ def room_list(request, args) -> None:
                 "-" if room.max_stay_minutes is None else room.max_stay_minutes,
                 " ".join(sorted(other.id for other in room.adjacent)),
             )
-            for room in rooms
+            for room in _in_site(request, args.site, RegistryService.rooms)
         ]
-    if not rows:
-        print("no rooms")
-        return
-    print(table(("id", "name", "site", "floor", "max stay", "doors to"), rows))
+    _listed("rooms", ("id", "name", "site", "floor", "max stay", "doors to"), rows)
 
 
 # ---- beacons ----
@@ -176,8 +174,6 @@ def beacon_add(request, args) -> None:
 
 def beacon_list(request, args) -> None:
     with request.tm:
-        service = registry(request)
-        beacons = service.beacons(service.check_site_filter(args.site))
         rows = [
             (
                 beacon.id,
@@ -185,12 +181,9 @@ def beacon_list(request, args) -> None:
                 beacon.label or "",
                 when(beacon.last_heard, never="never"),
             )
-            for beacon in beacons
+            for beacon in _in_site(request, args.site, RegistryService.beacons)
         ]
-    if not rows:
-        print("no beacons")
-        return
-    print(table(("id", "room", "label", "last heard"), rows))
+    _listed("beacons", ("id", "room", "label", "last heard"), rows)
 
 
 # ---- badges ----
@@ -216,6 +209,7 @@ def badge_add(request, args) -> None:
 
 def badge_list(request, args) -> None:
     with request.tm:
+        badges = registry(request).badges()
         rows = [
             (
                 badge.id,
@@ -224,12 +218,9 @@ def badge_list(request, args) -> None:
                 "yes" if badge.active else "no",
                 when(badge.last_seen, never="never"),
             )
-            for badge in registry(request).badges()
+            for badge in badges
         ]
-    if not rows:
-        print("no badges")
-        return
-    print(table(("id", "site", "wearer", "active", "last seen"), rows))
+    _listed("badges", ("id", "site", "wearer", "active", "last seen"), rows)
 
 
 # ---- files ----
@@ -374,8 +365,7 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    return dispatch(parser(), argv)
+main = console(parser)
 
 
 if __name__ == "__main__":
