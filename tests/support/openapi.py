@@ -8,6 +8,7 @@ the document must match the schema the document gives for its status (or
 successful JSON response that no operation documents fails the test.
 """
 
+import functools
 import re
 from functools import cached_property
 
@@ -31,7 +32,7 @@ class DocumentedApp:
 
     @cached_property
     def checker(self) -> "DocumentChecker":
-        return DocumentChecker(orjson.loads(self.app.registry[DOCUMENT_KEY]))
+        return checker_of(self.app.registry[DOCUMENT_KEY])
 
     def __call__(self, environ, start_response):
         captured = {}
@@ -64,11 +65,19 @@ DOCUMENT_KEY = "stethoscope.apidocs.openapi"
 URI = "urn:stethoscope:openapi"
 
 
+@functools.lru_cache(maxsize=8)
+def checker_of(document: bytes) -> "DocumentChecker":
+    """The checker of a served document; apps that serve the same document
+    (most of the suite's) share one, and its compiled validators."""
+    return DocumentChecker(orjson.loads(document))
+
+
 class DocumentChecker:
     def __init__(self, document: dict):
         self.document = document
         resource = Resource.from_contents(document, default_specification=DRAFT202012)
-        self.registry = Registry().with_resource(URI, resource)
+        self.registry = Registry().with_resource(URI, resource).crawl()
+        self.validators: dict[str, OAS31Validator] = {}
         self.routes = []
         for path, operations in document["paths"].items():
             # A placeholder that ends the path takes the rest of it: ids
@@ -130,9 +139,11 @@ class DocumentChecker:
                 pointer += f"/responses/{key}"
             pointer += "/content/application~1json/schema"
         # Refs inside the document resolve against the document itself.
-        validator = OAS31Validator(
-            {"$ref": URI + "#" + pointer}, registry=self.registry
-        )
+        validator = self.validators.get(pointer)
+        if validator is None:
+            validator = self.validators[pointer] = OAS31Validator(
+                {"$ref": URI + "#" + pointer}, registry=self.registry
+            )
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         if errors:
             details = "; ".join(
