@@ -1,5 +1,6 @@
 """Redis frozen, then killed, while gateways post: every post is answered
-within a second and stored, and ingest returns to Redis once it is back.
+while Redis is still out and stored, and ingest returns to Redis once it is
+back.
 
 The app, served by waitress, deduplicates through a redis-server of this
 test's own, on PostgreSQL (Redis is what several processes share).
@@ -16,13 +17,17 @@ them take the fast path, half the whole way) while the test
 "Never hang" is the property: a post waits for Redis at most
 ``stethoscope.redis.timeout_ms`` (one command; after a failure the process
 leaves Redis alone for ``retry_interval_ms``) and for another request's
-claim at most ``dedup.pending_wait_ms``: with the configured values that
-leaves half of ``BOUND_S`` for the database, which every answer must come
-within. A ledger is kept as in test_ingest_failover: every reading
+claim at most ``dedup.pending_wait_ms``; the configured values keep that
+under half of ``BOUND_S`` (a check of the settings). What the tests
+observe is an order of events, not a time: before Redis comes back, the
+gateways stop sending and every post in flight must be answered while
+Redis is still frozen or dead; a post that waited on Redis would only be
+answered after. A ledger is kept as in test_ingest_failover: every reading
 answered 201 or 409 must be stored afterwards.
 """
 
 import collections
+import contextlib
 import datetime
 import os
 import shutil
@@ -43,8 +48,11 @@ from tests.support.services import RedisServer, private_directory
 from tests.support.waiting import wait_for
 
 GATEWAYS = 4
-# An answer later than this is a hang as far as a gateway is concerned.
+# What a gateway may wait before it counts an answer as a hang; the
+# configured waits must leave half of it for the database.
 BOUND_S = 1.0
+# How long a gateway's client waits for an answer before it sends again.
+GATEWAY_PATIENCE_S = 10
 # Readings stored in each phase without Redis before it comes back.
 STORED_WITHOUT_REDIS = 30
 # Retries of one reading answered 503 before a gateway gives up on it.
@@ -101,6 +109,39 @@ def dedup_settings(app_settings, redis_server, **overrides) -> dict:
     }
 
 
+class Posts:
+    """The gateways' posts, which the test can hold back and drain."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.open = True
+        self.in_flight = 0
+
+    @contextlib.contextmanager
+    def one(self):
+        with self.condition:
+            self.condition.wait_for(lambda: self.open)
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.in_flight -= 1
+
+    def hold(self) -> None:
+        with self.condition:
+            self.open = False
+
+    def drained(self) -> bool:
+        with self.condition:
+            return self.in_flight == 0
+
+    def release(self) -> None:
+        with self.condition:
+            self.open = True
+            self.condition.notify_all()
+
+
 def bound_holds(settings) -> bool:
     """The waits a post may meet leave half the bound for everything else."""
     configured = parse_settings(settings, environ={})
@@ -111,7 +152,7 @@ def bound_holds(settings) -> bool:
     return waits_ms / 1000 <= BOUND_S / 2
 
 
-def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
+def test_redis_frozen_or_killed_every_post_answered_and_stored(
     make_app, app_settings, own_redis, engine
 ):
     # Redis is tried again this often during an outage: several tries, each
@@ -128,8 +169,9 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
     server = ThreadedServer(app, threads=8)
     redis = own_redis.client()
     phase = ["up"]
-    # (phase when sent, gateway, step, reading, status, seconds)
-    answers: list[tuple[str, int, int, dict, int, float]] = []
+    posts = Posts()
+    # (phase when sent, gateway, step, reading, status)
+    answers: list[tuple[str, int, int, dict, int]] = []
     problems: list[str] = []
     done = threading.Event()
 
@@ -138,14 +180,15 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
         while not done.is_set():
             item = reading(number, step)
             for _ in range(ATTEMPTS):
-                sent_in = phase[0]
-                answer = post_json(server.port, "/rssi_readings", item)
+                with posts.one():
+                    if done.is_set():
+                        return
+                    sent_in = phase[0]
+                    answer = post_json(server.port, "/rssi_readings", item)
                 if answer is None:
                     problems.append(f"pi-{number} step {step}: no answer")
                     return
-                answers.append(
-                    (sent_in, number, step, item, answer.status, answer.seconds)
-                )
+                answers.append((sent_in, number, step, item, answer.status))
                 if answer.status in (201, 409):
                     break
                 if answer.status != 503:  # 503: a claim pending elsewhere
@@ -158,7 +201,7 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
 
     def claimed_in_redis(name: str) -> bool:
         """A reading stored in phase ``name`` whose claim Redis holds committed."""
-        for sent_in, *_, item, status, _ in list(answers):
+        for sent_in, *_, item, status in list(answers):
             if sent_in == name and status == 201:
                 claim = redis.get(RedisDeduplicator.prefix + key(item))
                 if claim is not None and claim.startswith(b"c:"):
@@ -167,7 +210,8 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
 
     def outage(name: str) -> None:
         """Post through an outage of Redis: several of the process's tries,
-        and readings stored without it."""
+        and readings stored without it; then hold the gateways back until
+        every post in flight is answered, Redis still out."""
         phase[0] = name
         fallbacks = deduplicator.fallbacks
         ends = time.monotonic() + 5 * retry_interval_s
@@ -180,6 +224,8 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
 
         wait_for(long_enough, f"readings stored while Redis is {name}")
         assert deduplicator.fallbacks > fallbacks
+        posts.hold()
+        wait_for(posts.drained, f"every post in flight answered, Redis {name}")
 
     threads = [threading.Thread(target=gateway, args=(n,)) for n in range(GATEWAYS)]
     try:
@@ -191,6 +237,7 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
         outage("frozen")
         os.kill(own_redis.process.pid, signal.SIGCONT)
         phase[0] = "thawed"
+        posts.release()
         wait_for(lambda: claimed_in_redis("thawed"), "claims in Redis once thawed")
 
         os.kill(own_redis.process.pid, signal.SIGKILL)
@@ -200,9 +247,11 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
         redis.close()
         redis = own_redis.client()
         phase[0] = "restarted"
+        posts.release()
         wait_for(lambda: claimed_in_redis("restarted"), "claims in the new Redis")
     finally:
         done.set()
+        posts.release()
         for thread in threads:
             thread.join(timeout=60)
         server.stop()
@@ -210,42 +259,38 @@ def test_redis_frozen_or_killed_answers_within_a_second_and_loses_nothing(
     assert not any(thread.is_alive() for thread in threads)
 
     assert problems == []
-    slow = [
-        (sent_in, number, step, status, round(seconds, 3))
-        for sent_in, number, step, _, status, seconds in answers
-        if seconds >= BOUND_S
-    ]
-    assert slow == []
     in_database = stored(engine)
     missing = [
         (sent_in, number, step, status)
-        for sent_in, number, step, item, status, _ in answers
+        for sent_in, number, step, item, status in answers
         if status in (201, 409) and key(item) not in in_database
     ]
     assert missing == []
 
 
-def test_a_batch_whose_claims_settle_while_redis_is_frozen_answers_in_time(
+def test_a_batch_whose_claims_settle_while_redis_is_frozen_is_answered(
     make_app, app_settings, own_redis, db_url, engine
 ):
     """Each claim of a batch is confirmed after the commit: once one confirm
     has timed out, the others must not wait a timeout each (100 claims would
-    hold the gateway 25 s). The readings table is locked so that the batch's
-    claims are taken and its insert waits; Redis is frozen; the lock goes,
-    and the answer must follow the commit within the bound."""
+    hold the gateway 25 s, past its client's patience, and it would send the
+    batch again). The readings table is locked so that the batch's claims
+    are taken and its insert waits; Redis is frozen; the lock goes, and the
+    gateway must have its answer, Redis still frozen, before it gives up."""
     settings = dedup_settings(app_settings, own_redis)
     assert bound_holds(settings)
     server = ThreadedServer(make_app.wsgi(**settings), threads=8)
     redis = own_redis.client()
     now = datetime.datetime.now(datetime.UTC).isoformat()
-    batch = [{**reading(0, step), "observed_at": now} for step in range(8)]
+    batch = [{**reading(0, step), "observed_at": now} for step in range(100)]
     keys = [RedisDeduplicator.prefix + key(item) for item in batch]
     lock = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"))
     answered: list = []
 
     def gateway() -> None:
-        answered.append(post_json(server.port, "/rssi_readings", batch))
-        answered.append(time.perf_counter())
+        answered.append(
+            post_json(server.port, "/rssi_readings", batch, GATEWAY_PATIENCE_S)
+        )
 
     thread = threading.Thread(target=gateway)
     try:
@@ -261,7 +306,6 @@ def test_a_batch_whose_claims_settle_while_redis_is_frozen_answers_in_time(
             lambda: all(key(item) in stored(engine) for item in batch),
             "the batch committed",
         )
-        committed = time.perf_counter()
         thread.join(timeout=60)
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
@@ -270,9 +314,9 @@ def test_a_batch_whose_claims_settle_while_redis_is_frozen_answers_in_time(
         server.stop()
         redis.close()
 
-    answer, at = answered
+    (answer,) = answered
+    # None: the gateway gave up waiting, while its confirms timed out one
+    # by one against the frozen Redis.
     assert answer is not None and answer.status == 200
     assert answer.json()["created"] == len(batch)
-    # Its claims' confirms, all of them timed out or skipped, take the rest.
-    assert at - committed < BOUND_S
     assert all(stored(engine).get(key(item)) == 1 for item in batch)
