@@ -15,8 +15,7 @@ import numpy as np
 from ..ingest.schemas import NOT_HEARD, RSSI_MAX
 from ..labels.csvio import data_row, escape_cell, header_row
 from .house import House
-from .radio import RadioModel
-from .traffic import DEFAULT_START, UPDATE_SECONDS, Simulation, schedule
+from .traffic import UPDATE_SECONDS, labelled_run
 
 # Cell text by RSSI + 128: empty for "not heard", else the whole dBm.
 _RSSI_TEXT = np.array(
@@ -51,28 +50,16 @@ def _plain(text: str) -> bool:
     return not _NEEDS_QUOTING.intersection(text) and escape_cell(text) == text
 
 
-def write_csv(
-    out: TextIO,
-    house: House,
-    *,
-    badges: int | None = None,
-    start: datetime.datetime = DEFAULT_START,
-    seconds: float | None = None,
-    readings: int | None = None,
-    seed: int = 0,
-    unlabelled_share: float = 0.0,
-    radio: RadioModel | None = None,
-) -> CsvSummary:
-    """Write the labelled readings ``labelled_readings`` would give to ``out``.
+def write_csv(out: TextIO, house: House, **options) -> CsvSummary:
+    """Write the labelled readings ``labelled_readings`` would give to
+    ``out``; ``options`` as ``traffic.labelled_run`` takes them.
 
     The rows are exactly what ``csvio.data_row`` makes of each record under
     ``csvio.header_row`` (tests compare the two); they are built from the
     simulation's arrays a step at a time because a row by way of a dict and
     ``data_row`` costs three times as much.
     """
-    simulation = Simulation(
-        house, badges=badges, seed=seed, radio=radio, unlabelled_share=unlabelled_share
-    )
+    simulation, start, steps = labelled_run(house, **options)
     beacon_ids = simulation.beacon_ids
     rooms = [room.id for room in house.rooms]
     writer = csv.writer(out, lineterminator="\n")
@@ -83,11 +70,11 @@ def write_csv(
     rows = labelled = 0
     first = last = None
     # The same times as schedule() gives, as numpy datetimes.
-    start64 = np.datetime64(start.astimezone(datetime.UTC).replace(tzinfo=None), "us")
+    start64 = np.datetime64(start.replace(tzinfo=None), "us")
     phases = (
         np.rint(simulation.phases * 1000).astype(np.int64).astype("timedelta64[ms]")
     )
-    for update, moments in schedule(simulation, start, seconds, readings):
+    for update, moments in steps:
         count = len(moments)
         room_cells = [
             rooms[room] if flag else ""

@@ -319,7 +319,16 @@ def schedule(
             return
 
 
-def labelled_readings(
+class LabelledRun(NamedTuple):
+    """A run of labelled readings: its simulation, its start (UTC) and its
+    steps, each update with the times of the badges it covers."""
+
+    simulation: Simulation
+    start: datetime.datetime
+    steps: Iterator[tuple[Update, list[datetime.datetime]]]
+
+
+def labelled_run(
     house: House,
     *,
     badges: int | None = None,
@@ -329,8 +338,9 @@ def labelled_readings(
     seed: int = 0,
     unlabelled_share: float = 0.0,
     radio: RadioModel | None = None,
-) -> Iterator[LabelledReading]:
-    """One record per badge update, in time order, with its true room.
+) -> LabelledRun:
+    """The run ``labelled_readings`` and ``csvout.write_csv`` give, one
+    record per badge update: these are their options.
 
     Stops after ``seconds`` of simulated time from ``start`` (updates at
     offsets below it) or after ``readings`` records, whichever comes first;
@@ -339,8 +349,18 @@ def labelled_readings(
     simulation = Simulation(
         house, badges=badges, seed=seed, radio=radio, unlabelled_share=unlabelled_share
     )
+    start = _aware(start)
+    return LabelledRun(
+        simulation, start, schedule(simulation, start, seconds, readings)
+    )
+
+
+def labelled_readings(house: House, **options) -> Iterator[LabelledReading]:
+    """One record per badge update, in time order, with its true room;
+    ``options`` as ``labelled_run`` takes them."""
+    simulation, _start, steps = labelled_run(house, **options)
     rooms = [room.id for room in house.rooms]
-    for update, moments in schedule(simulation, start, seconds, readings):
+    for update, moments in steps:
         payloads = simulation.payloads(update)
         for badge, moment in enumerate(moments):
             yield LabelledReading(
