@@ -212,8 +212,11 @@ class Writer:
     def __init__(self, db: str):
         self.db = db
         if db == "sqlite":
+            # Live writes from its own thread what its constructor began.
             self.connection = sqlite3.connect(
-                VAR / "sqlite" / "stethoscope.sqlite", timeout=30
+                VAR / "sqlite" / "stethoscope.sqlite",
+                timeout=30,
+                check_same_thread=False,
             )
         else:
             import psycopg

@@ -200,10 +200,17 @@ class Locator:
         return weights / total
 
     def _ranked(self, probabilities: np.ndarray) -> tuple[RoomProbability, ...]:
+        # One conversion of the sorted row to floats, not one numpy scalar
+        # per room: occupancy ranks two rows of 40 rooms for every badge.
         order = np.argsort(-probabilities, kind="stable")
+        rooms, names = self.rooms, self.room_names
         return tuple(
-            RoomProbability(self.rooms[i], float(probabilities[i]), self.room_names[i])
-            for i in order.tolist()
+            map(
+                RoomProbability,
+                [rooms[i] for i in order.tolist()],
+                probabilities[order].tolist(),
+                [names[i] for i in order.tolist()],
+            )
         )
 
     @staticmethod

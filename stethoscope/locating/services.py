@@ -3,7 +3,7 @@
 ``LocatingService`` reads readings and the registry in the request's
 transaction and hands them to the one ``Locator`` (``locator.py``), so the
 server answers with the code ``stethoscope-evaluate`` measures. What it
-keeps between requests lives in two per-process objects:
+keeps between requests lives in per-process objects:
 
 - ``HouseFacts``: per site and model version, the room names, the doors
   (``Room.adjacent``), the dead beacons, the site's timezone and when the
@@ -15,9 +15,16 @@ keeps between requests lives in two per-process objects:
   a badge polled every second has only its new readings predicted, not its
   whole window again (scikit-learn's per-call overhead on a few rows was
   ~40 % of a location request; docs/benchmarks.md "Locating speed").
+- ``HouseFacts.located``: ``Locator.now`` of each live window, keyed by
+  its readings and everything else the answer depends on (model version,
+  dead beacons, house, priors). A window changes only when a reading
+  comes or leaves, so a location or occupancy asked again within those
+  seconds runs no filter. The answer is the one computed afresh: the key
+  holds all it is made of (tests/functional/test_locating.py).
 - ``DayCache``: finished days of history (before the site's today), an LRU
   keyed by everything the answer depends on, so a day looked at again
-  (a chart redrawn, stays after history) is not predicted again.
+  (a chart redrawn, stays after history) is not predicted again; with the
+  day, its readings' times in the site's clock, formatted once.
 
 A beacon is *dead* when its ``last_heard`` (written by the activity flush)
 is older than ``beacon_dead_seconds``; a beacon never heard by this server
@@ -33,11 +40,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import Text, bindparam, cast, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.types import NullType
 
 from ..db import utcnow
 from ..errors import NotFound, Unavailable, ValidationError
@@ -59,6 +69,11 @@ FACTS_SECONDS = 5.0
 # one reading every 5 s: 24 a badge) of about 800 badges, ~10 MB at 40
 # rooms.
 PROBABILITY_CACHE_READINGS = 20_000
+# Live windows whose ``Locator.now`` a process keeps (``HouseFacts.located``):
+# a badge's window changes when a reading comes or goes, about twice in
+# its 5 s, so a board polling occupancy every second, and clients polling
+# a location, find most windows as they left them. 4 per badge of 800.
+LOCATED_WINDOWS = 3200
 # A site without an active model gets one when an admin activates it: a
 # client asking again in a minute has lost nothing.
 NO_MODEL_RETRY_SECONDS = 60
@@ -119,7 +134,7 @@ def _zone(name: str) -> ZoneInfo:
 def iso(moment: datetime.datetime | float, zone: ZoneInfo) -> str:
     """ISO 8601 in the site's clock (its UTC offset of that moment)."""
     if isinstance(moment, int | float):
-        moment = datetime.datetime.fromtimestamp(moment, datetime.UTC)
+        return datetime.datetime.fromtimestamp(moment, zone).isoformat()
     return moment.astimezone(zone).isoformat()
 
 
@@ -200,6 +215,7 @@ class HouseFacts:
         self.ttl = ttl
         self.monotonic = monotonic
         self.probabilities = probabilities or ProbabilityCache()
+        self.located = LruCache(LOCATED_WINDOWS)
         self._lock = threading.Lock()
         self._facts: dict[str, tuple[float, SiteFacts]] = {}
 
@@ -274,40 +290,61 @@ class HouseFacts:
         )
 
 
-class DayCache:
-    """A bounded, thread-safe LRU of finished days' histories."""
+@dataclass
+class Day:
+    """A badge-day's history and, once asked for, the times of its readings
+    in the site's clock (a finished day's are made once: formatting 17,280
+    times was most of a cached history request)."""
+
+    history: History
+    zone: ZoneInfo
+    _times: tuple[str, ...] | None = None
+
+    @property
+    def times(self) -> tuple[str, ...]:
+        if self._times is None:
+            # Two threads may both format them: the same tuple either way.
+            self._times = tuple(iso(s, self.zone) for s in self.history.seconds)
+        return self._times
+
+
+class LruCache:
+    """A bounded, thread-safe LRU of values that never change once made."""
 
     def __init__(self, size: int):
         self.size = size
         self._lock = threading.Lock()
-        self._days: OrderedDict[Hashable, History] = OrderedDict()
+        self._values: OrderedDict[Hashable, object] = OrderedDict()
 
-    def get(self, key: Hashable) -> History | None:
+    def get(self, key: Hashable):
         with self._lock:
-            found = self._days.get(key)
+            found = self._values.get(key)
             if found is not None:
-                self._days.move_to_end(key)
+                self._values.move_to_end(key)
             return found
 
-    def put(self, key: Hashable, history: History) -> None:
+    def put(self, key: Hashable, value) -> None:
         if self.size <= 0:
             return
         with self._lock:
-            self._days[key] = history
-            self._days.move_to_end(key)
-            while len(self._days) > self.size:
-                self._days.popitem(last=False)
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._days)
+        return len(self._values)
+
+
+class DayCache(LruCache):
+    """Finished days (``Day``) by everything their answer depends on."""
 
 
 def _no_audit(action: str, *, target: str | None = None, details=None) -> None:
     pass
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """One reading as locating reads it, with the sites it may belong to."""
 
     badge_id: str
@@ -318,10 +355,56 @@ class _Row:
     badge_site: str | None
     gateway_site: str | None
     wearer: str | None
+    seconds: float  # observed_at as epoch seconds
 
-    @property
-    def seconds(self) -> float:
-        return self.observed_at.timestamp()
+
+# observed_at and beacons as the driver gives them (``_utc``, ``_beacons``):
+# the columns' own result processing (a regular expression per SQLite
+# time, json per document, a Python call per value) was a third of a
+# day's history and of occupancy.
+_RAW = NullType()
+# Text on both databases (PostgreSQL's jsonb too), decoded by orjson.
+_BEACONS_TEXT = cast(Reading.beacons, Text)
+
+
+def _utc(value: str | datetime.datetime) -> datetime.datetime:
+    """A stored UTC time as read raw: SQLite's naive UTC text, PostgreSQL's
+    aware datetime; the instant ``UTCDateTime`` would give."""
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC)
+
+
+def _beacons(value: str) -> dict[str, int]:
+    """A reading's beacons from ``_BEACONS_TEXT``."""
+    return orjson.loads(value)
+
+
+# The readings of a live window with their badge's and gateway's rows, built
+# once (a location request is a few milliseconds; building the statement
+# was a tenth of it).
+_WINDOW = (
+    select(
+        Reading.badge_id,
+        Reading.id,
+        Reading.gateway_id,
+        type_coerce(Reading.observed_at, _RAW),
+        _BEACONS_TEXT,
+        Badge.site_id,
+        Gateway.site_id,
+        Badge.wearer,
+    )
+    .outerjoin(Badge, Badge.id == Reading.badge_id)
+    .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
+    .order_by(Reading.observed_at, Reading.id)
+)
+_BADGE_WINDOW = _WINDOW.where(
+    Reading.badge_id == bindparam("badge_id"),
+    Reading.observed_at >= bindparam("since"),
+)
+_SITE_WINDOW = _WINDOW.where(Reading.observed_at >= bindparam("since"))
 
 
 def _site_of(rows: Sequence[_Row]) -> str | None:
@@ -373,35 +456,39 @@ class LocatingService:
 
     # -- reading -------------------------------------------------------------
 
-    def _rows(self, query) -> list[_Row]:
-        return [_Row(*row) for row in self.session.execute(query)]
-
-    @staticmethod
-    def _select():
-        return (
-            select(
-                Reading.badge_id,
-                Reading.id,
-                Reading.gateway_id,
-                Reading.observed_at,
-                Reading.beacons,
-                Badge.site_id,
-                Gateway.site_id,
-                Badge.wearer,
+    def _rows(self, query, parameters: dict) -> list[_Row]:
+        rows = []
+        for (
+            badge,
+            id_,
+            gateway,
+            observed,
+            beacons,
+            b_site,
+            g_site,
+            wearer,
+        ) in self.session.execute(query, parameters):
+            observed = _utc(observed)
+            rows.append(
+                _Row(
+                    badge,
+                    id_,
+                    gateway,
+                    observed,
+                    _beacons(beacons),
+                    b_site,
+                    g_site,
+                    wearer,
+                    observed.timestamp(),
+                )
             )
-            .outerjoin(Badge, Badge.id == Reading.badge_id)
-            .outerjoin(Gateway, Gateway.id == Reading.gateway_id)
-        )
+        return rows
 
     def _window(self, badge_id: str, now: datetime.datetime) -> list[_Row]:
         """The badge's readings of the live window, oldest first: one range
         query on ix_readings_badge_id_observed_at."""
         since = now - datetime.timedelta(seconds=self.settings.window_seconds)
-        return self._rows(
-            self._select()
-            .where(Reading.badge_id == badge_id, Reading.observed_at >= since)
-            .order_by(Reading.observed_at, Reading.id)
-        )
+        return self._rows(_BADGE_WINDOW, {"badge_id": badge_id, "since": since})
 
     def _model(self, site_id: str) -> LoadedModel:
         model = self.active_models.get(site_id)
@@ -440,11 +527,8 @@ class LocatingService:
                 f"{rows[-1].gateway_id} that hears it, at a site"
             )
         facts = self._facts(site_id, now)
-        locator = _with_probabilities(facts.locator, self._probabilities(facts, rows))
         try:
-            located = locator.now(
-                [(row.seconds, row.beacons) for row in rows], _priors(priors)
-            )
+            [located] = self._locate_many(facts, [rows], priors)
         except ValueError as exc:
             raise ValidationError("priors", str(exc)) from None
         return self._location(badge_id, facts, rows, located, now)
@@ -502,11 +586,7 @@ class LocatingService:
         recent = now - datetime.timedelta(seconds=self.settings.recent_seconds)
         by_badge: dict[str, list[_Row]] = {}
         # One query for the window of every badge (ix_readings_observed_at).
-        for row in self._rows(
-            self._select()
-            .where(Reading.observed_at >= window)
-            .order_by(Reading.observed_at, Reading.id)
-        ):
+        for row in self._rows(_SITE_WINDOW, {"since": window}):
             by_badge.setdefault(row.badge_id, []).append(row)
         heard = {
             badge_id: rows
@@ -583,24 +663,42 @@ class LocatingService:
             dead_beacons=sorted(facts.dead_beacons),
         )
 
-    def _locate_many(self, facts: SiteFacts, windows: list[list[_Row]]) -> list:
-        """``Locator.now`` of each window, with one model call for the
-        readings of them all not predicted before."""
-        if not windows:
-            return []
-        locator = facts.locator
-        probabilities = self._probabilities(
-            facts, [row for rows in windows for row in rows]
+    def _locate_many(
+        self,
+        facts: SiteFacts,
+        windows: list[list[_Row]],
+        priors: Sequence[tuple[str, float]] | None = None,
+    ) -> list:
+        """``Locator.now`` of each window. A window located before (the same
+        readings, model version, dead beacons, house and priors: all its
+        answer depends on) is answered as it was; the others with one model
+        call for their readings not predicted before."""
+        context = (
+            facts.model.version_id,
+            facts.locator.dead_beacons,
+            facts.house,
+            None if priors is None else tuple(priors),
         )
-        out, start = [], 0
-        for rows in windows:
+        keys = [
+            (context, tuple((row.id, row.badge_id, row.seconds) for row in rows))
+            for rows in windows
+        ]
+        out = [self.facts.located.get(key) for key in keys]
+        todo = [i for i, found in enumerate(out) if found is None]
+        if not todo:
+            return out
+        probabilities = self._probabilities(
+            facts, [row for i in todo for row in windows[i]]
+        )
+        weights, start = _priors(priors), 0
+        for i in todo:
+            rows = windows[i]
             part = probabilities[start : start + len(rows)]
             start += len(rows)
-            out.append(
-                _with_probabilities(locator, part).now(
-                    [(row.seconds, row.beacons) for row in rows]
-                )
+            out[i] = _with_probabilities(facts.locator, part).now(
+                [(row.seconds, row.beacons) for row in rows], weights
             )
+            self.facts.located.put(keys[i], out[i])
         return out
 
     # -- a day ------------------------------------------------------------------
@@ -633,7 +731,7 @@ class LocatingService:
         day: datetime.date | None,
         algorithm: str,
         priors: Sequence[tuple[str, float]] | None,
-    ) -> tuple[SiteFacts, datetime.date, float, History]:
+    ) -> tuple[SiteFacts, datetime.date, float, Day]:
         """The badge's history of ``day`` (the site's local day, default its
         today) with ``algorithm``; finished days come from the cache."""
         now = self.clock()
@@ -665,16 +763,17 @@ class LocatingService:
             None if weights is None else tuple(sorted(weights.items())),
             dead,
             facts.house,
+            zone.key,
         )
         finished = day < today
-        history = self.days.get(key) if finished else None
-        if history is None:
+        found = self.days.get(key) if finished else None
+        if found is None:
             # Only what the Locator reads: a day is 17,280 rows, and the
             # joins and columns a location needs would be paid for each.
             readings = [
-                (observed_at.timestamp(), beacons)
+                (_utc(observed_at).timestamp(), _beacons(beacons))
                 for observed_at, beacons in self.session.execute(
-                    select(Reading.observed_at, Reading.beacons)
+                    select(type_coerce(Reading.observed_at, _RAW), _BEACONS_TEXT)
                     .where(
                         Reading.badge_id == badge_id,
                         Reading.observed_at >= start,
@@ -695,9 +794,10 @@ class LocatingService:
                 history = locator.history(readings, algorithm, weights)
             except ValueError as exc:
                 raise ValidationError("priors", str(exc)) from None
+            found = Day(history, zone)
             if finished:
-                self.days.put(key, history)
-        return facts, day, start.timestamp(), history
+                self.days.put(key, found)
+        return facts, day, start.timestamp(), found
 
     def history(
         self,
@@ -739,21 +839,23 @@ class LocatingService:
                 },
             )
             return answer
-        facts, day, day_start, history = self._day(badge_id, day, algorithm, priors)
+        facts, day, day_start, found = self._day(badge_id, day, algorithm, priors)
         self.audit(
             "locating.history",
             target=badge_id,
             details={"date": day.isoformat(), "algorithm": algorithm, "grain": grain},
         )
-        zone = facts.timezone
+        history = found.history
         if grain is None:
             names = history.rooms if return_value == "room_id" else history.room_names
-            return [
-                (iso(seconds, zone), names[index])
-                for seconds, index in zip(
-                    history.seconds[offset:], history.room_index[offset:], strict=True
+            return list(
+                zip(
+                    found.times[offset:],
+                    [names[index] for index in history.room_index[offset:]],
+                    strict=True,
                 )
-            ]
+            )
+        zone = facts.timezone
         return [
             (iso(period.start, zone), getattr(period, return_value))
             for period in facts.locator.grains(history, grain, day_start)
@@ -775,7 +877,7 @@ class LocatingService:
                 },
             )
             return [schemas.Stay(**stay) for stay in archived.stays()]
-        facts, day, _start, history = self._day(badge_id, day, "smoothed", None)
+        facts, day, _start, found = self._day(badge_id, day, "smoothed", None)
         self.audit(
             "locating.stays",
             target=badge_id,
@@ -791,7 +893,7 @@ class LocatingService:
                 readings=stay.readings,
                 confidence=stay.confidence,
             )
-            for stay in facts.locator.stays(history)
+            for stay in facts.locator.stays(found.history)
         ]
 
 

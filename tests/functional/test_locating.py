@@ -493,6 +493,54 @@ def test_a_finished_day_is_cached(staff, house, engine):
     assert len(staff.app.registry["stethoscope.locating.days"]) == 2
 
 
+def test_a_cached_day_is_the_day_computed_afresh(
+    make_app, create_user, staff, house, engine
+):
+    day_of_readings(engine, "b1", AUTUMN, step_seconds=97)
+    day = "/badges/b1/location_history?date=2026-10-25"
+    urls = [
+        day,
+        day + "&offset=300",
+        day + "&return_value=room_name",
+        day + "&grain=600&offset=20",
+        "/badges/b1/stays?date=2026-10-25",
+    ]
+    first = [staff.get(url).json for url in urls]
+    cached = [staff.get(url).json for url in urls]
+    # Another process: nothing cached, every answer made from the readings.
+    afresh = make_app()
+    login(afresh, *create_user("carer", "staff"))
+
+    assert cached == first == [afresh.get(url).json for url in urls]
+    assert len(first[0]) == 25 * 3600 // 97 + 1
+    assert len(staff.app.registry["stethoscope.locating.days"]) == 1
+
+
+def test_a_location_from_kept_probabilities_is_the_one_computed_afresh(
+    make_app, create_user, house, engine
+):
+    apps = []
+    for name in ("viewer", "other"):
+        apps.append(make_app())
+        login(apps[-1], *create_user(name, "viewer"))
+    kept, afresh = apps
+    live(engine, "b1", IN_LOUNGE, count=12)
+    kept.get("/badges/b1/location")  # the window's readings predicted, kept
+    live(engine, "b1", BETWEEN, count=3)
+
+    def without_age(body):
+        del body["reading"]["age_seconds"]
+        return body
+
+    assert without_age(kept.get("/badges/b1/location").json) == without_age(
+        afresh.get("/badges/b1/location").json
+    )
+    assert (
+        kept.get("/sites/rose/occupancy").json["rooms"]
+        == (afresh.get("/sites/rose/occupancy").json["rooms"])
+    )
+
+
 def test_today_is_not_cached(staff, house, engine):
     live(engine, "b1", IN_KITCHEN)
     first = staff.get("/badges/b1/location_history").json
