@@ -3,12 +3,22 @@ import functools
 from ..audit.services import record
 from ..ops.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from .passwords import Passwords
-from .services import LoginThrottle, ThrottleLimits, UserService
+from .services import LoginService, LoginThrottle, ThrottleLimits, UserService
 from .tokens import UserTokenService
 
 
 def user_token_service(context, request) -> UserTokenService:
     return UserTokenService(request.db, audit=functools.partial(record, request))
+
+
+def login_service(context, request) -> LoginService:
+    return LoginService(
+        request.db,
+        request.find_service(UserService),
+        request.registry["stethoscope.sessions"],
+        request.registry["stethoscope.login_throttle"],
+        audit=functools.partial(record, request),
+    )
 
 
 def includeme(config):
@@ -31,8 +41,12 @@ def includeme(config):
     )
     config.registry["stethoscope.login_throttle"] = throttle
     config.register_service_factory(
-        lambda context, request: UserService(request.db, passwords), UserService
+        lambda context, request: UserService(
+            request.db, passwords, audit=functools.partial(record, request)
+        ),
+        UserService,
     )
+    config.register_service_factory(login_service, LoginService)
     config.register_service_factory(user_token_service, UserTokenService)
     config.add_route("accounts.login", "/login")
     config.add_route("accounts.logout", "/logout")

@@ -4,17 +4,21 @@ import datetime
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ..audit.services import no_audit
 from ..bearer import hash_token
 from ..db import utcnow
 from .models import AuthSession, Role, User
 from .passwords import Passwords
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+# C0 and C1 control characters (NUL included) and DEL.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class AccountError(ValueError):
@@ -28,11 +32,20 @@ class AccountError(ValueError):
 
 class UserService:
     """Creates and changes staff accounts. Each change ends the user's sessions
-    where it should (password, role, disabling), so it takes effect at once."""
+    where it should (password, role, disabling), so it takes effect at once,
+    and is recorded with ``audit(action, target=, details=)`` in the
+    caller's transaction; a refused change records nothing."""
 
-    def __init__(self, session: Session, passwords: Passwords):
+    def __init__(
+        self,
+        session: Session,
+        passwords: Passwords,
+        *,
+        audit: Callable[..., object] = no_audit,
+    ):
         self.session = session
         self.passwords = passwords
+        self.audit = audit
 
     def get(self, username: str) -> User | None:
         return self.session.scalar(select(User).where(User.username == username))
@@ -63,27 +76,48 @@ class UserService:
         )
         self.session.add(user)
         self.session.flush()
+        self.audit("user.create", target=user.username, details={"role": role.value})
         return user
 
     def set_password(self, user: User, password: str) -> None:
+        """Replace ``user``'s password and end their sessions."""
         self._check_password(password)
         user.password_hash = self.passwords.hash(password)
         user.password_changed_at = utcnow()
         self._end_sessions(user)
+        # The password itself, or any hash of it, never goes in the log.
+        self.audit("user.password", target=user.username)
 
-    def set_role(self, user: User, role: Role | str) -> None:
+    def set_role(self, user: User, role: Role | str) -> bool:
+        """Give ``user`` ``role`` and end their sessions; False, and nothing
+        done, when it is their role already."""
         role = self._role(role)
-        if user.role == Role.ADMIN and role != Role.ADMIN:
+        old = user.role
+        if role == old:
+            return False
+        if old == Role.ADMIN:
             self._keep_an_admin(user)
         user.role = role
         self._end_sessions(user)
+        self.audit(
+            "user.role",
+            target=user.username,
+            details={"from": old.value, "to": role.value},
+        )
+        return True
 
-    def set_disabled(self, user: User, disabled: bool) -> None:
+    def set_disabled(self, user: User, disabled: bool) -> bool:
+        """Disable ``user`` (ending their sessions) or enable them again;
+        False, and nothing done, when they are so already."""
+        if disabled == user.disabled:
+            return False
         if disabled and user.role == Role.ADMIN:
             self._keep_an_admin(user)
         user.disabled = disabled
         if disabled:
             self._end_sessions(user)
+        self.audit("user.disable" if disabled else "user.enable", target=user.username)
+        return True
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user with this password, if enabled; takes as long either way."""
@@ -99,6 +133,7 @@ class UserService:
     def end_sessions(self, user: User) -> None:
         """Log ``user`` out everywhere."""
         self._end_sessions(user)
+        self.audit("user.sessions_end", target=user.username)
 
     def _keep_an_admin(self, user: User) -> None:
         # Lock the enabled admins' rows: two admins demoting each other at
@@ -312,3 +347,93 @@ class LoginThrottle:
             "login-user:"
             + hashlib.sha256(username.strip().lower().encode()).hexdigest()
         )
+
+
+def loggable(username: str) -> str:
+    """``username`` as the audit log may keep it: control characters escaped
+    (PostgreSQL refuses a NUL in text, and a newline would forge a line)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", username)
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a login attempt came to: the session ``token`` of ``user``, or
+    ``retry_after`` seconds to wait (throttled), or neither (refused)."""
+
+    user: User | None = None
+    token: str | None = None
+    retry_after: int = 0
+
+
+class LoginService:
+    """Logs staff in and out: throttles the attempts, checks the password,
+    opens or ends the login session, and records each attempt and logout
+    with ``audit(action, target=, actor=, actor_type=)``.
+
+    A failed or throttled attempt is recorded too, in the caller's
+    transaction: the caller answers it without raising, so that the event
+    commits although the login fails.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        users: UserService,
+        sessions: SessionService,
+        throttle: LoginThrottle,
+        *,
+        audit: Callable[..., object],
+    ):
+        self.session = session
+        self.users = users
+        self.sessions = sessions
+        self.throttle = throttle
+        self.audit = audit
+
+    def log_in(
+        self, username: str, password: str, ip: str | None, user_agent: str | None
+    ) -> Login:
+        """Open a session for ``username`` if ``password`` is theirs and the
+        throttle lets the attempt be made."""
+        # Reserved before the password is hashed (LoginThrottle): simultaneous
+        # guesses cannot all pass a check made before any of them is counted.
+        retry_after = self.throttle.reserve(username, ip)
+        if retry_after:
+            self._refused("login.throttled", username)
+            return Login(retry_after=retry_after)
+        # A name no account can have is a failed login without a look-up (a
+        # NUL in it would make PostgreSQL refuse the query).
+        try:
+            user = (
+                self.users.authenticate(username, password)
+                if USERNAME.fullmatch(username)
+                else None
+            )
+        except BaseException:
+            self.throttle.cancel(username, ip)
+            raise
+        if user is None:
+            # The reservation stands: it is this failure's count.
+            self._refused("login.failure", username)
+            return Login()
+        self.throttle.succeeded(username, ip)
+        # Logins are rare: a good moment to forget sessions that have expired.
+        self.sessions.purge_expired(self.session)
+        token = self.sessions.start(self.session, user, ip, user_agent)
+        self.audit(
+            "login.success",
+            target=user.username,
+            actor=user.username,
+            actor_type="user",
+        )
+        return Login(user=user, token=token)
+
+    def log_out(self, token: str | None, username: str | None) -> None:
+        """End the login session of ``token`` (if any) of ``username``."""
+        if token:
+            self.sessions.end(self.session, token)
+        self.audit("logout", target=username)
+
+    def _refused(self, action: str, username: str) -> None:
+        logged = loggable(username)
+        self.audit(action, target=logged, actor=logged or "-")

@@ -3,10 +3,10 @@ audit log.
 
 Every change is an HTML form POSTed with the session's CSRF token (Pyramid
 checks it on every unsafe method), answered by a redirect back to the page
-with a flash message (POST-redirect-GET), and recorded in the audit log in
-the same transaction as the change itself. A change the services refuse
-re-renders the form with the reason next to the field, status 400, and
-nothing written.
+with a flash message (POST-redirect-GET); the services record each change
+in the audit log in the same transaction as the change itself. A change the
+services refuse re-renders the form with the reason next to the field,
+status 400, and nothing written.
 
 The one exception to POST-redirect-GET is a new token (a gateway's or a
 user's): its plaintext is rendered straight into the POST's response, the
@@ -23,7 +23,7 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from ..accounts.models import Role, User
 from ..accounts.services import USERNAME, AccountError, UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
-from ..audit.services import AuditService, record
+from ..audit.services import AuditService
 from ..db import utcnow
 from ..errors import NotFound, ValidationError
 from ..forms import redirect, refuse
@@ -137,12 +137,6 @@ def create_user(request):
     except AccountError as exc:
         refuse(request)
         return _users_page(request, form=form, errors={exc.field: exc.message})
-    record(
-        request,
-        "user.create",
-        target=user.username,
-        details={"role": user.role.value},
-    )
     request.session.flash(f"Added {user.username} ({user.role.value}).")
     return redirect(request, "admin.users")
 
@@ -180,12 +174,9 @@ def user_page(request):
 
 
 def _change_role(request, service: UserService, user: User):
-    old, new = user.role.value, form_text(request.POST, "role")
-    if new == old:
+    if not service.set_role(user, form_text(request.POST, "role")):
         return None
-    service.set_role(user, new)
-    record(request, "user.role", target=user.username, details={"from": old, "to": new})
-    return f"{user.username} is now {new}; their sessions have ended."
+    return f"{user.username} is now {user.role.value}; their sessions have ended."
 
 
 def _change_password(request, service: UserService, user: User):
@@ -193,26 +184,20 @@ def _change_password(request, service: UserService, user: User):
     if password != form_text(request.POST, "confirm"):
         raise AccountError("confirm", "the two passwords differ")
     service.set_password(user, password)
-    # The password itself, or any hash of it, never goes in the log.
-    record(request, "user.password", target=user.username)
     return f"Set a new password for {user.username}; their sessions have ended."
 
 
 def _change_enabled(request, service: UserService, user: User):
     disable = request.POST.get("enabled") == "false"
-    if disable == user.disabled:
+    if not service.set_disabled(user, disable):
         return None
-    service.set_disabled(user, disable)
     if disable:
-        record(request, "user.disable", target=user.username)
         return f"Disabled {user.username}; their sessions have ended."
-    record(request, "user.enable", target=user.username)
     return f"Enabled {user.username}."
 
 
 def _end_sessions(request, service: UserService, user: User):
     service.end_sessions(user)
-    record(request, "user.sessions_end", target=user.username)
     return f"Ended every session of {user.username}."
 
 
@@ -328,12 +313,6 @@ def create_token(request):
         return _tokens_page(
             request, gateway_id=gateway_id, errors={exc.field: exc.errors[0].message}
         )
-    record(
-        request,
-        "token.create",
-        target=row.gateway_id,
-        details={"token_id": row.id, "prefix": row.prefix},
-    )
     # Rendered here and nowhere else: see the module docstring. The headers
     # tween marks every page Cache-Control: no-store.
     request.override_renderer = TEMPLATES + "token_created.jinja2"
@@ -358,12 +337,6 @@ def revoke_token(request):
     except NotFound:
         raise HTTPNotFound(f"no gateway token {raw}") from None
     if revoked:
-        record(
-            request,
-            "token.revoke",
-            target=row.gateway_id,
-            details={"token_id": row.id, "prefix": row.prefix},
-        )
         request.session.flash(
             f"Revoked token {row.prefix}… of gateway {row.gateway_id}."
         )

@@ -28,7 +28,9 @@ def includeme(config):
     config.register_service_factory(registry_service, RegistryService)
     config.register_service_factory(
         lambda context, request: GatewayTokenService(
-            request.db, request.registry["stethoscope.token_cache"]
+            request.db,
+            request.registry["stethoscope.token_cache"],
+            audit=functools.partial(record, request),
         ),
         GatewayTokenService,
     )

@@ -3,11 +3,13 @@
 import hmac
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..audit.services import no_audit
 from ..bearer import hash_token, new_token
 from ..db import utcnow
 from ..errors import NotFound, ValidationError
@@ -18,11 +20,20 @@ TOKEN_PREFIX = "stg_"
 
 
 class GatewayTokenService:
-    """Creates, lists and revokes tokens. A token is shown once, when created."""
+    """Creates, lists and revokes tokens, recording each creation and
+    revocation with ``audit(action, target=, details=)`` in the caller's
+    transaction. A token is shown once, when created."""
 
-    def __init__(self, session: Session, cache: "TokenCache"):
+    def __init__(
+        self,
+        session: Session,
+        cache: "TokenCache",
+        *,
+        audit: Callable[..., object] = no_audit,
+    ):
         self.session = session
         self.cache = cache
+        self.audit = audit
 
     def create(self, gateway_id: str, actor: str) -> tuple[str, GatewayToken]:
         if not IDENTIFIER.fullmatch(gateway_id or ""):
@@ -39,6 +50,7 @@ class GatewayTokenService:
         )
         self.session.add(row)
         self.session.flush()
+        self._audit("token.create", row)
         return minted.token, row
 
     def revoke(self, token_id: int, actor: str) -> tuple[GatewayToken, bool]:
@@ -55,6 +67,7 @@ class GatewayTokenService:
         # READ COMMITTED) and would cache it again for ``ttl_s``.
         self.cache.revoking(row.token_hash)
         _when_transaction_ends(self.session, self.cache, row.token_hash)
+        self._audit("token.revoke", row)
         return row, True
 
     def list(
@@ -66,6 +79,14 @@ class GatewayTokenService:
         if not include_revoked:
             query = query.where(GatewayToken.revoked_at.is_(None))
         return list(self.session.scalars(query))
+
+    def _audit(self, action: str, row: GatewayToken) -> None:
+        # The prefix, never the token: it tells tokens apart and proves nothing.
+        self.audit(
+            action,
+            target=row.gateway_id,
+            details={"token_id": row.id, "prefix": row.prefix},
+        )
 
 
 _REVOKING = "stethoscope.tokens.revoking"

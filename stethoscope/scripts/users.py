@@ -58,20 +58,26 @@ def read_password(from_stdin: bool) -> str:
     return password
 
 
+def _users(request) -> UserService:
+    """The account service, auditing as the console user."""
+    return UserService(
+        request.db,
+        request.registry["stethoscope.passwords"],
+        audit=functools.partial(audit, request),
+    )
+
+
 def add(request, args) -> None:
     """add a user"""
     password = read_password(args.password_stdin)
     with request.tm:
-        user = request.find_service(UserService).create(
-            args.username, password, args.role
-        )
-        audit(request, "user.create", target=user.username, details={"role": args.role})
+        user = _users(request).create(args.username, password, args.role)
     print(f"added {user.username} ({user.role.value})")
 
 
 def passwd(request, args) -> None:
     """set a user's password"""
-    users = request.find_service(UserService)
+    users = _users(request)
     with request.tm:
         # Checked before asking, so that a typo in the name costs no typing.
         users.require(args.username)
@@ -79,25 +85,17 @@ def passwd(request, args) -> None:
     with request.tm:
         user = users.require(args.username)
         users.set_password(user, password)
-        audit(request, "user.password", target=user.username)
     print(f"changed the password of {user.username}; their sessions are ended")
 
 
 def role(request, args) -> None:
     """change a user's role"""
     with request.tm:
-        users = request.find_service(UserService)
+        users = _users(request)
         user = users.require(args.username)
         before = user.role
-        if before != args.role:
-            users.set_role(user, args.role)
-            audit(
-                request,
-                "user.role",
-                target=user.username,
-                details={"from": before.value, "to": args.role},
-            )
-    if before == args.role:
+        changed = users.set_role(user, args.role)
+    if not changed:
         print(f"{user.username} is already {before.value}; nothing changed")
     else:
         print(f"{user.username} is now {user.role.value} (was {before.value})")
@@ -106,16 +104,9 @@ def role(request, args) -> None:
 def _set_disabled(request, username: str, disabled: bool) -> None:
     state = "disabled" if disabled else "enabled"
     with request.tm:
-        users = request.find_service(UserService)
+        users = _users(request)
         user = users.require(username)
-        changed = user.disabled != disabled
-        if changed:
-            users.set_disabled(user, disabled)
-            audit(
-                request,
-                "user.disable" if disabled else "user.enable",
-                target=user.username,
-            )
+        changed = users.set_disabled(user, disabled)
     if changed:
         print(f"{user.username} is {state}")
     else:
@@ -135,7 +126,7 @@ def enable(request, args) -> None:
 def list_users(request, args) -> None:
     """list users: role, enabled, last login"""
     with request.tm:
-        users = request.find_service(UserService).list()
+        users = _users(request).list()
     if not users:
         print(f"no users yet: {invoked_as(PROG)} {args.config_uri} bootstrap")
         return
@@ -159,11 +150,10 @@ def bootstrap_admin(request, args) -> None:
     """
     password = secrets.token_urlsafe(12)
     with request.tm:
-        users = request.find_service(UserService)
+        users = _users(request)
         existing = len(users.list())
         if not existing:
             users.create(FIRST_ADMIN, password, Role.ADMIN)
-            audit(request, "user.create", target=FIRST_ADMIN, details={"role": "admin"})
     command = f"{invoked_as(PROG)} {args.config_uri}"
     if existing:
         print(
@@ -191,7 +181,7 @@ def _tokens(request) -> UserTokenService:
 def create_token(request, args) -> None:
     """create a token for a user and print it, once"""
     with request.tm:
-        user = request.find_service(UserService).require(args.username)
+        user = _users(request).require(args.username)
         token, row = _tokens(request).create(user, actor(), expires_days=args.expires)
         role = user.role.value
     expires = f"expires {when(row.expires_at)}" if row.expires_at else "never expires"
@@ -213,7 +203,7 @@ def list_tokens(request, args) -> None:
     with request.tm:
         user = None
         if args.username:
-            user = request.find_service(UserService).require(args.username)
+            user = _users(request).require(args.username)
         rows = _tokens(request).list(user)
         now = utcnow()
         lines = [

@@ -92,3 +92,23 @@ def test_a_savepoint_ending_is_not_the_revocation_ending(engine, cache, token):
         assert cache.cached_grant(token) is None
         admin.commit()
     assert cache.cached_grant(token) is None
+
+
+def test_creating_and_revoking_are_recorded_once(engine, cache):
+    """By the prefix, never the token; revoking again records nothing."""
+    events = []
+
+    def audit(action, **event):
+        events.append((action, event))
+
+    with Session(engine) as session, session.begin():
+        service = GatewayTokenService(session, cache, audit=audit)
+        token, row = service.create("pi-1", "boss")
+        service.revoke(row.id, "boss")
+        assert service.revoke(row.id, "boss") == (row, False)
+        details = {"token_id": row.id, "prefix": row.prefix}
+        assert token.startswith(row.prefix) and token != row.prefix
+    assert events == [
+        ("token.create", {"target": "pi-1", "details": details}),
+        ("token.revoke", {"target": "pi-1", "details": details}),
+    ]
