@@ -110,9 +110,9 @@ MAX_POLYNOMIAL_FEATURES = 24
 CALIBRATION_BINS = 10
 # BLAS threads a fit may use. A fit's products are thin (readings × a few
 # hundred features): OpenBLAS threads gain little on them and spin for their
-# share of every call, and on a shared 2-core machine, two of them per fit
-# (numpy's and scipy's) made a logistic fit 20 times slower (34.9 s for
-# 1.7 s). One thread: docs/benchmarks.md "Fitting with one BLAS thread".
+# share of every call, and on a shared 2-core machine two of them per fit
+# made a logistic fit about ten times slower (docs/benchmarks.md "Locating
+# speed", fitting with one BLAS thread).
 FIT_BLAS_THREADS = 1
 
 

@@ -361,7 +361,8 @@ class _Row(NamedTuple):
 # observed_at and beacons as the driver gives them (``_utc``, ``_beacons``):
 # the columns' own result processing (a regular expression per SQLite
 # time, json per document, a Python call per value) was a third of a
-# day's history and of occupancy.
+# day's history and of occupancy. Read through the session's connection
+# (Core), not the ORM's execute: these are columns, never objects.
 _RAW = NullType()
 # Text on both databases (PostgreSQL's jsonb too), decoded by orjson.
 _BEACONS_TEXT = cast(Reading.beacons, Text)
@@ -467,7 +468,7 @@ class LocatingService:
             b_site,
             g_site,
             wearer,
-        ) in self.session.execute(query, parameters):
+        ) in self.session.connection().execute(query, parameters):
             observed = _utc(observed)
             rows.append(
                 _Row(
@@ -772,7 +773,7 @@ class LocatingService:
             # joins and columns a location needs would be paid for each.
             readings = [
                 (_utc(observed_at).timestamp(), _beacons(beacons))
-                for observed_at, beacons in self.session.execute(
+                for observed_at, beacons in self.session.connection().execute(
                     select(type_coerce(Reading.observed_at, _RAW), _BEACONS_TEXT)
                     .where(
                         Reading.badge_id == badge_id,
