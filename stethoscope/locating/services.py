@@ -362,7 +362,8 @@ class _Row(NamedTuple):
 # the columns' own result processing (a regular expression per SQLite
 # time, json per document, a Python call per value) was a third of a
 # day's history and of occupancy. Read through the session's connection
-# (Core), not the ORM's execute: these are columns, never objects.
+# (Core), not the ORM's execute: these are columns, never objects; and
+# fetched all at once (iterating a result fetches one row a call).
 _RAW = NullType()
 # Text on both databases (PostgreSQL's jsonb too), decoded by orjson.
 _BEACONS_TEXT = cast(Reading.beacons, Text)
@@ -468,7 +469,7 @@ class LocatingService:
             b_site,
             g_site,
             wearer,
-        ) in self.session.connection().execute(query, parameters):
+        ) in self.session.connection().execute(query, parameters).all():
             observed = _utc(observed)
             rows.append(
                 _Row(
@@ -773,7 +774,8 @@ class LocatingService:
             # joins and columns a location needs would be paid for each.
             readings = [
                 (_utc(observed_at).timestamp(), _beacons(beacons))
-                for observed_at, beacons in self.session.connection().execute(
+                for observed_at, beacons in self.session.connection()
+                .execute(
                     select(type_coerce(Reading.observed_at, _RAW), _BEACONS_TEXT)
                     .where(
                         Reading.badge_id == badge_id,
@@ -782,6 +784,7 @@ class LocatingService:
                     )
                     .order_by(Reading.observed_at, Reading.id)
                 )
+                .all()
             ]
             locator = facts.locator
             if dead != facts.dead_beacons:
