@@ -72,8 +72,10 @@ PROBABILITY_CACHE_READINGS = 20_000
 # Live windows whose ``Locator.now`` a process keeps (``HouseFacts.located``):
 # a badge's window changes when a reading comes or goes, about twice in
 # its 5 s, so a board polling occupancy every second, and clients polling
-# a location, find most windows as they left them. 4 per badge of 800.
-LOCATED_WINDOWS = 3200
+# a location, find most windows as they left them. A window once changed
+# never comes back: about one a badge (of 800) is all that is ever asked
+# again, and each keeps ~80 small tuples the garbage collector walks.
+LOCATED_WINDOWS = 1000
 # A site without an active model gets one when an admin activates it: a
 # client asking again in a minute has lost nothing.
 NO_MODEL_RETRY_SECONDS = 60
