@@ -3,7 +3,8 @@
 import gc
 import warnings
 
-# Pyramid 2.1 imports pkg_resources (pyramid/asset.py), which warns on every
+# Pyramid 2.1 imports pkg_resources (pyramid/asset.py, pyramid/path.py:
+# whichever is imported first), which warns on every
 # start of the server and of each console script that it is deprecated:
 # nothing an operator can act on (setup.py pins setuptools<81 until Pyramid
 # stops). Silenced here, before the first Pyramid import, because every
@@ -13,7 +14,7 @@ warnings.filterwarnings(
     "ignore",
     message="pkg_resources is deprecated as an API",
     category=UserWarning,
-    module="pyramid.asset",
+    module=r"pyramid\.",
 )
 
 from .config import configure  # noqa: E402 - after the filter above
