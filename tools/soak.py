@@ -228,28 +228,38 @@ async def drive(routes: Routes, seconds: float, servers, timeout_s=10.0) -> dict
     per_minute = collections.Counter()
     errors = collections.Counter()
     failures = []
+    stale = collections.Counter()
     samples = []
     tasks = set()
+
+    async def exchange(port, request, pooled):
+        connection = pooled or _Exchange(
+            *await asyncio.open_connection("127.0.0.1", port)
+        )
+        status, body = await asyncio.wait_for(connection.get(request), timeout_s)
+        idle[port].append(connection)
+        return status, body
 
     async def one(route, due):
         port, request = routes.request(route)
         async with slots:
-            connection = idle[port].pop() if idle[port] else None
+            pooled = idle[port].pop() if idle[port] else None
             try:
-                if connection is None:
-                    connection = _Exchange(
-                        *await asyncio.open_connection("127.0.0.1", port)
-                    )
-                status, body = await asyncio.wait_for(
-                    connection.get(request), timeout_s
-                )
+                try:
+                    status, body = await exchange(port, request, pooled)
+                except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+                    if pooled is None:
+                        raise
+                    # waitress closed it after channel_timeout (30 s) idle:
+                    # a real client sends the request again on a new one.
+                    stale[route] += 1
+                    status, body = await exchange(port, request, None)
             except (OSError, TimeoutError, ValueError, IndexError) as exc:
                 errors[f"{route}: {type(exc).__name__}"] += 1
                 return
             except asyncio.IncompleteReadError:
                 errors[f"{route}: closed"] += 1
                 return
-            idle[port].append(connection)
         if body:
             failures.append(
                 {"route": route, "s": round(due - start, 1), "body": body[:300]}
@@ -308,6 +318,7 @@ async def drive(routes: Routes, seconds: float, servers, timeout_s=10.0) -> dict
             "max_ms": round(values[-1], 1) if values else None,
         }
     out["errors"] = dict(errors)
+    out["stale_connections"] = dict(stale)
     out["failures"] = [
         {**f, "body": f["body"].decode("utf-8", "replace")} for f in failures
     ]
@@ -335,7 +346,11 @@ def report(result: dict) -> None:
             f"{name:<10} {r['offered_rate']:>9} {r['completed']:>8,} {r['p50_ms']:>8} "
             f"{r['p99_ms']:>8} {r['max_ms']!s:>8}  {r['statuses']}"
         )
-    print(f"5xx: {result['server_5xx']}; client errors: {result['errors']}")
+    print(
+        f"5xx: {result['server_5xx']}; client errors: {result['errors']}; "
+        f"sent again after an idle connection was closed: "
+        f"{result['stale_connections']}"
+    )
     for failure in result["failures"][:10]:
         print(f"  {failure}")
     print(f"per minute: {list(result['per_minute'].values())}")
