@@ -108,12 +108,14 @@ MAX_MASKED_COPIES = 100_000
 # expansion has about n²/2 columns).
 MAX_POLYNOMIAL_FEATURES = 24
 CALIBRATION_BINS = 10
-# BLAS threads a fit may use. A fit's products are thin (readings × a few
-# hundred features): OpenBLAS threads gain little on them and spin for their
-# share of every call, and on a shared 2-core machine two of them per fit
-# made a logistic fit about ten times slower (docs/benchmarks.md "Locating
-# speed", fitting with one BLAS thread).
-FIT_BLAS_THREADS = 1
+# BLAS and OpenMP threads a fit may use. A fit's products are thin
+# (readings × a few hundred features): OpenBLAS threads gain little on them
+# and spin for their share of every call, and on a shared 2-core machine two
+# of them per fit made a logistic fit about ten times slower
+# (docs/benchmarks.md "Locating speed", fitting with one BLAS thread).
+# Boosting's OpenMP threads spin the same way: its fit took twice the CPU
+# beside two busy processes (7.3 s with one thread, 14.1 s with two).
+FIT_THREADS = 1
 
 
 class TrainingError(Exception):
@@ -368,7 +370,7 @@ def fit_model(
             algorithm, n_readings=len(data), n_features=features.shape[1], seed=seed
         )
         _fit_to_size(estimator, algorithm, counts)
-    with threadpool_limits(limits=FIT_BLAS_THREADS, user_api="blas"):
+    with threadpool_limits(limits=FIT_THREADS):
         estimator.fit(features, labels)
     index = {room: i for i, room in enumerate(rooms)}
     stays = [
