@@ -32,6 +32,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from .singletons import DATABASE
+
 log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
@@ -293,7 +295,7 @@ class Database:
 
 
 def _request_db(request) -> Session:
-    database = request.registry["stethoscope.database"]
+    database = request.registry[DATABASE]
     session = database.tm_session(request.tm, write=request.method in UNSAFE_METHODS)
     request.add_finished_callback(lambda request: session.close())
     request.stethoscope_db_opened = True
@@ -308,7 +310,7 @@ def request_db_opened(request) -> bool:
 
 def includeme(config):
     database = Database(make_engine(config.registry.settings))
-    config.registry["stethoscope.database"] = database
+    config.registry[DATABASE] = database
     config.add_request_method(_request_db, "db", reify=True)
 
 

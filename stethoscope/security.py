@@ -35,6 +35,7 @@ from .accounts.tokens import UserTokenVerifier
 from .db import UNSAFE_METHODS
 from .permissions import ADMIN, INGEST, LOGGED_IN, VIEW, VIEW_HISTORY
 from .registry.tokens import TokenCache
+from .singletons import DATABASE, SESSIONS, TOKEN_CACHE, TRUSTED_PROXIES
 
 SESSION_TOKEN_KEY = "auth"
 
@@ -116,9 +117,7 @@ def in_networks(address, networks) -> bool:
 
 def client_ip(request) -> str | None:
     """The client's address (see ``client_address``)."""
-    return client_address(
-        request.environ, request.registry["stethoscope.trusted_proxies"]
-    )
+    return client_address(request.environ, request.registry[TRUSTED_PROXIES])
 
 
 def client_address(environ, proxies) -> str | None:
@@ -279,9 +278,7 @@ def includeme(config):
     # pyramid_tm would ask for the identity (a database query) above the
     # exception views: with the database down, that was a 500, not a 503.
     settings["tm.annotate_user"] = False
-    config.registry["stethoscope.trusted_proxies"] = settings[
-        "stethoscope.trusted_proxies"
-    ]
+    config.registry[TRUSTED_PROXIES] = settings["stethoscope.trusted_proxies"]
     config.add_request_method(client_ip, "client_ip", reify=True)
 
     idle_s = settings["stethoscope.session.idle_minutes"] * 60
@@ -301,7 +298,7 @@ def includeme(config):
     config.set_default_csrf_options(require_csrf=True, callback=csrf_applies)
 
     sessions = SessionService(
-        config.registry["stethoscope.database"],
+        config.registry[DATABASE],
         SessionLimits(
             idle=datetime.timedelta(seconds=idle_s),
             lifetime=datetime.timedelta(
@@ -310,15 +307,15 @@ def includeme(config):
         ),
     )
     tokens = TokenCache(settings["stethoscope.ingest.token_cache_seconds"])
-    config.registry["stethoscope.sessions"] = sessions
-    config.registry["stethoscope.token_cache"] = tokens
+    config.registry[SESSIONS] = sessions
+    config.registry[TOKEN_CACHE] = tokens
     config.set_security_policy(
         SecurityPolicy(
             require_token=settings["stethoscope.ingest.require_token"],
             allow_ips=settings["stethoscope.ingest.allow_ips"],
             sessions=sessions,
             tokens=tokens,
-            user_tokens=UserTokenVerifier(config.registry["stethoscope.database"]),
+            user_tokens=UserTokenVerifier(config.registry[DATABASE]),
         )
     )
     config.set_root_factory(Root)

@@ -18,6 +18,7 @@ from stethoscope import main
 from stethoscope.accounts.passwords import Passwords
 from stethoscope.accounts.services import UserService
 from stethoscope.migrations import upgrade_engine
+from stethoscope.singletons import DATABASE
 from tests.support.openapi import DocumentedApp
 from tests.support.services import PostgresServer, RedisServer, private_directory
 
@@ -166,7 +167,7 @@ class AppFactory:
 
     def close(self):
         for app in self.apps:
-            app.registry["stethoscope.database"].dispose()
+            app.registry[DATABASE].dispose()
 
 
 @pytest.fixture

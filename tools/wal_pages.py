@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stethoscope.singletons import DATABASE, INGEST_WRITER
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_ingest
@@ -65,8 +67,8 @@ def main() -> int:
         )
         upgrade(str(ini))
         app = get_app(str(ini))
-        database = app.registry["stethoscope.database"]
-        writer = app.registry["stethoscope.ingest.writer"]
+        database = app.registry[DATABASE]
+        writer = app.registry[INGEST_WRITER]
         writer.checkpoint = None  # the log grows: that is what is measured
         engine = database.engine
         engine.dispose()

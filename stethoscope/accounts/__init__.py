@@ -2,6 +2,7 @@ import functools
 
 from ..audit.services import record
 from ..ops.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from ..singletons import LOGIN_THROTTLE, PASSWORDS, REDIS, SESSIONS
 from .passwords import Passwords
 from .services import LoginService, LoginThrottle, ThrottleLimits, UserService
 from .tokens import UserTokenService
@@ -15,8 +16,8 @@ def login_service(context, request) -> LoginService:
     return LoginService(
         request.db,
         request.find_service(UserService),
-        request.registry["stethoscope.sessions"],
-        request.registry["stethoscope.login_throttle"],
+        request.registry[SESSIONS],
+        request.registry[LOGIN_THROTTLE],
         audit=functools.partial(record, request),
     )
 
@@ -24,9 +25,9 @@ def login_service(context, request) -> LoginService:
 def includeme(config):
     settings = config.registry.settings
     passwords = Passwords(settings["stethoscope.accounts.password_profile"])
-    config.registry["stethoscope.passwords"] = passwords
+    config.registry[PASSWORDS] = passwords
     limiter = MemoryRateLimiter()
-    redis = config.registry.get("stethoscope.redis")
+    redis = config.registry.get(REDIS)
     if redis is not None:
         limiter = RedisRateLimiter(
             redis, limiter, settings["stethoscope.redis.retry_interval_ms"]
@@ -39,7 +40,7 @@ def includeme(config):
             window_s=settings["stethoscope.login.window_seconds"],
         ),
     )
-    config.registry["stethoscope.login_throttle"] = throttle
+    config.registry[LOGIN_THROTTLE] = throttle
     config.register_service_factory(
         lambda context, request: UserService(
             request.db, passwords, audit=functools.partial(record, request)

@@ -13,6 +13,7 @@ from ..locating.services import (
 )
 from ..notify import WebhookNotifier
 from ..ops.metrics import add_gauge
+from ..singletons import ACTIVE_MODELS, ALERTS_EVALUATOR, DATABASE
 from .conditions import AlertSettings
 from .services import AlertEvaluator, AlertService, open_counts
 
@@ -20,8 +21,8 @@ from .services import AlertEvaluator, AlertService, open_counts
 def includeme(config):
     registry = config.registry
     settings = registry.settings
-    database = registry["stethoscope.database"]
-    active_models = registry["stethoscope.active_models"]
+    database = registry[DATABASE]
+    active_models = registry[ACTIVE_MODELS]
     locating_settings = LocatingSettings.from_settings(settings)
     facts = HouseFacts(dead_seconds=locating_settings.beacon_dead_seconds)
     # Occupancy reads no history: no finished days to keep.
@@ -39,7 +40,7 @@ def includeme(config):
         locating=locating,
         notifier=WebhookNotifier(settings["stethoscope.notify.webhook_url"]),
     )
-    registry["stethoscope.alerts.evaluator"] = evaluator
+    registry[ALERTS_EVALUATOR] = evaluator
     config.register_service_factory(
         lambda context, request: AlertService(database, evaluator), AlertService
     )

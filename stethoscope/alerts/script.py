@@ -10,12 +10,13 @@ import sys
 
 from ..notify import WEBHOOK_TIMEOUT_SECONDS
 from ..scripts._console import argument_parser, run
+from ..singletons import ALERTS_EVALUATOR
 
 PROG = "stethoscope-alerts"
 
 
 def check(request, args) -> None:
-    evaluator = request.registry["stethoscope.alerts.evaluator"]
+    evaluator = request.registry[ALERTS_EVALUATOR]
     sites = [args.site] if args.site else evaluator.site_ids()
     for site_id in sites:
         opened = evaluator.evaluate(site_id)

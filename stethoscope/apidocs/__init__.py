@@ -6,6 +6,7 @@ from pyramid.settings import asbool
 import stethoscope
 
 from ..config import ConfigurationError
+from ..singletons import OPENAPI_DOCUMENT
 from .openapi import build_openapi
 from .services import DocsLibrary
 
@@ -28,7 +29,7 @@ def includeme(config):
     def build():
         # Once every feature's views are registered (this action runs last).
         document = orjson.dumps(build_openapi(config.registry))
-        config.registry["stethoscope.apidocs.openapi"] = document
+        config.registry[OPENAPI_DOCUMENT] = document
 
     config.action("stethoscope.apidocs.openapi", build, order=1_000_000)
     config.add_route("apidocs.index", "/docs")

@@ -9,6 +9,7 @@ from pyramid.response import Response
 from .. import pages
 from ..endpoints import endpoint
 from ..permissions import PUBLIC
+from ..singletons import OPENAPI_DOCUMENT
 from .services import DocsLibrary
 
 # docs/api/index.md, when there is one, is the introduction on /docs.
@@ -53,6 +54,6 @@ class OpenAPIDocument(RootModel[dict[str, Any]]):
 def openapi(request):
     # Serialised once at start-up (see includeme).
     return Response(
-        body=request.registry["stethoscope.apidocs.openapi"],
+        body=request.registry[OPENAPI_DOCUMENT],
         content_type="application/json",
     )

@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import UNSAFE_METHODS
+from ..singletons import DATABASE
 from .models import AuditEvent
 
 
@@ -99,6 +100,6 @@ def record(
     # read transaction, which must not write (on SQLite it cannot become a
     # write once another writer has committed: "database is locked"). The
     # event commits in a short transaction of its own, before the answer.
-    database = request.registry["stethoscope.database"]
+    database = request.registry[DATABASE]
     with database.session(write=True) as session, session.begin():
         return AuditService(session).record(action, **event)

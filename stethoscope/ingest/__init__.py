@@ -4,6 +4,14 @@ from ..db import request_db_opened
 from ..ops.metrics import METRICS, add_counter
 from ..ops.services import add_health_member
 from ..registry.activity import ActivityTracker
+from ..singletons import (
+    ACTIVITY,
+    DATABASE,
+    DEDUPLICATOR,
+    INGEST_LIMITS,
+    INGEST_WRITER,
+    REDIS,
+)
 from .dedup import make_deduplicator
 from .fastpath import retry_attempts
 from .interfaces import IDeduplicator
@@ -13,12 +21,12 @@ from .writer import ReadingWriter
 
 def includeme(config):
     settings = config.registry.settings
-    database = config.registry["stethoscope.database"]
-    deduplicator = make_deduplicator(settings, config.registry["stethoscope.redis"])
+    database = config.registry[DATABASE]
+    deduplicator = make_deduplicator(settings, config.registry[REDIS])
     tracker = ActivityTracker(database, settings["stethoscope.activity.flush_seconds"])
     limits = IngestLimits.from_settings(settings)
-    config.registry["stethoscope.ingest.limits"] = limits
-    config.registry["stethoscope.activity"] = tracker
+    config.registry[INGEST_LIMITS] = limits
+    config.registry[ACTIVITY] = tracker
     config.register_service(deduplicator, IDeduplicator)
     add_health_member(config, "dedup", lambda registry: deduplicator.status())
     add_counter(
@@ -30,7 +38,7 @@ def includeme(config):
     )
     metrics = config.registry[METRICS]
     # For the ingest fast path (fastpath.py), which runs before Pyramid.
-    config.registry["stethoscope.deduplicator"] = deduplicator
+    config.registry[DEDUPLICATOR] = deduplicator
     writer = (
         ReadingWriter(
             database.write_engine,
@@ -41,7 +49,7 @@ def includeme(config):
         if settings["stethoscope.ingest.group_commit"]
         else None
     )
-    config.registry["stethoscope.ingest.writer"] = writer
+    config.registry[INGEST_WRITER] = writer
     if writer is not None:
         database.on_dispose(writer.close)
     # Read by pyramid_retry when the configuration is committed.

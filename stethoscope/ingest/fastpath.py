@@ -46,6 +46,13 @@ from ..ops.headers import security_headers
 from ..ops.metrics import METRICS
 from ..ops.params import parse_id
 from ..security import client_address
+from ..singletons import (
+    ACTIVITY,
+    DEDUPLICATOR,
+    INGEST_LIMITS,
+    INGEST_WRITER,
+    TRUSTED_PROXIES,
+)
 from .admission import JSON, admit
 from .dedup import ClaimPending
 from .schemas import ReadingIn, fingerprint
@@ -70,12 +77,12 @@ class IngestFastPath:
         self.app = app
         self.registry = app.registry
         self.policy = app.registry.getUtility(ISecurityPolicy)
-        self.proxies = app.registry["stethoscope.trusted_proxies"]
-        self.limits = app.registry["stethoscope.ingest.limits"]
-        self.deduplicator = app.registry["stethoscope.deduplicator"]
-        self.tracker = app.registry["stethoscope.activity"]
+        self.proxies = app.registry[TRUSTED_PROXIES]
+        self.limits = app.registry[INGEST_LIMITS]
+        self.deduplicator = app.registry[DEDUPLICATOR]
+        self.tracker = app.registry[ACTIVITY]
         self.metrics = app.registry[METRICS]
-        writer = app.registry["stethoscope.ingest.writer"]
+        writer = app.registry[INGEST_WRITER]
         # The view's service, as it is for a live reading with no session
         # open: claim, group writer, claim confirmed or released. None when
         # group commit is off (readings are then stored in the request's

@@ -7,6 +7,7 @@ from ..endpoints import endpoint
 from ..errors import Conflict, FieldError, Invalid, TooLarge, ValidationError
 from ..ops.access import request_id, with_request_id
 from ..permissions import INGEST, VIEW
+from ..singletons import INGEST_LIMITS
 from .admission import admit, bind, request_grant
 from .schemas import (
     BatchResult,
@@ -125,7 +126,7 @@ EXAMPLES = {
     amend=_post_documented,
 )
 def post_readings(request):
-    limits = request.registry["stethoscope.ingest.limits"]
+    limits = request.registry[INGEST_LIMITS]
     grant = request_grant(request)
     posted = admit(
         grant,

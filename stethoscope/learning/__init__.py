@@ -12,6 +12,7 @@ import functools
 
 from ..audit.services import record
 from ..ops.metrics import add_gauge
+from ..singletons import ACTIVE_MODELS, DATABASE, MODEL_STORE
 from .artifacts import ModelStore
 from .services import ActiveModels, ModelService
 
@@ -19,22 +20,22 @@ from .services import ActiveModels, ModelService
 def model_service(context, request) -> ModelService:
     return ModelService(
         request.db,
-        request.registry["stethoscope.model_store"],
+        request.registry[MODEL_STORE],
         audit=functools.partial(record, request),
-        active_models=request.registry.get("stethoscope.active_models"),
+        active_models=request.registry.get(ACTIVE_MODELS),
     )
 
 
 def includeme(config):
     settings = config.registry.settings
     store = ModelStore(settings["stethoscope.model_dir"])
-    config.registry["stethoscope.model_store"] = store
+    config.registry[MODEL_STORE] = store
     active_models = ActiveModels(
-        config.registry["stethoscope.database"],
+        config.registry[DATABASE],
         store,
         refresh_seconds=settings["stethoscope.models.refresh_seconds"],
     )
-    config.registry["stethoscope.active_models"] = active_models
+    config.registry[ACTIVE_MODELS] = active_models
     add_gauge(
         config,
         "stethoscope_model_active_version",

@@ -1,6 +1,7 @@
 from pyramid.tweens import INGRESS
 
 from ..notify import WebhookNotifier
+from ..singletons import DATABASE, ERROR_NOTIFIER, REDIS
 from .logging import use_format
 from .metrics import METRICS, Metrics, add_counter
 from .notifications import ErrorNotifier
@@ -18,7 +19,7 @@ def includeme(config):
     config.add_tween("stethoscope.ops.access.request_tween_factory", under=INGRESS)
     # One client (and connection pool) per process for every Redis user.
     url = settings["stethoscope.redis_url"]
-    config.registry["stethoscope.redis"] = (
+    config.registry[REDIS] = (
         redis_client(url, settings["stethoscope.redis.timeout_ms"]) if url else None
     )
 
@@ -28,7 +29,7 @@ def includeme(config):
         WebhookNotifier(settings["stethoscope.notify.webhook_url"], name="error"),
         settings["stethoscope.notify.error_interval_minutes"] * 60,
     )
-    config.registry["stethoscope.ops.error_notifier"] = errors
+    config.registry[ERROR_NOTIFIER] = errors
     add_counter(
         config,
         "stethoscope_error_notifications",
@@ -39,7 +40,7 @@ def includeme(config):
     )
 
     probe = DatabaseProbe(
-        config.registry["stethoscope.database"].engine,
+        config.registry[DATABASE].engine,
         settings["stethoscope.health.timeout_ms"] / 1000,
     )
 

@@ -33,6 +33,7 @@ from transaction.interfaces import TransientError
 
 from ..errors import FieldError, Invalid, ServiceError
 from ..permissions import INGEST
+from ..singletons import ERROR_NOTIFIER
 from .access import request_id
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,7 @@ def unexpected_error(exc, request):
         exc_info=exc,
         extra={"fields": {"request_id": rid, "route": route}},
     )
-    request.registry["stethoscope.ops.error_notifier"].report(
+    request.registry[ERROR_NOTIFIER].report(
         exc, route, f"{request.method} {path!r}", rid
     )
     return error_response(request, HTTPInternalServerError("internal error"))

@@ -41,9 +41,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from ..singletons import METRICS
+
 log = logging.getLogger(__name__)
 
-METRICS = "stethoscope.metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Seconds. A duplicate is answered in well under a millisecond, an original

@@ -4,6 +4,7 @@ import threading
 
 from sqlalchemy import text
 
+from ..singletons import HEALTH_MEMBERS
 from .schemas import Health
 
 
@@ -54,9 +55,6 @@ class DatabaseProbe:
             with self._lock:
                 self._out = None
             done.set()
-
-
-HEALTH_MEMBERS = "stethoscope.health.members"
 
 
 def add_health_member(config, name: str, member) -> None:

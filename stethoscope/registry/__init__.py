@@ -5,6 +5,7 @@ wearers of badges): its JSON API and its /admin/house pages."""
 import functools
 
 from ..audit.services import record
+from ..singletons import ACTIVITY, TOKEN_CACHE
 from .services import RegistryService, SeenService
 from .tokens import GatewayTokenService
 
@@ -20,16 +21,14 @@ def includeme(config):
     online_seconds = config.registry.settings["stethoscope.activity.online_seconds"]
 
     def seen_service(context, request):
-        return SeenService(
-            request.db, request.registry["stethoscope.activity"], online_seconds
-        )
+        return SeenService(request.db, request.registry[ACTIVITY], online_seconds)
 
     config.register_service_factory(seen_service, SeenService)
     config.register_service_factory(registry_service, RegistryService)
     config.register_service_factory(
         lambda context, request: GatewayTokenService(
             request.db,
-            request.registry["stethoscope.token_cache"],
+            request.registry[TOKEN_CACHE],
             audit=functools.partial(record, request),
         ),
         GatewayTokenService,

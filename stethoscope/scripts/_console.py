@@ -16,6 +16,7 @@ from ..accounts.services import AccountError
 from ..audit.services import AuditService
 from ..config import ConfigurationError
 from ..errors import ServiceError
+from ..singletons import DATABASE
 
 # argparse exits with 2 on a usage error; the scripts use it for every error.
 EXIT_ERROR = 2
@@ -62,7 +63,7 @@ def application(config_uri: str, *, write: bool) -> Iterator:
         yield env
     finally:
         env["closer"]()
-        env["registry"]["stethoscope.database"].dispose()
+        env["registry"][DATABASE].dispose()
 
 
 def argument_parser(prog: str, doc: str) -> argparse.ArgumentParser:

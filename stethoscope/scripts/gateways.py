@@ -10,6 +10,7 @@ import functools
 import sys
 
 from ..registry.tokens import GatewayTokenService
+from ..singletons import TOKEN_CACHE
 from ._console import actor, audit, command, console, table, when
 
 PROG = "stethoscope-gateway"
@@ -19,7 +20,7 @@ def _tokens(request) -> GatewayTokenService:
     """The token service, auditing as the console user."""
     return GatewayTokenService(
         request.db,
-        request.registry["stethoscope.token_cache"],
+        request.registry[TOKEN_CACHE],
         audit=functools.partial(audit, request),
     )
 

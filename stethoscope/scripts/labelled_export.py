@@ -18,6 +18,7 @@ import time
 from ..labels.csvio import parse_timestamp
 from ..labels.exporter import LabelledExporter
 from ..registry.models import Site
+from ..singletons import DATABASE
 from ._console import ConsoleError, argument_parser, audit, console
 from .labelled_import import Progress
 
@@ -34,7 +35,7 @@ def since(text: str):
 
 
 def export_file(request, args) -> None:
-    database = request.registry["stethoscope.database"]
+    database = request.registry[DATABASE]
     progress = Progress("exported")
     started = time.monotonic()
     with database.session(write=False) as session:

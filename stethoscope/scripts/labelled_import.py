@@ -18,6 +18,7 @@ import time
 
 from ..labels.csvio import CsvFormatError, read_rows
 from ..labels.importer import ImportRefused, ImportSummary, LabelledImporter
+from ..singletons import DATABASE
 from ._console import ConsoleError, actor, argument_parser, audit, console, invoked_as
 
 PROG = "stethoscope-import"
@@ -79,7 +80,7 @@ def import_file(request, args) -> None:
     }
     try:
         importer = LabelledImporter(
-            request.registry["stethoscope.database"], actor=actor(), **importer_args
+            request.registry[DATABASE], actor=actor(), **importer_args
         )
         importer.check_site()
     except ImportRefused as exc:

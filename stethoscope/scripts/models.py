@@ -17,6 +17,7 @@ import sys
 from ..learning.schemas import ModelVersion
 from ..learning.services import ModelService
 from ..schemas import MAX_ROW_ID as MAX_MODEL_ID
+from ..singletons import MODEL_STORE
 from ._console import (
     ConsoleError,
     actor,
@@ -35,7 +36,7 @@ PROG = "stethoscope-models"
 def _service(request) -> ModelService:
     return ModelService(
         request.db,
-        request.registry["stethoscope.model_store"],
+        request.registry[MODEL_STORE],
         audit=functools.partial(audit, request),
     )
 

@@ -30,6 +30,7 @@ from ..locating.services import (
     LocatingSettings,
 )
 from ..retention.services import DEFAULT_BATCH_SIZE, RetentionService
+from ..singletons import ACTIVE_MODELS, DATABASE
 from ._console import actor, argument_parser, run
 
 PROG = "stethoscope-prune"
@@ -85,7 +86,7 @@ class LocatedStays:
     ``GET /badges/{id}/stays?date=`` computes them (retention's DayStays)."""
 
     def __init__(self, registry):
-        self.active_models = registry["stethoscope.active_models"]
+        self.active_models = registry[ACTIVE_MODELS]
         self.settings = LocatingSettings.from_settings(registry.settings)
         self.facts = HouseFacts(dead_seconds=self.settings.beacon_dead_seconds)
 
@@ -106,7 +107,7 @@ def prune(request, args) -> None:
     # The service commits batch by batch on sessions of its own, not in the
     # request's transaction: it takes the app's database.
     service = RetentionService(
-        request.registry["stethoscope.database"],
+        request.registry[DATABASE],
         actor=actor(),
         actor_type="console",
         stays=LocatedStays(request.registry),

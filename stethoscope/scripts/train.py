@@ -34,6 +34,7 @@ from ..learning.data import beacon_changes, from_database
 from ..learning.services import ModelRefused, ModelService
 from ..learning.trainer import CHOICES, TrainingError, train
 from ..registry.models import Site
+from ..singletons import DATABASE, MODEL_STORE
 from ._console import (
     ConsoleError,
     actor,
@@ -136,7 +137,7 @@ def train_site(request, args) -> None:
 
 
 def _train_site(request, args) -> None:
-    database = request.registry["stethoscope.database"]
+    database = request.registry[DATABASE]
     # Read in a session of its own, closed before fitting: a write
     # transaction held for minutes would stop ingest on SQLite.
     loading = time.perf_counter()
@@ -144,7 +145,7 @@ def _train_site(request, args) -> None:
         site_id = pick_site(session, args.site)
         data = from_database(session, site_id)
         changes = beacon_changes(session, site_id)
-        service = ModelService(session, request.registry["stethoscope.model_store"])
+        service = ModelService(session, request.registry[MODEL_STORE])
         active = service.active(site_id)
         active_algorithm = active.algorithm if active is not None else None
     load_seconds = time.perf_counter() - loading
@@ -174,7 +175,7 @@ def _train_site(request, args) -> None:
     with request.tm:
         service = ModelService(
             request.db,
-            request.registry["stethoscope.model_store"],
+            request.registry[MODEL_STORE],
             audit=functools.partial(audit, request),
         )
         version = service.register(site_id, result, created_by=who)

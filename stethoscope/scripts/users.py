@@ -20,6 +20,7 @@ from ..accounts.services import UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..db import utcnow
 from ..ops.params import parse_id
+from ..singletons import PASSWORDS
 from ._console import (
     ConsoleError,
     actor,
@@ -62,7 +63,7 @@ def _users(request) -> UserService:
     """The account service, auditing as the console user."""
     return UserService(
         request.db,
-        request.registry["stethoscope.passwords"],
+        request.registry[PASSWORDS],
         audit=functools.partial(audit, request),
     )
 

@@ -28,6 +28,7 @@ from playwright.sync_api import expect
 from pyramid.paster import get_appsettings
 
 from stethoscope import main
+from stethoscope.singletons import DATABASE
 from tests.browser.conftest import (
     EXPECT_TIMEOUT_MS,
     HOUSE_PASSWORD,
@@ -128,7 +129,7 @@ def alerting_house(demo_house, tmp_path_factory):
     yield server.url, simulator
     simulator.stop()
     server.stop()
-    app.registry["stethoscope.database"].dispose()
+    app.registry[DATABASE].dispose()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from stethoscope import main
+from stethoscope.singletons import DATABASE
 from tests.browser.conftest import (
     EXPECT_TIMEOUT_MS,
     HOUSE_PASSWORD,
@@ -77,7 +78,7 @@ def house_server(demo_house, tmp_path_factory):
     simulator.terminate()
     _out, errors = simulator.communicate(timeout=30)
     server.stop()
-    app.registry["stethoscope.database"].dispose()
+    app.registry[DATABASE].dispose()
     assert simulator.returncode in (0, -15), errors
 
 

@@ -22,6 +22,7 @@ from stethoscope.learning.models import ModelVersion
 from stethoscope.learning.services import ModelService
 from stethoscope.notify import WebhookNotifier
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room
+from stethoscope.singletons import ALERTS_EVALUATOR, DATABASE
 from tests.conftest import login
 from tests.support.models import add_site, register_model
 from tests.support.webhook import Hook
@@ -63,7 +64,7 @@ def registry(make_app):
 
 def evaluator_of(registry, clock, **settings) -> AlertEvaluator:
     """An evaluator on the app's database, models and locating, at ``clock``."""
-    served = registry["stethoscope.alerts.evaluator"]
+    served = registry[ALERTS_EVALUATOR]
     return AlertEvaluator(
         served.database,
         AlertSettings(**settings),
@@ -513,7 +514,7 @@ def test_an_older_observation_applied_late_changes_nothing(registry, engine, sit
 def test_evaluated_at_most_every_interval(registry, engine, site):
     clock = Clock(NOON)
     ticks = [0.0]
-    served = registry["stethoscope.alerts.evaluator"]
+    served = registry[ALERTS_EVALUATOR]
     evaluator = AlertEvaluator(
         served.database,
         AlertSettings(interval_seconds=30),
@@ -596,9 +597,7 @@ def test_refusals(testapp, site):
 def test_open_alerts_for_pages(registry, silent_gateway):
     from stethoscope.alerts.services import AlertService
 
-    service = AlertService(
-        registry["stethoscope.database"], registry["stethoscope.alerts.evaluator"]
-    )
+    service = AlertService(registry[DATABASE], registry[ALERTS_EVALUATOR])
 
     (alert,) = service.open_alerts("rose")
     assert alert.kind == "gateway_silent" and alert.advice

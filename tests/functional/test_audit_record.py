@@ -10,6 +10,7 @@ from sqlalchemy import select
 from stethoscope.audit.models import AuditEvent
 from stethoscope.audit.services import record
 from stethoscope.ingest.models import Reading
+from stethoscope.singletons import DATABASE
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def request_env(make_app):
     factory = app.registry.getUtility(IRequestFactory)
     request = factory.blank("/badges/b1/stays")
     env = prepare(request=request, registry=app.registry)
-    yield request, app.registry["stethoscope.database"]
+    yield request, app.registry[DATABASE]
     env["closer"]()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import event, select
 
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.schemas import fingerprint
+from stethoscope.singletons import DATABASE
 from tests.support.servers import ThreadedServer, post_json
 
 GATEWAYS = 4
@@ -102,7 +103,7 @@ def test_a_full_disk_is_503_stores_no_partial_batch_and_recovers(
     make_app, engine, caplog
 ):
     app = make_app.wsgi()
-    disk = Disk(app.registry["stethoscope.database"].engine)
+    disk = Disk(app.registry[DATABASE].engine)
     server = ThreadedServer(app, threads=8)
     ledger: list[tuple[dict, int]] = []
     refused: list[dict] = []

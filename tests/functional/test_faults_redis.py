@@ -43,6 +43,7 @@ from stethoscope.config import parse_settings
 from stethoscope.ingest.dedup import RedisDeduplicator
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.schemas import fingerprint
+from stethoscope.singletons import DEDUPLICATOR
 from tests.support.servers import ThreadedServer, post_json
 from tests.support.services import RedisServer, private_directory
 from tests.support.waiting import wait_for
@@ -165,7 +166,7 @@ def test_redis_frozen_or_killed_every_post_answered_and_stored(
     )
     assert bound_holds(settings)
     app = make_app.wsgi(**settings)
-    deduplicator = app.registry["stethoscope.deduplicator"]
+    deduplicator = app.registry[DEDUPLICATOR]
     server = ThreadedServer(app, threads=8)
     redis = own_redis.client()
     phase = ["up"]

@@ -14,6 +14,7 @@ from stethoscope.config import configure
 from stethoscope.ingest.interfaces import IDeduplicator
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.schemas import fingerprint
+from stethoscope.singletons import DATABASE, DEDUPLICATOR, INGEST_WRITER
 from tests.conftest import count
 from tests.support.services import RedisServer, private_directory
 from tests.support.transactions import FailingVote
@@ -193,7 +194,7 @@ class TestCommitFailures:
         self, make_app, dedup_settings, db, failures
     ):
         app = make_app(**dedup_settings)
-        engine = app.app.registry["stethoscope.database"].engine
+        engine = app.app.registry[DATABASE].engine
         failing = FailingCommits(engine, failures)
         try:
             if failures == 1:
@@ -213,13 +214,13 @@ class TestCommitFailures:
         app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
 
     def test_live_originals_go_to_the_group_writer(self, anonymous, testapp, db):
-        writer = anonymous.app.registry["stethoscope.ingest.writer"]
+        writer = anonymous.app.registry[INGEST_WRITER]
         anonymous.post_json("/rssi_readings", READING, status=201)
         anonymous.post_json("/rssi_readings", late({**READING, "badge_id": "B2"}))
         assert (writer.commits, writer.rows) == (1, 1)
         # A request holding its own session (here a staff cookie looked up:
         # on SQLite, the write lock) stores in its own transaction instead.
-        logged_in = testapp.app.registry["stethoscope.ingest.writer"]
+        logged_in = testapp.app.registry[INGEST_WRITER]
         testapp.post_json("/rssi_readings", {**READING, "badge_id": "B3"}, status=201)
         assert logged_in.rows == 0
         assert count(db, Reading) == 3
@@ -235,7 +236,7 @@ class TestCommitFailures:
         assert count(db, Reading) == 1
         assert db.get(Reading, response.json["id"]) is not None
         app.post_json("/rssi_readings", {**reading, "pi_id": "G2"}, status=409)
-        wsgi.registry["stethoscope.database"].dispose()
+        wsgi.registry[DATABASE].dispose()
 
     def test_a_late_reading_whose_commit_always_fails_is_503_and_not_lost(
         self, app_settings, dedup_settings, db
@@ -249,14 +250,14 @@ class TestCommitFailures:
         assert count(db, Reading) == 0
         app.post_json("/rssi_readings", reading, status=201)
         assert count(db, Reading) == 1
-        wsgi.registry["stethoscope.database"].dispose()
+        wsgi.registry[DATABASE].dispose()
 
     def test_claims_made_before_a_failure_are_released(
         self, anonymous, monkeypatch, db
     ):
         """Grouped claims have no transaction hooks: an error between claim
         and commit must still release them, or the retry is a "duplicate"."""
-        deduplicator = anonymous.app.registry["stethoscope.deduplicator"]
+        deduplicator = anonymous.app.registry[DEDUPLICATOR]
         claim = deduplicator.claim
         calls = []
 
@@ -285,7 +286,7 @@ class TestCommitFailures:
         assert failing.votes == 2
         assert count(db, Reading) == 1
         app.post_json("/rssi_readings", {**READING, "pi_id": "G2"}, status=409)
-        wsgi.registry["stethoscope.database"].dispose()
+        wsgi.registry[DATABASE].dispose()
 
 
 class TestRedisOutage:

@@ -9,6 +9,7 @@ import webtest
 from sqlalchemy import event
 
 from stethoscope.ingest.models import Reading
+from stethoscope.singletons import DATABASE
 from tests.conftest import count
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -143,7 +144,7 @@ def test_late_uploads_lock_their_badges_in_the_order_of_the_keys(testapp, db):
     collide cannot take two locks in opposite orders."""
     if db.bind.dialect.name != "postgresql":
         pytest.skip("the advisory locks are PostgreSQL's")
-    engine = testapp.app.registry["stethoscope.database"].engine
+    engine = testapp.app.registry[DATABASE].engine
     keys = []
 
     def record(connection, cursor, statement, parameters, context, executemany):

@@ -18,6 +18,7 @@ from stethoscope.config import configure
 from stethoscope.ingest.fastpath import IngestFastPath
 from stethoscope.ingest.models import Reading
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+from stethoscope.singletons import ACTIVITY, DATABASE, TOKEN_CACHE
 from tests.support.postgresql import drop_other_connections
 
 from ..conftest import count
@@ -40,7 +41,7 @@ class CountingApp:
         self.full_path += 1
 
     def close(self):
-        self.wsgi.registry["stethoscope.database"].dispose()
+        self.wsgi.registry[DATABASE].dispose()
 
 
 @pytest.fixture
@@ -104,9 +105,7 @@ def test_a_reading_not_stored_early_goes_the_whole_way_one_attempt_fewer(
 ):
     caplog.set_level(logging.DEBUG, logger="stethoscope.ingest.fastpath")
     counted = counting()
-    failing = FailingCommits(
-        counted.wsgi.registry["stethoscope.database"].engine, failures
-    )
+    failing = FailingCommits(counted.wsgi.registry[DATABASE].engine, failures)
     try:
         counted.app.post_json("/rssi_readings", READING, status=status)
     finally:
@@ -133,9 +132,7 @@ def test_a_retry_hook_configured_before_still_decides_the_attempts(counting):
         return 5
 
     counted = counting(**{"retry.activate_hook": five_attempts})
-    failing = FailingCommits(
-        counted.wsgi.registry["stethoscope.database"].engine, failures=100
-    )
+    failing = FailingCommits(counted.wsgi.registry[DATABASE].engine, failures=100)
     try:
         counted.app.post_json("/rssi_readings", READING, status=503)
     finally:
@@ -224,10 +221,10 @@ def test_fast_repeats_are_counted_for_the_gateway(counting):
             "/rssi_readings", {**READING, "pi_id": gateway}, status=409
         )
     assert counted.full_path == 0
-    counted.wsgi.registry["stethoscope.activity"].flush()
+    counted.wsgi.registry[ACTIVITY].flush()
     from stethoscope.registry.models import Gateway
 
-    with Session(counted.wsgi.registry["stethoscope.database"].engine) as session:
+    with Session(counted.wsgi.registry[DATABASE].engine) as session:
         assert session.get(Gateway, "G2").duplicates == 2
         assert session.get(Gateway, "G3").posts == 1
 
@@ -353,7 +350,7 @@ def test_the_allowed_addresses_are_those_of_the_view(counting):
 
 def test_a_token_revoked_in_this_process_is_refused_at_once(counting, engine):
     counted = counting(**{"stethoscope.ingest.require_token": "true"})
-    cache = counted.wsgi.registry["stethoscope.token_cache"]
+    cache = counted.wsgi.registry[TOKEN_CACHE]
     with Session(engine) as session, session.begin():
         token, row = GatewayTokenService(session, cache).create("G1", "test")
         session.flush()

@@ -11,6 +11,7 @@ import datetime
 import pytest
 
 from stethoscope.ingest.schemas import fingerprint
+from stethoscope.singletons import DEDUPLICATOR
 
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30}}
 
@@ -34,7 +35,7 @@ def app(make_app):
 
 @pytest.fixture
 def held_claim(app):
-    deduplicator = app.app.registry["stethoscope.deduplicator"]
+    deduplicator = app.app.registry[DEDUPLICATOR]
     claim = deduplicator.claim(fingerprint(READING["badge_id"], READING["beacons"]))
     assert claim is not None
     return deduplicator, claim

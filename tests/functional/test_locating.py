@@ -15,6 +15,7 @@ from stethoscope.learning.artifacts import ModelStore
 from stethoscope.learning.services import ModelService
 from stethoscope.locating.locator import LOW_CONFIDENCE, NOTHING_HEARD
 from stethoscope.registry.models import Badge, Beacon, Gateway
+from stethoscope.singletons import HEALTH_MEMBERS, LOCATING_DAYS
 from tests.conftest import login
 from tests.support.models import add_site, register_model
 
@@ -261,7 +262,7 @@ def test_dead_beacons(make_app, create_user, house, engine):
     # Only a dead beacon heard: the model is told it is dead, not heard.
     assert (hall["unknown"], hall["reason"]) == (True, NOTHING_HEARD)
     registry = app.app.registry
-    health = registry["stethoscope.health.members"]["locating"](registry)
+    health = registry[HEALTH_MEMBERS]["locating"](registry)
     assert health == {
         "status": "ok",
         "sites": {"rose": {"model_version": 1, "dead_beacons": ["b-hall"]}},
@@ -490,7 +491,7 @@ def test_a_finished_day_is_cached(staff, house, engine):
     assert len(staff.get("/badges/b1/stays?date=2026-03-29").json) == 3
     # Another algorithm of the same day is not cached yet.
     assert staff.get(url + "&algorithm=raw").json == []
-    assert len(staff.app.registry["stethoscope.locating.days"]) == 2
+    assert len(staff.app.registry[LOCATING_DAYS]) == 2
 
 
 def test_a_cached_day_is_the_day_computed_afresh(
@@ -513,7 +514,7 @@ def test_a_cached_day_is_the_day_computed_afresh(
 
     assert cached == first == [afresh.get(url).json for url in urls]
     assert len(first[0]) == 25 * 3600 // 97 + 1
-    assert len(staff.app.registry["stethoscope.locating.days"]) == 1
+    assert len(staff.app.registry[LOCATING_DAYS]) == 1
 
 
 def test_a_location_from_kept_probabilities_is_the_one_computed_afresh(

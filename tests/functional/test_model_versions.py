@@ -27,6 +27,7 @@ from stethoscope.learning.services import (
 )
 from stethoscope.learning.trainer import TrainingResult
 from stethoscope.registry.models import Site
+from stethoscope.singletons import ACTIVE_MODELS, DATABASE, MODEL_STORE
 from tests.conftest import count
 from tests.unit.learning.test_artifacts import ROOMS, room_model, untrusted_model
 
@@ -103,11 +104,11 @@ def active_version(app, site_id=SITE) -> int | None:
 
 
 def active_models(app) -> ActiveModels:
-    return app.app.registry["stethoscope.active_models"]
+    return app.app.registry[ACTIVE_MODELS]
 
 
 def store_root(app) -> Path:
-    return app.app.registry["stethoscope.model_store"].root
+    return app.app.registry[MODEL_STORE].root
 
 
 def model_file(app, version_id, engine) -> Path:
@@ -120,8 +121,8 @@ def clocked(app, **options) -> tuple[ActiveModels, list[float]]:
     """An ActiveModels of its own, and the clock it reads (move now[0])."""
     now = [1000.0]
     serving = ActiveModels(
-        app.app.registry["stethoscope.database"],
-        app.app.registry["stethoscope.model_store"],
+        app.app.registry[DATABASE],
+        app.app.registry[MODEL_STORE],
         monotonic=lambda: now[0],
         **options,
     )
@@ -170,7 +171,7 @@ def test_register_writes_the_artifact_before_the_row(app, db):
     assert row.metrics["balanced_accuracy"] == 0.9
     assert row.metrics["warnings"] == ["only one run in the kitchen"]
     assert row.created_by == "boss"
-    manifest = app.app.registry["stethoscope.model_store"].read_manifest(row.directory)
+    manifest = app.app.registry[MODEL_STORE].read_manifest(row.directory)
     assert manifest["files"][MODEL_FILE] == row.sha256
     assert manifest["training"]["run_ids"] == [1, 2, 3]
     assert manifest["training"]["data_start"] == START.isoformat()

@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from stethoscope.registry.models import Badge, Gateway
+from stethoscope.singletons import ACTIVITY
 
 
 def post(app, badge, rssi, gateway="G1", **extra):
@@ -80,7 +81,7 @@ class TestSeen:
         assert badges["B2"]["last_gateway_id"] == "G2"
 
         # Written counts and counts still in memory add up.
-        testapp.app.registry["stethoscope.activity"].flush()
+        testapp.app.registry[ACTIVITY].flush()
         db.rollback()
         assert db.get(Gateway, "G2").posts == 2
         post(testapp, "B3", -42, gateway="G2")
@@ -93,7 +94,7 @@ class TestSeen:
         post(second, "B2", -40, gateway="G1")
         post(second, "B3", -40, gateway="G1")
         for app in (first, second):
-            app.app.registry["stethoscope.activity"].flush()
+            app.app.registry[ACTIVITY].flush()
         db.rollback()
         assert db.get(Gateway, "G1").posts == 3
         assert set(db.scalars(select(Badge.id))) == {"B1", "B2", "B3"}

@@ -16,6 +16,7 @@ from stethoscope.audit.models import AuditEvent
 from stethoscope.config import configure
 from stethoscope.labels.models import TrainingRun
 from stethoscope.registry.models import Beacon, Room, Site, room_adjacency
+from stethoscope.singletons import ACTIVITY, DATABASE
 from tests.conftest import login
 
 HTML = {"Accept": "text/html"}
@@ -440,7 +441,7 @@ class TestUnplaced:
                 {"badge_id": badge, "pi_id": "pi-1", "beacons": beacons},
                 status=201,
             )
-        api.app.app.registry["stethoscope.activity"].flush()
+        api.app.app.registry[ACTIVITY].flush()
         unplaced = api.get("/registry/unplaced").json
         assert {b["id"] for b in unplaced["beacons"]} == {"b-new", "b-other"}
         assert [b["id"] for b in unplaced["badges"]] == ["B-new"]
@@ -501,7 +502,7 @@ class TestSeenWhileFlushing:
     @pytest.mark.parametrize("when", ["before", "after"])
     @pytest.mark.parametrize("listing", ["gateways", "badges"])
     def test_a_flush_never_lands_between_the_two_reads(self, testapp, when, listing):
-        tracker = testapp.app.registry["stethoscope.activity"]
+        tracker = testapp.app.registry[ACTIVITY]
         at = datetime.datetime.now(datetime.UTC)
         for _ in range(3):
             tracker.record("pi-1", "badge-1", "192.0.2.1", at, duplicate=False)
@@ -566,7 +567,7 @@ def first_insert_into(admin):
     """``first_insert_into(table, action)``: run ``action()`` just before the
     app's first INSERT into ``table``, that is after the view looked the row
     up and before it inserts it."""
-    engine = admin.app.registry["stethoscope.database"].engine
+    engine = admin.app.registry[DATABASE].engine
     listeners = []
 
     def arrange(table, action):
@@ -594,7 +595,7 @@ class TestDescribingWhileFirstHeard:
     and its insert, the answer is the one the row being there would give."""
 
     def test_a_gateway(self, api, first_insert_into, db):
-        tracker = api.app.app.registry["stethoscope.activity"]
+        tracker = api.app.app.registry[ACTIVITY]
 
         def heard():
             tracker.record("pi-new", "badge-1", "192.0.2.1", NOW, duplicate=False)
@@ -606,7 +607,7 @@ class TestDescribingWhileFirstHeard:
         assert [action for action, *_ in events(db, "gateway.")] == ["gateway.update"]
 
     def test_a_badge(self, api, first_insert_into):
-        tracker = api.app.app.registry["stethoscope.activity"]
+        tracker = api.app.app.registry[ACTIVITY]
 
         def heard():
             tracker.record("pi-1", "badge-new", "192.0.2.1", NOW, duplicate=False)
@@ -617,7 +618,7 @@ class TestDescribingWhileFirstHeard:
         assert (body.json["wearer"], body.json["last_gateway_id"]) == ("Ann", "pi-1")
 
     def test_a_beacon(self, api, first_insert_into):
-        tracker = api.app.app.registry["stethoscope.activity"]
+        tracker = api.app.app.registry[ACTIVITY]
 
         def heard():
             tracker.record_beacons(["b-new"], NOW)
@@ -629,7 +630,7 @@ class TestDescribingWhileFirstHeard:
         api.put("/beacons/b-new", {"label": "door"})
 
     def test_a_beacon_imported(self, api, first_insert_into, db):
-        tracker = api.app.app.registry["stethoscope.activity"]
+        tracker = api.app.app.registry[ACTIVITY]
 
         def heard():
             tracker.record_beacons(["b-new"], NOW)

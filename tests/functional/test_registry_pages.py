@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from stethoscope.audit.models import AuditEvent
 from stethoscope.labels.models import TrainingRun
 from stethoscope.registry.models import Beacon
+from stethoscope.singletons import ACTIVITY
 from tests.conftest import login
 from tests.functional.test_registry_api import Api
 
@@ -236,7 +237,7 @@ class TestDevices:
             {"badge_id": "B1", "pi_id": "pi-1", "beacons": {"b1": -60}},
             status=201,
         )
-        house.app.registry["stethoscope.activity"].flush()
+        house.app.registry[ACTIVITY].flush()
         edit = form(house, "/admin/house/badges/B1", "edit-badge")
         edit["wearer"], edit["site"] = "Mrs Bennet", "oak"
         page = edit.submit(status=303).follow(headers=HTML)
@@ -281,7 +282,7 @@ class TestUnplaced:
             {"badge_id": "B-new", "pi_id": "pi-1", "beacons": {"b-new": -60}},
             status=201,
         )
-        house.app.registry["stethoscope.activity"].flush()
+        house.app.registry[ACTIVITY].flush()
         page = house.get("/admin/house/unplaced", headers=HTML)
         assert page.html.select_one('tr[data-beacon="b-new"]')
         assert page.html.select_one('tr[data-badge="B-new"]')

@@ -8,6 +8,7 @@ import pytest
 
 from stethoscope.ops.logging import JsonFormatter
 from stethoscope.permissions import PUBLIC
+from stethoscope.singletons import ERROR_NOTIFIER
 from tests.support.webhook import Hook
 
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30, "b": -35}}
@@ -144,7 +145,7 @@ def broken_app(make_app, hook):
 
 
 def test_a_bug_is_a_json_500_logged_and_told_once(broken_app, hook):
-    notifier = broken_app.app.registry["stethoscope.ops.error_notifier"]
+    notifier = broken_app.app.registry[ERROR_NOTIFIER]
     with Lines("stethoscope.ops.errors") as lines:
         first = broken_app.get("/test/boom", status=500)
         assert hook.events[0].wait(10)

@@ -22,6 +22,7 @@ from stethoscope.db import utcnow
 from stethoscope.ingest.models import Reading
 from stethoscope.registry.models import GatewayToken
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+from stethoscope.singletons import DATABASE, TOKEN_CACHE
 from tests.conftest import PASSWORD, count, login
 from tests.support.waiting import wait_for
 
@@ -141,7 +142,7 @@ class TestCsrf:
 
 
 def audit_events_of(app, action):
-    engine = app.app.registry["stethoscope.database"].engine
+    engine = app.app.registry[DATABASE].engine
     return audit_events(engine, action)
 
 
@@ -497,7 +498,7 @@ class TestGatewayTokens:
         )
 
         # Revoked by this process (an admin's request): at once, cache or not.
-        revoke(engine, old_id, cache=token_app.app.registry["stethoscope.token_cache"])
+        revoke(engine, old_id, cache=token_app.app.registry[TOKEN_CACHE])
 
         response = token_app.post_json(
             "/rssi_readings", reading("badge-3"), headers=bearer(old), status=401

@@ -27,6 +27,7 @@ from stethoscope.audit.services import AuditService
 from stethoscope.config import configure
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room, Site
 from stethoscope.registry.tokens import GatewayTokenService, TokenCache
+from stethoscope.singletons import DATABASE
 from tests.conftest import PASSWORD, login
 from tests.support.models import register_model
 
@@ -650,7 +651,7 @@ def test_a_new_route_without_a_permission_is_caught(app_settings):
         app = webtest.TestApp(config.make_wsgi_app())
         app.get("/careless", status=401)
     finally:
-        config.registry["stethoscope.database"].dispose()
+        config.registry[DATABASE].dispose()
 
 
 def test_a_route_without_a_view_is_caught(app_settings):
@@ -660,7 +661,7 @@ def test_a_route_without_a_view_is_caught(app_settings):
     try:
         assert ("test.viewless", "NO VIEW") in route_views(config.registry)
     finally:
-        config.registry["stethoscope.database"].dispose()
+        config.registry[DATABASE].dispose()
 
 
 # --- Real requests ---------------------------------------------------------------

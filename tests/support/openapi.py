@@ -17,6 +17,8 @@ from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from stethoscope.singletons import OPENAPI_DOCUMENT
+
 
 class UndocumentedResponse(AssertionError):
     pass
@@ -61,7 +63,7 @@ class DocumentedApp:
         return [body]
 
 
-DOCUMENT_KEY = "stethoscope.apidocs.openapi"
+DOCUMENT_KEY = OPENAPI_DOCUMENT
 URI = "urn:stethoscope:openapi"
 
 

@@ -6,6 +6,7 @@ from openapi_spec_validator import validate
 from stethoscope.apidocs.openapi import build_openapi
 from stethoscope.config import configure
 from stethoscope.ingest.schemas import ReadingIn
+from stethoscope.singletons import DATABASE
 
 REF = "#/components/schemas/{model}"
 
@@ -23,7 +24,7 @@ def document(tmp_path, **overrides):
     try:
         return build_openapi(registry)
     finally:
-        registry["stethoscope.database"].dispose()
+        registry[DATABASE].dispose()
 
 
 def post_body(doc) -> list[dict]:

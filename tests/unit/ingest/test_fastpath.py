@@ -12,6 +12,7 @@ import pytest
 from pyramid.interfaces import ITweens
 
 from stethoscope.config import configure
+from stethoscope.singletons import DATABASE
 
 TWEENS = [
     # The request id, the access log line and the request's metrics: the
@@ -45,7 +46,7 @@ def registry(tmp_path):
         }
     )
     yield config.registry
-    config.registry["stethoscope.database"].dispose()
+    config.registry[DATABASE].dispose()
 
 
 def test_the_tweens_are_the_ones_the_fast_path_stands_in_for(registry):

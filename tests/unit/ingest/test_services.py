@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from stethoscope.ingest.models import Reading
 from stethoscope.ingest.schemas import ReadingIn
 from stethoscope.ingest.services import IngestService
+from stethoscope.singletons import ACTIVITY, DATABASE, DEDUPLICATOR, INGEST_LIMITS
 from tests.conftest import count
 
 READING = {"badge_id": "badge-1", "pi_id": "pi-1", "beacons": {"b1": -60}}
@@ -47,7 +48,7 @@ def failing_commits(times: int, error=lambda: TransientCommitError("commit faile
 
 def counted(app) -> tuple:
     """(posts, duplicates) of pi-1 and of badge-1, and the beacons heard."""
-    tracker = app.app.registry["stethoscope.activity"]
+    tracker = app.app.registry[ACTIVITY]
     gateways, badges = tracker.pending()
     return (
         (gateways["pi-1"].posts, gateways["pi-1"].duplicates),
@@ -115,15 +116,15 @@ def test_a_failed_commit_counts_only_when_no_attempt_follows(app, db, last_attem
     """The last attempt's failure is the gateway's answer (503): its post is
     counted; an earlier attempt's is not, as its replay counts it."""
     registry = app.app.registry
-    tracker = registry["stethoscope.activity"]
+    tracker = registry[ACTIVITY]
     tm = transaction.TransactionManager(explicit=True)
-    session = registry["stethoscope.database"].tm_session(tm, write=True)
+    session = registry[DATABASE].tm_session(tm, write=True)
     service = IngestService(
         session=lambda: session,
-        deduplicator=registry["stethoscope.deduplicator"],
+        deduplicator=registry[DEDUPLICATOR],
         tracker=tracker,
         transaction_manager=tm,
-        limits=registry["stethoscope.ingest.limits"],
+        limits=registry[INGEST_LIMITS],
         last_attempt=lambda: last_attempt,
     )
     try:
