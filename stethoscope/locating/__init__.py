@@ -8,6 +8,7 @@ the ``locating`` member of /health (``stethoscope.health.members``).
 import functools
 
 from ..audit.services import record
+from ..singletons import ACTIVE_MODELS, HEALTH_MEMBERS, LOCATING_DAYS
 from .services import (
     DayCache,
     HouseFacts,
@@ -22,12 +23,12 @@ def includeme(config):
     settings = LocatingSettings.from_settings(registry.settings)
     facts = HouseFacts(dead_seconds=settings.beacon_dead_seconds)
     days = DayCache(settings.history_cache_days)
-    registry["stethoscope.locating.days"] = days
+    registry[LOCATING_DAYS] = days
 
     def locating_service(context, request) -> LocatingService:
         return LocatingService(
             request.db,
-            request.registry["stethoscope.active_models"],
+            request.registry[ACTIVE_MODELS],
             facts,
             days,
             settings,
@@ -37,7 +38,7 @@ def includeme(config):
     config.register_service_factory(locating_service, LocatingService)
     # /health lists each site's dead beacons; ops calls the members it finds.
     # (ops.services.add_health_member, once ops has it, writes the same key.)
-    registry.setdefault("stethoscope.health.members", {})["locating"] = LocatingHealth(
+    registry.setdefault(HEALTH_MEMBERS, {})["locating"] = LocatingHealth(
         settings.beacon_dead_seconds,
         registry.settings["stethoscope.health.timeout_ms"] / 1000,
     )

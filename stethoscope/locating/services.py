@@ -56,6 +56,7 @@ from ..learning.models import ModelActivation, ModelVersion
 from ..learning.services import ActiveModels, LoadedModel
 from ..registry.models import Badge, Beacon, Gateway, Room, Site
 from ..retention.archive import archived_day
+from ..singletons import ACTIVE_MODELS, DATABASE
 from . import schemas
 from .locator import History, Locator
 
@@ -962,8 +963,8 @@ class LocatingHealth:
     def _check(self, registry, done: threading.Event) -> None:
         try:
             self._last = dead_beacon_report(
-                registry["stethoscope.database"],
-                registry["stethoscope.active_models"],
+                registry[DATABASE],
+                registry[ACTIVE_MODELS],
                 self.dead_seconds,
             )
             self._ok = True
