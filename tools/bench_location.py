@@ -446,18 +446,7 @@ class _Get:
 
     async def get(self, request: bytes) -> tuple[int, int]:
         self.writer.write(request)
-        status = int((await self.reader.readline()).split(None, 2)[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length:
-            await self.reader.readexactly(length)
-        return status, length
+        return await traffic.read_response(self.reader)
 
 
 def request_bytes(path: str, token: str, port: int) -> bytes:

@@ -108,21 +108,28 @@ class _Connection:
             b"Content-Length: %d\r\n\r\n%s"
             % (path.encode(), host.encode(), len(body), body)
         )
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("closed by the server")
-        status = int(status_line.split(None, 2)[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length:
-            await self.reader.readexactly(length)
+        status, _ = await read_response(self.reader)
         return status
+
+
+async def read_response(reader) -> tuple[int, int]:
+    """Read one HTTP/1.1 response off ``reader``: its status and body length
+    (the body itself is read and dropped)."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("closed by the server")
+    status = int(status_line.split(None, 2)[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length:
+        await reader.readexactly(length)
+    return status, length
 
     def close(self):
         self.writer.close()
