@@ -11,8 +11,10 @@ database per backend (SQLite file; PostgreSQL database
 initialize_stethoscope_db, the simulator's generated house (40 rooms, 50
 beacons, 200 badges, site ``generated``) set up by ``stethoscope-simulate
 setup``, ``--readings`` [10,000,000] simulated readings (one per badge every
-5 s, about 2.9 days, ending when the fill ran; seed 1) written straight into
-the readings table (executemany on SQLite, COPY on PostgreSQL), a logistic
+5 s, about 2.9 days, ending when the fill ran; seed 1) bulk-loaded into
+the readings table (tools/bulk_readings.py: the migrations' indexes
+dropped, executemany on SQLite or COPY FREEZE on PostgreSQL, the same
+indexes built again), a logistic
 model fitted on another simulated walk (seed 7) registered and activated,
 and a staff user with an API token (``stethoscope-user INI token create``).
 
@@ -64,6 +66,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_ingest
+import bulk_readings
 import traffic
 from bench_ingest import (
     BIN,
@@ -93,7 +96,6 @@ BADGES = 200
 UPDATE_SECONDS = 5
 USER = "bench-location"
 PORTS = {"app": 6631, "hello": 6632}
-CHUNK = 50_000
 LIVE_BACK_SECONDS = 150
 
 
@@ -207,7 +209,7 @@ COLUMNS = (
 
 
 class Writer:
-    """Rows straight into the readings table: executemany / COPY."""
+    """The live readings into the readings table: executemany / COPY."""
 
     def __init__(self, db: str):
         self.db = db
@@ -224,17 +226,6 @@ class Writer:
             self.connection = psycopg.connect(
                 f"host=127.0.0.1 user=postgres dbname={PG_DATABASE}", autocommit=False
             )
-
-    def fast(self):
-        # Only for the fill: a crash means filling again, nothing else.
-        if self.db == "sqlite":
-            # A page cache that holds the indexes (the default 2 MB made the
-            # fill read its own index pages back: 3,000 readings/s).
-            self.connection.execute("PRAGMA synchronous = OFF")
-            self.connection.execute("PRAGMA cache_size = -2000000")
-        else:
-            self.connection.execute("SET synchronous_commit = off")
-            self.connection.commit()
 
     def write(self, rows: list[tuple]) -> None:
         if self.db == "sqlite":
@@ -277,39 +268,31 @@ class Writer:
 
 
 def fill(db: str, start: datetime.datetime, readings: int) -> int:
+    """The simulated readings bulk-loaded (tools/bulk_readings.py: the
+    indexes the migrations made dropped, the rows loaded, the indexes built
+    again, then ANALYZE)."""
     house = generated_house()
     gateways = [gateway.id for gateway in house.gateways]
-    writer = Writer(db)
-    writer.fast()
-    chunk, written, last = [], 0, time.monotonic()
-    for row in rows_of(
+    rows = rows_of(
         labelled_readings(house, badges=BADGES, start=start, readings=readings, seed=1),
         gateways,
-    ):
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            writer.write(chunk)
-            written += len(chunk)
-            chunk = []
-            if time.monotonic() - last > 30:
-                last = time.monotonic()
-                print(f"  {db}: {written:,} readings", file=sys.stderr)
-    if chunk:
-        writer.write(chunk)
-        written += len(chunk)
-    if db == "postgresql":
-        # VACUUM as autovacuum would after a while: without it the first
-        # read of a row after COPY writes its page back (hint bits), and a
-        # cold badge-day (17,280 rows on as many pages) was measured with
-        # 11,000 page writes in it.
-        writer.connection.commit()
-        writer.connection.autocommit = True
-        writer.connection.execute("VACUUM (ANALYZE) readings")
-    else:
-        writer.connection.execute("ANALYZE")
-        writer.connection.commit()
-    writer.close()
-    return written
+    )
+    if db == "sqlite":
+        return bulk_readings.load_sqlite(
+            VAR / "sqlite" / "stethoscope.sqlite",
+            (
+                (b, g, bulk_readings.sqlite_time(r), bulk_readings.sqlite_time(o), *t)
+                for b, g, r, o, *t in rows
+            ),
+        )
+    # bulk_readings VACUUMs after loading, as autovacuum would after a
+    # while (the visibility map, so index-only scans skip the heap); the
+    # rows are written frozen, so the first read of a cold badge-day no
+    # longer writes its pages back for hint bits (it did: 11,000 page
+    # writes in one 17,280-row day when the fill used plain COPY).
+    return bulk_readings.load_postgresql(
+        f"host=127.0.0.1 user=postgres dbname={PG_DATABASE}", rows
+    )
 
 
 def train_and_activate(db: str) -> int:

@@ -7,8 +7,8 @@ ingest load running through a real server meanwhile.
 
 Fills a fresh migrated database (a file in a temporary directory, or a
 private PostgreSQL cluster started here as the tests do) with ``--rows``
-readings of 20 badges spread evenly over the last 60 days (executemany in
-chunks of 50,000), and training runs holding 10 % of them. Then, unless
+readings of 20 badges spread evenly over the last 60 days (bulk-loaded by
+tools/bulk_readings.py), and training runs holding 10 % of them. Then, unless
 --no-ingest, serves the database with ``pserve`` (development.ini's
 settings, its own port) and posts new readings to it one after another
 over one keep-alive connection: ``--baseline`` seconds alone, then while
@@ -40,10 +40,12 @@ from sqlalchemy import create_engine, insert
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import bulk_readings  # noqa: E402
 
 from stethoscope.config import parse_settings  # noqa: E402
 from stethoscope.db import Database, make_engine  # noqa: E402
-from stethoscope.ingest.models import Reading  # noqa: E402
 from stethoscope.labels.models import TrainingRun  # noqa: E402
 from stethoscope.migrations import upgrade_engine  # noqa: E402
 from stethoscope.registry.models import Room, Site  # noqa: E402
@@ -52,7 +54,6 @@ from tests.support.services import PostgresServer  # noqa: E402
 
 BADGES = 20
 DAYS = 60
-CHUNK = 50_000
 
 
 def fill(engine, rows: int, now: datetime.datetime) -> float:
@@ -86,24 +87,36 @@ def fill(engine, rows: int, now: datetime.datetime) -> float:
                     }
                 )
         connection.execute(insert(TrainingRun), runs)
-    for offset in range(0, rows, CHUNK):
-        batch = []
-        for n in range(offset, min(rows, offset + CHUNK)):
-            moment = first + n * step
-            batch.append(
-                {
-                    "badge_id": f"B{n % BADGES}",
-                    "gateway_id": f"pi-{n % 4}",
-                    "received_at": moment,
-                    "observed_at": moment,
-                    "badge_strength": None,
-                    "beacons": {"b1": -50 - n % 30, "b2": -70},
-                    "fingerprint": f"{n:032x}",
-                }
-            )
-        with engine.begin() as connection:
-            connection.execute(insert(Reading), batch)
+    # The readings bulk-loaded (tools/bulk_readings.py: the indexes the
+    # migrations made dropped, the rows loaded, the same indexes built again,
+    # then ANALYZE, and on PostgreSQL VACUUM), by a connection of its own.
+    engine.dispose()
+    if engine.dialect.name == "sqlite":
+        stamp = bulk_readings.sqlite_time
+        bulk_readings.load_sqlite(
+            Path(engine.url.database), _rows(rows, first, step, stamp)
+        )
+    else:
+        url = engine.url.set(drivername="postgresql")
+        bulk_readings.load_postgresql(
+            url.render_as_string(hide_password=False),
+            _rows(rows, first, step, lambda moment: moment),
+        )
     return time.monotonic() - started
+
+
+def _rows(rows: int, first: datetime.datetime, step: datetime.timedelta, stamp):
+    for n in range(rows):
+        moment = stamp(first + n * step)
+        yield (
+            f"B{n % BADGES}",
+            f"pi-{n % 4}",
+            moment,
+            moment,
+            None,
+            f'{{"b1": {-50 - n % 30}, "b2": -70}}',
+            f"{n:032x}",
+        )
 
 
 def free_port() -> int:
@@ -235,11 +248,6 @@ def main() -> int:
             f"({args.rows / seconds:,.0f}/s) on {engine.dialect.name}",
             flush=True,
         )
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
-            ) as connection:
-                connection.exec_driver_sql("VACUUM ANALYZE readings")
         engine.dispose()
 
         poster = None
@@ -274,7 +282,7 @@ def main() -> int:
         print(
             f"pruned {result.deleted:,} readings (planned {planned.deleted:,}; "
             f"{result.kept_for_training_runs:,} kept for training runs) in "
-            f"{result.batches:,} batches of {args.batch_size:,}: "
+            f"{result.batches:,} batches of at most {args.batch_size:,}: "
             f"{result.seconds:,.1f} s, {result.deleted / result.seconds:,.0f} "
             f"readings/s (count beforehand {planned.seconds:.2f} s)"
         )
