@@ -12,7 +12,8 @@ service, see stethoscope-prune) computes them from the whole day, as
 ``GET /badges/{id}/stays`` answers them, and they are stored with the
 model version that made them, so the day's stays and history still answer
 after its readings are gone (``retention/archive.py``). A day is archived
-once, by the first batch that deletes one of its readings; a badge at no
+once, by the first batch that reads one of its readings to delete (from
+the whole day, so also when that batch stops before deleting it); a badge at no
 site, or at a site without an active model, has no stays to keep.
 
 Why batches: one ``DELETE`` of a month of readings (millions of rows)
@@ -20,9 +21,10 @@ would hold its locks for as long as it runs: on SQLite the one write lock
 of the whole database, so every gateway's post waits behind it (and after
 ``busy_timeout`` gets a 503); on PostgreSQL the rows' locks and one huge
 transaction whose dead rows autovacuum can clean only at the end. So the
-readings go ``batch_size`` at a time, each batch its own short
+readings go at most ``batch_size`` at a time, each batch its own short
 transaction, committed before the next begins: a writer waits at most one
-batch (on SQLite, with a rest between batches: see RetentionService).
+batch (on SQLite, a batch bounded by time, with a rest after it: see
+RetentionService).
 Each batch first reads, outside any write transaction, the next readings
 to go and computes the stays of their days not yet archived (a day's
 prediction is the slow part, and must not hold SQLite's write lock),
@@ -30,7 +32,7 @@ prediction is the slow part, and must not hold SQLite's write lock),
     SELECT id, badge_id, observed_at, its site FROM readings
     WHERE observed_at < :cutoff AND (observed_at, id) > (:after)
       AND NOT EXISTS (a run of its badge that holds it)
-    ORDER BY observed_at, id LIMIT :batch_size
+    ORDER BY observed_at, id LIMIT :limit
 
 which walks ``ix_readings_observed_at`` from where the last batch
 stopped (so the readings kept for runs are read past once, not once per
@@ -59,9 +61,13 @@ from .archive import zone_of
 from .models import ArchivedStay
 
 DEFAULT_BATCH_SIZE = 5_000
-# Between two batches on SQLite: more than the longest step (100 ms) of
-# SQLite's busy handler, which a server's writer waiting for the lock sleeps.
-SQLITE_PAUSE_S = 0.15
+# How long a batch's write transaction deletes on SQLite before it commits:
+# a server's writer waits for the database's one write lock that long, then
+# for the rest of the busy handler's current sleep (see RetentionService).
+SQLITE_WRITE_BUDGET_S = 0.02
+# Readings per DELETE when a batch is bounded by time: the budget is looked
+# at between statements (on SQLite ~10-25 ms for 500 at 10 M readings).
+IDS_PER_TIMED_STATEMENT = 250
 IDS_PER_STATEMENT = 10_000
 
 
@@ -126,9 +132,14 @@ class RetentionService:
     """Prunes old readings in short transactions of its own.
 
     Not joined to a request's transaction: the point is to commit batch by
-    batch. ``actor`` and ``actor_type`` name who pruned in the audit log;
-    ``pause`` is the rest between batches (default: SQLITE_PAUSE_S on
-    SQLite, none on PostgreSQL).
+    batch. ``actor`` and ``actor_type`` name who pruned in the audit log.
+    ``write_budget`` bounds a batch's write transaction in seconds: it stops
+    deleting (between statements of IDS_PER_TIMED_STATEMENT readings) and
+    commits once it has written that long, and the next batch reads about
+    as many readings as this one could delete; ``pause`` is the rest
+    between batches. Defaults: on SQLite SQLITE_WRITE_BUDGET_S and a rest
+    as long as the batch's write transaction (plus 10 ms); on PostgreSQL no
+    bound and no rest.
     """
 
     def __init__(
@@ -140,18 +151,29 @@ class RetentionService:
         stays: DayStays | None = None,
         clock: Callable[[], datetime.datetime] = utcnow,
         pause: float | None = None,
+        write_budget: float | None = None,
     ):
         self.database = database
         self.stays = stays
-        # On SQLite a server's writer that found the lock taken sleeps in
-        # steps of up to 100 ms before it tries again (busy_timeout), while
-        # a loop that begins its next batch at once is back first: posts
-        # waited up to 1.7 s behind batch after batch (docs/benchmarks.md,
-        # "Retention"). A pause longer than that step lets them in between
-        # batches. PostgreSQL locks rows, never the whole database.
-        self.pause = (
-            (SQLITE_PAUSE_S if database.is_sqlite else 0.0) if pause is None else pause
+        # On SQLite a batch holds the database's one write lock, and a
+        # server's writer that found it taken sleeps in SQLite's busy
+        # handler steps of 1, 2, 5, 10, 15, 20, 25 ms ... up to 100 ms
+        # before it tries again, while a loop that begins its next batch
+        # at once is back first: posts waited up to 1.7 s behind batch
+        # after batch, and with a fixed 0.15 s rest behind batches of
+        # 5,000 (100-300 ms each at 10 M readings) the p99 was 296 ms
+        # (docs/benchmarks.md, "Retention"). So a batch writes for at most
+        # the budget; a writer that began waiting during it has waited no
+        # longer than the batch, and sleeps a step no longer than what it
+        # has waited (plus 2 ms): a rest as long as the batch, plus a
+        # margin for being scheduled, lets it in before the next batch.
+        # PostgreSQL locks rows, never the whole database.
+        self.write_budget = (
+            (SQLITE_WRITE_BUDGET_S if database.is_sqlite else None)
+            if write_budget is None
+            else write_budget
         )
+        self.pause = pause
         self.actor = actor
         self.actor_type = actor_type
         self._clock = clock
@@ -195,21 +217,38 @@ class RetentionService:
         after: tuple[datetime.datetime, int] | None = None
         # Days whose stays could not be computed: not tried again per batch.
         unkept: set[BadgeDay] = set()
+        # Readings read per batch: with a write budget, about as many as the
+        # last batch deleted in it (so that few are read to be left).
+        limit = batch_size
+        if self.write_budget is not None:
+            limit = min(batch_size, IDS_PER_TIMED_STATEMENT * 4)
         try:
             while True:
-                deleted, after = self._delete_batch(
-                    cutoff, after, batch_size, result, unkept
+                deleted, after, writing, complete = self._delete_batch(
+                    cutoff, after, limit, result, unkept
                 )
                 if after is None:
                     break
                 result.deleted += deleted
                 result.batches += 1
                 progress(deleted)
+                if self.write_budget is not None:
+                    limit = min(
+                        batch_size,
+                        limit * 2
+                        if complete
+                        else max(IDS_PER_TIMED_STATEMENT, deleted + deleted // 4),
+                    )
+                rest_from = time.monotonic()
                 # SQLite's write-ahead log grows by the pages each batch
                 # freed; copying it back between batches keeps it short.
                 self.database.checkpoint()
-                if self.pause:
-                    time.sleep(self.pause)
+                pause = self.pause
+                if pause is None:
+                    pause = writing + 0.01 if self.database.is_sqlite else 0.0
+                pause -= time.monotonic() - rest_from
+                if pause > 0:
+                    time.sleep(pause)
         except BaseException:
             # What was committed is gone: the log must say so. (If the
             # database itself failed, this fails too, and the original
@@ -255,10 +294,11 @@ class RetentionService:
         batch_size: int,
         result: PruneResult,
         unkept: set[BadgeDay],
-    ) -> tuple[int, tuple[datetime.datetime, int] | None]:
+    ) -> tuple[int, tuple[datetime.datetime, int] | None, float, bool]:
         """Archive the days of the next batch and delete it, in a write
-        transaction of its own: (how many went, where the next batch
-        starts; None after the last)."""
+        transaction of its own, stopping after ``write_budget``: (how many
+        went, where the next batch starts, None after the last; how long
+        the write transaction took; whether the whole batch went)."""
         conditions = [Reading.observed_at < cutoff, ~_held_by_a_run()]
         if after is not None:
             conditions.append(tuple_(Reading.observed_at, Reading.id) > after)
@@ -279,11 +319,14 @@ class RetentionService:
         with self.database.session(write=False) as session:
             rows = session.execute(batch).all()
             if not rows:
-                return 0, None
+                return 0, None, 0.0, True
             days = self._days(session, rows)
             kept = self._stays_of(session, days, result, unkept)
         with self.database.session(write=True) as session, session.begin():
             archived = self._archived(session, kept)
+            # The write lock is held from here (SQLite's BEGIN IMMEDIATE ran
+            # with the first statement).
+            writing = time.monotonic()
             now = self._clock()
             for (badge_id, day), (site_id, zone, version_id, stays) in kept.items():
                 if (badge_id, day) in archived:
@@ -294,21 +337,34 @@ class RetentionService:
                 )
                 result.days_archived += 1
                 result.stays_archived += len(stays)
-            deleted = 0
+            deleted = done = 0
             ids = [row.id for row in rows]
             # Bound parameters per statement: SQLite allows 32,766, and
             # PostgreSQL's protocol 65,535; a batch may be a million.
-            for first in range(0, len(ids), IDS_PER_STATEMENT):
+            step = IDS_PER_STATEMENT
+            if self.write_budget is not None:
+                step = IDS_PER_TIMED_STATEMENT
+            while done < len(ids):
                 deleted += session.execute(
                     delete(Reading)
                     .where(
-                        Reading.id.in_(ids[first : first + IDS_PER_STATEMENT]),
+                        Reading.id.in_(ids[done : done + step]),
                         Reading.observed_at < cutoff,
                         ~_held_by_a_run(),
                     )
                     .execution_options(synchronize_session=False)
                 ).rowcount
-        return deleted, max((row.observed_at, row.id) for row in rows)
+                done = min(len(ids), done + step)
+                if (
+                    self.write_budget is not None
+                    and time.monotonic() - writing >= self.write_budget
+                ):
+                    break
+        writing = time.monotonic() - writing
+        # The rows are in (observed_at, id) order: the next batch starts
+        # after the last one this batch went through.
+        last = rows[done - 1]
+        return deleted, (last.observed_at, last.id), writing, done == len(ids)
 
     def _days(self, session: Session, rows) -> dict[BadgeDay, tuple[str, str]]:
         """The badge-days of ``rows`` at a site: (site, its timezone)."""
