@@ -236,6 +236,24 @@ def step_matrices(
     return matrices, index
 
 
+# Forward and backward without a division per step: each step of either
+# recursion is then two numpy calls (the product with the step's matrix
+# and the one with its likelihood row) instead of four, and Python's cost
+# per call is most of a step's (a day of 17,280 readings at 40 rooms:
+# forward–backward ~100 → ~55 ms of CPU; docs/benchmarks.md "Locating
+# speed"). A belief is brought back to a sum of 1 every RENORMALISE_STEPS steps; the
+# likelihood floor (``emissions``) shrinks it by at most 1e-3 a step, so
+# it stays far from the smallest float64 in between, and each row is
+# divided by its own sum once, at the end: the same numbers to rounding.
+# Inputs that could underflow, or rule out every room (a likelihood of 0
+# where the belief is), take the stepwise recursions, which start afresh
+# from the prior there.
+RENORMALISE_STEPS = 32
+# A row summing to less is taken to have lost precision: the stepwise
+# recursions answer instead.
+_TINY = 1e-200
+
+
 def forward(
     likelihood: np.ndarray,
     seconds: np.ndarray,
@@ -248,24 +266,72 @@ def forward(
     """Filtered beliefs (n, rooms), the per-step normalisers (n,) and the
     transitions used, for ``backward``. The loop is over readings only: each
     step is one (rooms × rooms) product, everything else is precomputed."""
-    n, rooms = likelihood.shape
     prior = np.asarray(class_prior, dtype=float)
     if initial is None:
         last_seconds = None
-    matrices, index = step_matrices(
-        gap_kinds(seconds, motion, last_seconds), prior, motion
-    )
+    transitions = step_matrices(gap_kinds(seconds, motion, last_seconds), prior, motion)
+    belief = prior if initial is None else np.asarray(initial, dtype=float)
+    likelihood = np.asarray(likelihood, dtype=float)
+    found = _forward_unscaled(likelihood, belief, transitions)
+    if found is None:
+        found = _forward_stepwise(likelihood, belief, prior, transitions)
+    alpha, scale = found
+    return alpha, scale, transitions
+
+
+def _forward_unscaled(
+    likelihood: np.ndarray, belief: np.ndarray, transitions
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``forward``'s (alpha, scale), renormalised every RENORMALISE_STEPS
+    steps (the comment above), or None when a row's sum is too small."""
+    matrices, index = transitions
+    n, rooms = likelihood.shape
+    alpha = np.empty((n, rooms))
+    # Lists of row views made once: indexing an array in the loop costs
+    # about as much as a product.
+    rows, rows_likelihood = list(alpha), list(likelihood)
+    steps = list(matrices)
+    steps = [steps[which] for which in index.tolist()]
+    dot, multiply, every = np.dot, np.multiply, RENORMALISE_STEPS
+    with np.errstate(all="ignore"):
+        for start in range(0, n, every):
+            block = slice(start, start + every)
+            for row, step, row_likelihood in zip(
+                rows[block], steps[block], rows_likelihood[block], strict=True
+            ):
+                dot(belief, step, out=row)
+                multiply(row, row_likelihood, out=row)
+                belief = row
+            total = belief.sum()
+            if not total > _TINY:
+                return None
+            belief = belief / total
+        sums = alpha.sum(axis=1)
+    if n and not (np.isfinite(sums).all() and sums.min() > _TINY):
+        return None
+    # A step's normaliser: its row's sum over that of the belief it came
+    # from (the row before, or 1 after a renormalisation and at the start).
+    before = np.ones(n)
+    before[1:] = sums[:-1]
+    before[every::every] = 1.0
+    alpha /= sums[:, None]
+    return alpha, sums / before
+
+
+def _forward_stepwise(
+    likelihood: np.ndarray, belief: np.ndarray, prior: np.ndarray, transitions
+) -> tuple[np.ndarray, np.ndarray]:
+    """``forward``'s (alpha, scale) normalised at every step: a step that
+    rules out every room starts afresh from the prior."""
+    matrices, index = transitions
+    n, rooms = likelihood.shape
     alpha = np.empty((n, rooms))
     scale = np.empty(n)
-    belief = prior if initial is None else np.asarray(initial, dtype=float)
-    # In-place numpy calls on views of the output: a day of readings is
-    # 17,280 steps, and Python's per-call overhead is most of their cost.
-    reduce, dot = np.add.reduce, np.dot
     for step, which in enumerate(index.tolist()):
         row = alpha[step]
-        dot(belief, matrices[which], out=row)
+        np.dot(belief, matrices[which], out=row)
         row *= likelihood[step]
-        total = reduce(row)
+        total = row.sum()
         if total > 0:
             row /= total
         else:  # every room ruled out (a forbidden move): start afresh
@@ -273,7 +339,7 @@ def forward(
             total = 1.0
         scale[step] = total
         belief = row
-    return alpha, scale, (matrices, index)
+    return alpha, scale
 
 
 def forward_backward(
@@ -283,7 +349,64 @@ def forward_backward(
     motion: Motion,
 ) -> np.ndarray:
     """Smoothed room probabilities (n, rooms) using past and future readings."""
-    alpha, scale, (matrices, index) = forward(likelihood, seconds, class_prior, motion)
+    prior = np.asarray(class_prior, dtype=float)
+    transitions = step_matrices(gap_kinds(seconds, motion), prior, motion)
+    likelihood = np.asarray(likelihood, dtype=float)
+    found = _forward_unscaled(likelihood, prior, transitions)
+    if found is not None:
+        smoothed = _smoothed_unscaled(found[0], likelihood, transitions)
+        if smoothed is not None:
+            return smoothed
+    alpha, scale = _forward_stepwise(likelihood, prior, prior, transitions)
+    return _smoothed_stepwise(alpha, scale, likelihood, transitions)
+
+
+def _smoothed_unscaled(
+    alpha: np.ndarray, likelihood: np.ndarray, transitions
+) -> np.ndarray | None:
+    """The backward recursion renormalised every RENORMALISE_STEPS steps
+    (a positive factor on a row of beta leaves that row of the result as
+    it is), combined with ``alpha``; None when a sum is too small."""
+    matrices, index = transitions
+    n, rooms = alpha.shape
+    if n == 0:
+        return alpha.copy()
+    # beta[t] = matrix[t + 1] @ (likelihood[t + 1] * beta[t + 1]), from the
+    # end: the rows t and the step t + 1 they come from, both reversed.
+    beta = np.empty_like(alpha)
+    beta[-1] = 1.0
+    steps = list(matrices)
+    steps = [steps[which] for which in index.tolist()]
+    rows = list(beta)[-2::-1]
+    after = list(zip(steps, likelihood, strict=True))[:0:-1]
+    weighted = np.empty(rooms)
+    dot, multiply, every = np.dot, np.multiply, RENORMALISE_STEPS
+    later = beta[-1]
+    with np.errstate(all="ignore"):
+        for start in range(0, n - 1, every):
+            block = slice(start, start + every)
+            for row, (step, row_likelihood) in zip(
+                rows[block], after[block], strict=True
+            ):
+                multiply(row_likelihood, later, out=weighted)
+                dot(step, weighted, out=row)
+                later = row
+            total = later.sum()
+            if not total > _TINY:
+                return None
+            later /= total
+        gamma = alpha * beta
+        sums = gamma.sum(axis=1)
+    if not (np.isfinite(sums).all() and sums.min() > _TINY):
+        return None
+    gamma /= sums[:, None]
+    return gamma
+
+
+def _smoothed_stepwise(
+    alpha: np.ndarray, scale: np.ndarray, likelihood: np.ndarray, transitions
+) -> np.ndarray:
+    matrices, index = transitions
     beta = np.ones_like(alpha)
     weighted = np.empty(alpha.shape[1])
     kinds = index.tolist()

@@ -263,3 +263,115 @@ def test_a_room_with_no_door_at_all_cannot_be_left_in_one_step():
     matrices, _ = step_matrices(np.array([20]), np.full(2, 0.5), motion)
 
     assert np.allclose(matrices[0], np.eye(2))
+
+
+# -- the recursions are the stepwise definition ---------------------------------
+
+
+def stepwise_forward(likelihood, seconds, prior, motion, initial=None, last=None):
+    """The filter as defined: normalised at every step, a step that rules
+    out every room starting afresh from the prior."""
+    matrices, index = step_matrices(
+        gap_kinds(seconds, motion, None if initial is None else last), prior, motion
+    )
+    belief = prior if initial is None else initial
+    alpha, scale = np.empty_like(likelihood), np.empty(len(likelihood))
+    for step, which in enumerate(index):
+        row = belief @ matrices[which] * likelihood[step]
+        total = row.sum()
+        alpha[step], scale[step] = (row / total, total) if total > 0 else (prior, 1)
+        belief = alpha[step]
+    return alpha, scale, matrices, index
+
+
+def stepwise_forward_backward(likelihood, seconds, prior, motion):
+    alpha, scale, matrices, index = stepwise_forward(likelihood, seconds, prior, motion)
+    beta = np.ones_like(alpha)
+    for step in range(len(alpha) - 2, -1, -1):
+        beta[step] = matrices[index[step + 1]] @ (
+            likelihood[step + 1] * beta[step + 1] / scale[step + 1]
+        )
+    gamma = alpha * beta
+    return gamma / gamma.sum(axis=1, keepdims=True)
+
+
+def random_hmm(seed: int, n: int):
+    """A random house and day: 1–40 rooms, doors, gaps of 5 s, jitter,
+    silences past the reset, learned-looking motion."""
+    rng = np.random.default_rng(seed)
+    rooms = int(rng.integers(1, 41))
+    prior = rng.dirichlet(np.ones(rooms))
+    moves = rng.dirichlet(np.ones(rooms), rooms)
+    motion = Motion(rng.uniform(5, 3600, rooms), moves)
+    if rooms > 2:
+        motion = constrain(motion, rng.random((rooms, rooms)) < 0.3)
+    gaps = rng.choice([5.0, 4.8, 5.3, 60.0, 1000.0], n, p=[0.7, 0.1, 0.1, 0.07, 0.03])
+    seconds = np.cumsum(gaps)
+    posteriors = rng.dirichlet(np.full(rooms, 0.3), n)
+    return emissions(posteriors, prior), seconds, prior, motion
+
+
+@pytest.mark.parametrize(
+    ("seed", "n"), [(0, 0), (1, 1), (2, 31), (3, 32), (4, 33), (5, 500), (6, 2000)]
+)
+def test_the_recursions_are_the_stepwise_definition(seed, n):
+    likelihood, seconds, prior, motion = random_hmm(seed, n)
+
+    alpha, scale, _ = forward(likelihood, seconds, prior, motion)
+    expected, expected_scale, _, _ = stepwise_forward(
+        likelihood, seconds, prior, motion
+    )
+    smoothed = forward_backward(likelihood, seconds, prior, motion)
+
+    assert alpha.shape == smoothed.shape == (n, len(prior))
+    assert np.allclose(alpha, expected, rtol=0, atol=1e-12)
+    assert np.allclose(scale, expected_scale, rtol=1e-12, atol=0)
+    assert np.allclose(
+        smoothed,
+        stepwise_forward_backward(likelihood, seconds, prior, motion),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_a_continued_filter_is_the_stepwise_definition():
+    likelihood, seconds, prior, motion = random_hmm(7, 100)
+    initial = np.random.default_rng(7).dirichlet(np.ones(len(prior)))
+
+    alpha, scale, _ = forward(
+        likelihood, seconds, prior, motion, initial=initial, last_seconds=0.0
+    )
+    expected, expected_scale, _, _ = stepwise_forward(
+        likelihood, seconds, prior, motion, initial, 0.0
+    )
+
+    assert np.allclose(alpha, expected, rtol=0, atol=1e-12)
+    assert np.allclose(scale, expected_scale, rtol=1e-12, atol=0)
+
+
+def test_likelihoods_that_would_underflow_are_followed_step_by_step():
+    # No floor, and tiny: 40 steps of 1e-10 leave nothing of a float64.
+    likelihood, seconds, prior, motion = random_hmm(8, 100)
+    likelihood = likelihood * 1e-10
+
+    smoothed = forward_backward(likelihood, seconds, prior, motion)
+
+    assert np.isfinite(smoothed).all()
+    assert np.allclose(
+        smoothed,
+        stepwise_forward_backward(likelihood, seconds, prior, motion),
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_a_reading_that_rules_out_every_room_starts_afresh_from_the_prior():
+    likelihood, seconds, prior, motion = random_hmm(9, 80)
+    likelihood[40] = 0.0
+
+    alpha, scale, _ = forward(likelihood, seconds, prior, motion)
+
+    assert alpha[40] == pytest.approx(prior)
+    assert scale[40] == 1.0
+    expected, _, _, _ = stepwise_forward(likelihood, seconds, prior, motion)
+    assert np.allclose(alpha, expected, rtol=0, atol=1e-12)
