@@ -47,6 +47,7 @@ flags: a dead beacon is then given to it as not heard (the naive column).
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -101,14 +102,27 @@ def rssi_matrix(
     (or heard weaker than it)."""
     column = {beacon: index for index, beacon in enumerate(vocabulary.beacons)}
     matrix = np.full((len(readings), len(column)), vocabulary.floor, dtype=np.float32)
-    for row, reading in enumerate(readings):
-        for beacon, rssi in reading.items():
-            index = column.get(beacon)
-            if index is not None:
-                # Weaker than the floor (weaker than anything the model was
-                # trained on, by a margin): as good as not heard, never a
-                # level of absence the model has not seen.
-                matrix[row, index] = max(rssi, vocabulary.floor)
+    # Every (reading, beacon, rssi) at once and one assignment: a day of
+    # 17,280 readings of ~8 beacons was 65–80 ms as a loop over them
+    # (32-bit arrays: a training set of a million readings makes several).
+    heard = [len(reading) for reading in readings]
+    total = sum(heard)
+    columns = np.fromiter(
+        map(column.get, chain.from_iterable(readings), repeat(-1)),
+        dtype=np.int32,
+        count=total,
+    )
+    rssi = np.fromiter(
+        chain.from_iterable(reading.values() for reading in readings),
+        dtype=np.float32,
+        count=total,
+    )
+    rows = np.repeat(np.arange(len(readings), dtype=np.int32), heard)
+    known = columns >= 0
+    # Weaker than the floor (weaker than anything the model was trained on,
+    # by a margin): as good as not heard, never a level of absence the
+    # model has not seen.
+    matrix[rows[known], columns[known]] = np.maximum(rssi[known], vocabulary.floor)
     return matrix
 
 

@@ -41,6 +41,34 @@ def test_rssi_matrix_puts_the_floor_where_a_beacon_was_not_heard():
     assert matrix.dtype == np.float32
 
 
+def test_rssi_matrix_is_each_reading_placed_in_turn():
+    """Built all at once, the matrix is what placing each beacon of each
+    reading gives: unknown beacons dropped, the floor where weaker."""
+    rng = np.random.default_rng(3)
+    beacons = [f"beacon-{i}" for i in range(30)]
+    vocabulary = Vocabulary(tuple(sorted(beacons[:25])), -105.0)
+    readings = [
+        {
+            beacons[i]: int(rng.integers(-128, -30))
+            for i in rng.choice(30, rng.integers(0, 12), replace=False)
+        }
+        for _ in range(500)
+    ]
+    column = {beacon: i for i, beacon in enumerate(vocabulary.beacons)}
+    expected = np.full((500, 25), -105.0, dtype=np.float32)
+    for row, reading in enumerate(readings):
+        for beacon, rssi in reading.items():
+            if beacon in column:
+                expected[row, column[beacon]] = max(rssi, -105.0)
+
+    matrix = rssi_matrix(readings, vocabulary)
+
+    assert matrix.dtype == np.float32
+    assert np.array_equal(matrix, expected)
+    assert rssi_matrix([], vocabulary).shape == (0, 25)
+    assert rssi_matrix([{}, {"zz": -40}], vocabulary).tolist() == [[-105.0] * 25] * 2
+
+
 def test_a_beacon_heard_weaker_than_the_floor_is_at_the_floor():
     """Not below it: no level of absence the model never saw in training."""
     vocabulary = build_vocabulary([{"a": -80, "b": -90}])
