@@ -5,6 +5,7 @@ the audit log. A real small model, SQLite and PostgreSQL."""
 import datetime
 import hashlib
 
+import orjson
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -477,6 +478,30 @@ def test_stays_agree_with_the_history(staff, house, engine):
         assert 0 < stay["confidence"] <= 1
     assert expanded == [room for _, room in history]
     assert stays[1]["from"] == "2026-03-29T08:00:00+01:00"
+
+
+def test_readings_too_large_for_the_day_index_are_in_the_day(staff, house, engine):
+    # A day is read from ix_readings_day_covered, which holds readings of
+    # beacon documents up to 1,200 characters; the others are read apart
+    # and put in their place in time.
+    readings = day_of_readings(engine, "b1", SPRING, step_seconds=900)
+    crowded = {
+        **IN_HALL,
+        **{f"imposter-{i:02d}-{'x' * 50}": -90 for i in range(20)},
+    }
+    assert len(orjson.dumps(crowded)) > 1200
+    noon = datetime.datetime(2026, 3, 29, 11, 0, 1, tzinfo=datetime.UTC)
+    add_readings(engine, "b1", [(noon, crowded), (noon, crowded)])
+
+    history = staff.get("/badges/b1/location_history?date=2026-03-29").json
+    stays = staff.get("/badges/b1/stays?date=2026-03-29").json
+
+    assert len(history) == len(readings) + 2
+    assert [time for time, _ in history] == sorted(time for time, _ in history)
+    at_noon = [time for time, _ in history].index("2026-03-29T12:00:01+01:00")
+    assert history[at_noon - 1][0] == "2026-03-29T12:00:00+01:00"
+    assert history[at_noon + 1][0] == "2026-03-29T12:00:01+01:00"
+    assert sum(stay["readings"] for stay in stays) == len(history)
 
 
 def test_a_finished_day_is_cached(staff, house, engine):

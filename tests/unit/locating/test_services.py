@@ -5,11 +5,21 @@ import datetime
 import threading
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import orjson
 import pydantic
 import pytest
 
 from stethoscope.locating import schemas
-from stethoscope.locating.services import DayCache, LocatingHealth, iso
+from stethoscope.locating.services import (
+    DayCache,
+    LocatingHealth,
+    _day_readings,
+    _epoch_seconds,
+    _utc,
+    iso,
+    local_times,
+)
 
 
 class TestDayCache:
@@ -52,6 +62,55 @@ def test_times_are_in_the_sites_clock():
     assert iso(before + 60, london) == "2026-03-29T02:00:00+01:00"
     moment = datetime.datetime(2026, 7, 1, 12, tzinfo=datetime.UTC)
     assert iso(moment, london) == "2026-07-01T13:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("Europe/London", "2026-03-29"),  # 23 hours
+        ("Europe/London", "2026-10-25"),  # 25 hours
+        ("Europe/London", "2026-12-06"),
+        ("Asia/Kolkata", "2026-12-06"),  # +05:30
+        ("America/St_Johns", "2026-11-01"),  # -02:30 → -03:30
+        ("Europe/Amsterdam", "1930-06-01"),  # +00:20 (local mean time)
+        ("UTC", "2026-12-06"),
+    ],
+)
+def test_a_days_times_at_once_are_each_time_in_the_sites_clock(zone, day):
+    zone = ZoneInfo(zone)
+    start = datetime.datetime.combine(
+        datetime.date.fromisoformat(day), datetime.time(), zone
+    ).timestamp()
+    rng = np.random.default_rng(0)
+    # Whole seconds, whole milliseconds, microseconds, and fractions that
+    # round half to even or up into the next second.
+    seconds = np.sort(start + rng.uniform(0, 86_400, 3000))
+    seconds[:500] = np.round(seconds[:500])
+    seconds[500:1000] = np.round(seconds[500:1000], 3)
+    seconds[1000:1010] = np.floor(seconds[1000:1010]) + 0.9999996
+    seconds[1010:1020] = np.floor(seconds[1010:1020]) + 0.0000005
+    seconds = sorted(seconds.tolist())
+
+    assert local_times(seconds, zone) == tuple(iso(s, zone) for s in seconds)
+    assert local_times([], zone) == ()
+
+
+def test_a_days_rows_are_read_as_each_row_would_be():
+    texts = ['{"b-1": -60, "b-2": -71}', "{}", '{"b-3": -90}']
+    sqlite = ["2026-12-06 00:00:00.000000", "2026-12-06 00:00:05.123456"]
+    sqlite.append("2026-12-06 00:00:10")
+    postgresql = [_utc(text) for text in sqlite]
+    postgresql[1] = postgresql[1].astimezone(ZoneInfo("Asia/Kolkata"))
+
+    for times in (sqlite, postgresql):
+        assert _day_readings(list(zip(times, texts, strict=True))) == [
+            (_utc(time).timestamp(), orjson.loads(text))
+            for time, text in zip(times, texts, strict=True)
+        ]
+    assert _day_readings([]) == []
+    # Text with an offset is none of SQLite's: read one at a time, as before.
+    odd = ["2026-12-06T01:00:00+01:00"]
+    assert _epoch_seconds(odd) == [_utc(odd[0]).timestamp()]
 
 
 class TestModels:

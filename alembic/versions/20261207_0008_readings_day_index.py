@@ -1,0 +1,45 @@
+"""Readings: a badge-day read from an index alone (history, stays).
+
+Two partial indexes that together hold every reading: the covering one
+(badge, time, id and beacons) for beacon documents that fit a PostgreSQL
+index entry, and a plain one for the few larger (``DAY_COVERED`` in
+stethoscope/ingest/models.py).
+
+Revision ID: 0008_readings_day_index
+Revises: 0007_archived_stays
+Create Date: 2026-12-07
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_readings_day_index"
+down_revision = "0007_archived_stays"
+branch_labels = None
+depends_on = None
+
+# As in the model, written out: a migration never imports the models.
+COVERED = sa.text("length(CAST(beacons AS TEXT)) <= 1200")
+UNCOVERED = sa.text("length(CAST(beacons AS TEXT)) > 1200")
+
+
+def upgrade():
+    op.create_index(
+        "ix_readings_day_covered",
+        "readings",
+        ["badge_id", "observed_at", "id", "beacons"],
+        postgresql_where=COVERED,
+        sqlite_where=COVERED,
+    )
+    op.create_index(
+        "ix_readings_day_uncovered",
+        "readings",
+        ["badge_id", "observed_at"],
+        postgresql_where=UNCOVERED,
+        sqlite_where=UNCOVERED,
+    )
+
+
+def downgrade():
+    op.drop_index("ix_readings_day_uncovered", table_name="readings")
+    op.drop_index("ix_readings_day_covered", table_name="readings")
