@@ -284,7 +284,9 @@ def main() -> int:
             f"{result.kept_for_training_runs:,} kept for training runs) in "
             f"{result.batches:,} batches of at most {args.batch_size:,}: "
             f"{result.seconds:,.1f} s, {result.deleted / result.seconds:,.0f} "
-            f"readings/s (count beforehand {planned.seconds:.2f} s)"
+            f"readings/s (count beforehand {planned.seconds:.2f} s); write "
+            f"transactions {result.writing_seconds / max(result.batches, 1) * 1000:.1f}"
+            f" ms on average, {result.longest_write_seconds * 1000:.0f} ms at most"
         )
         if poster:
             for phase in ("baseline", "prune"):
