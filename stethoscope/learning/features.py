@@ -48,6 +48,7 @@ flags: a dead beacon is then given to it as not heard (the naive column).
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
+from operator import methodcaller
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def rssi_matrix(
     # Every (reading, beacon, rssi) at once and one assignment: a day of
     # 17,280 readings of ~8 beacons was 65–80 ms as a loop over them
     # (32-bit arrays: a training set of a million readings makes several).
-    heard = [len(reading) for reading in readings]
+    heard = list(map(len, readings))
     total = sum(heard)
     columns = np.fromiter(
         map(column.get, chain.from_iterable(readings), repeat(-1)),
@@ -113,7 +114,7 @@ def rssi_matrix(
         count=total,
     )
     rssi = np.fromiter(
-        chain.from_iterable(reading.values() for reading in readings),
+        chain.from_iterable(map(methodcaller("values"), readings)),
         dtype=np.float32,
         count=total,
     )

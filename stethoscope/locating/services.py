@@ -448,7 +448,8 @@ def _day_readings(rows: Sequence[tuple]) -> list[tuple[float, dict[str, int]]]:
 
 def _epoch_seconds(times: Sequence[str | datetime.datetime]) -> list[float]:
     """``_utc(time).timestamp()`` of each of ``times``, the same floats."""
-    if all(isinstance(moment, str) for moment in times):
+    # One column of one driver: every value is of the first's type.
+    if times and isinstance(times[0], str):
         try:
             with warnings.catch_warnings():
                 # numpy warns of, and ignores, an offset: such text is
