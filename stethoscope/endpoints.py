@@ -26,6 +26,13 @@ instance, rendered as JSON with the declared status. The OpenAPI document
 (``stethoscope.apidocs.openapi``) is generated from the same declarations,
 collected from Pyramid's introspector, so the document cannot drift from
 the code. Permission checks run before the deriver: 401/403 come before 400.
+
+What several declarations share is given once, with ``functools.partial``:
+a feature's permission and tags, a route's path model, response and errors
+where it has more than one method (``training_endpoint`` and
+``run_endpoint`` in ``labels/views.py``); an option given again replaces
+the shared one. The view's name is its operation id in the document
+(``change_room``: changeRoom).
 """
 
 import dataclasses
@@ -67,7 +74,6 @@ class Endpoint:
     errors: Mapping[int, str] = dataclasses.field(default_factory=dict)
     # Change the generated operation where a setting shapes it (limits).
     amend: Callable[[dict, Mapping[str, Any]], None] | None = None
-    operation_id: str | None = None
     # Who may call it (the view's permission; the document's security).
     permission: str | None = None
 

@@ -186,7 +186,8 @@ def build_openapi(registry) -> dict[str, Any]:
     operation_ids: dict[str, str] = {}
     for path, method, view, spec in endpoints:
         name = view["callable"].__name__
-        operation_id = spec.operation_id or _camel(name)
+        # The view's name: list_training_runs is listTrainingRuns.
+        operation_id = _camel(name)
         where = f"{method.upper()} {path}"
         if operation_ids.setdefault(operation_id, where) != where:
             raise ConfigurationError(

@@ -49,7 +49,6 @@ class OpenAPIDocument(RootModel[dict[str, Any]]):
     summary="The OpenAPI document of the JSON API",
     response=OpenAPIDocument,
     tags=("docs",),
-    operation_id="openapi",
 )
 def openapi(request):
     # Serialised once at start-up (see includeme).

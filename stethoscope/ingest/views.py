@@ -112,7 +112,6 @@ EXAMPLES = {
     "readings (each with observed_at), answered 200 with a result per item. "
     "See /docs/rssi_readings.",
     tags=("ingest",),
-    operation_id="postReadings",
     body=ReadingsPost,
     parse_body=False,
     responses={200: BatchResult, 201: Reading},
@@ -204,12 +203,11 @@ def _page_documented(operation: dict, settings) -> None:
     permission=VIEW,
     summary="Stored readings in id order, paged by id",
     tags=("ingest",),
-    operation_id="listReadings",
     query=ReadingsQuery,
     response=ReadingsPage,
     amend=_page_documented,
 )
-def get_readings(request):
+def list_readings(request):
     query = request.validated.query
     # The bound is a setting: the model knows only the largest it may be.
     page_limit = request.registry.settings["stethoscope.readings.page_limit"]

@@ -7,6 +7,8 @@ says where residents were. LabelService refuses what breaks the run rules
 run in the way), and records each change in the audit log.
 """
 
+import functools
+
 from ..endpoints import endpoint
 from ..permissions import ADMIN
 from .schemas import (
@@ -30,11 +32,17 @@ from .schemas import (
 )
 from .services import LabelService
 
-TAGS = ("training",)
 NOT_FOUND = "No training run with this id."
 CONFLICT = (
     "Refused by the run rules (an open run, an overlap, a run not open); "
     "badge_id and run_id say which."
+)
+
+
+training_endpoint = functools.partial(endpoint, permission=ADMIN, tags=("training",))
+# /training_runs/{run_id} and the actions below it.
+run_endpoint = functools.partial(
+    training_endpoint, path=RunPath, errors={404: NOT_FOUND}
 )
 
 
@@ -46,25 +54,17 @@ def _actor(request) -> str:
     return request.authenticated_userid or "-"
 
 
-@endpoint(
+@training_endpoint(
     route_name="labels.runs",
     request_method="GET",
-    permission=ADMIN,
     summary="Training runs, newest first",
     query=RunsQuery,
     response=TrainingRunPage,
-    tags=TAGS,
-    operation_id="listTrainingRuns",
 )
-def list_runs(request):
+def list_training_runs(request):
     query = request.validated.query
-    runs, total = _service(request).page(
-        status=query.status,
-        room_id=query.room_id,
-        badge_id=query.badge_id,
-        limit=query.limit,
-        offset=query.offset,
-    )
+    # The query's filters and page are the service's parameters, by name.
+    runs, total = _service(request).page(**query.model_dump())
     return TrainingRunPage(
         runs=[TrainingRun.of(run) for run in runs],
         total=total,
@@ -73,10 +73,9 @@ def list_runs(request):
     )
 
 
-@endpoint(
+@training_endpoint(
     route_name="labels.bulk_start",
     request_method="POST",
-    permission=ADMIN,
     summary="Start a run for each badge, in one room, at one moment",
     description="All or nothing: a badge with an open run, or whose runs the "
     "new one would overlap, refuses the whole request.",
@@ -84,29 +83,24 @@ def list_runs(request):
     response=TrainingRunList,
     status=201,
     errors={409: CONFLICT},
-    tags=TAGS,
-    operation_id="bulkStartTrainingRuns",
 )
-def bulk_start(request):
+def bulk_start_training_runs(request):
     body = request.validated.body
     runs = _service(request).start(body.badge_ids, body.room_id, _actor(request))
     return TrainingRunList(runs=[TrainingRun.of(run) for run in runs])
 
 
-@endpoint(
+@training_endpoint(
     route_name="labels.bulk_end",
     request_method="POST",
-    permission=ADMIN,
     summary="End open runs, by badge or by run id, at one moment",
     description="Answers each run's final statistics; a run with no readings "
     "has a warning.",
     body=BulkEndIn,
     response=TrainingRunStatsList,
     errors={404: NOT_FOUND, 409: CONFLICT},
-    tags=TAGS,
-    operation_id="bulkEndTrainingRuns",
 )
-def bulk_end(request):
+def bulk_end_training_runs(request):
     body = request.validated.body
     results = _service(request).end(
         run_ids=body.run_ids, badge_ids=body.badge_ids, actor=_actor(request)
@@ -114,17 +108,14 @@ def bulk_end(request):
     return TrainingRunStatsList(runs=[TrainingRunStats.of(r) for r in results])
 
 
-@endpoint(
+@training_endpoint(
     route_name="labels.bulk_stats",
     request_method="GET",
-    permission=ADMIN,
     summary="Live statistics of runs (the open runs when none are named)",
     query=StatsQuery,
     response=LiveStats,
-    tags=TAGS,
-    operation_id="trainingRunStats",
 )
-def bulk_stats(request):
+def training_run_stats(request):
     service = _service(request)
     return LiveStats(
         runs=[
@@ -135,17 +126,14 @@ def bulk_stats(request):
     )
 
 
-@endpoint(
+@training_endpoint(
     route_name="labels.coverage",
     request_method="GET",
-    permission=ADMIN,
     summary="Per room: completed runs, readings, badges and warnings",
     query=CoverageQuery,
     response=Coverage,
-    tags=TAGS,
-    operation_id="trainingCoverage",
 )
-def coverage(request):
+def training_coverage(request):
     service = _service(request)
     return Coverage(
         rooms=[
@@ -160,69 +148,50 @@ def coverage(request):
     )
 
 
-@endpoint(
+@run_endpoint(
     route_name="labels.run",
     request_method="GET",
-    permission=ADMIN,
     summary="One run with its statistics",
-    path=RunPath,
     response=TrainingRunStats,
-    errors={404: NOT_FOUND},
-    tags=TAGS,
-    operation_id="getTrainingRun",
 )
-def run_detail(request):
+def get_training_run(request):
     service = _service(request)
     run = service.get(request.validated.path.run_id)
     return TrainingRunStats.of(service.stats_of([run])[0])
 
 
-@endpoint(
+@run_endpoint(
     route_name="labels.run",
     request_method="DELETE",
-    permission=ADMIN,
     summary="Delete a run; its readings stay, unlabelled",
-    path=RunPath,
     response=DeletedTrainingRun,
-    errors={404: NOT_FOUND},
-    tags=TAGS,
-    operation_id="deleteTrainingRun",
 )
-def delete_run(request):
+def delete_training_run(request):
     run = _service(request).delete(request.validated.path.run_id, _actor(request))
     return DeletedTrainingRun(deleted=TrainingRun.of(run))
 
 
-@endpoint(
+@run_endpoint(
     route_name="labels.run.cancel",
     request_method="POST",
-    permission=ADMIN,
     summary="Cancel a run: kept, but never training data",
     description="No body.",
-    path=RunPath,
     response=TrainingRun,
     errors={404: NOT_FOUND, 409: CONFLICT},
-    tags=TAGS,
-    operation_id="cancelTrainingRun",
 )
-def cancel_run(request):
+def cancel_training_run(request):
     run_id = request.validated.path.run_id
     return TrainingRun.of(_service(request).cancel(run_id, _actor(request)))
 
 
-@endpoint(
+@run_endpoint(
     route_name="labels.run.relabel",
     request_method="POST",
-    permission=ADMIN,
     summary="Say the run's badge was in another room",
-    path=RunPath,
     body=RelabelIn,
     response=TrainingRun,
-    errors={404: NOT_FOUND},
-    tags=TAGS,
-    operation_id="relabelTrainingRun",
 )
-def relabel_run(request):
+def relabel_training_run(request):
     run = _service(request).relabel(
         request.validated.path.run_id,
         request.validated.body.room_id,

@@ -14,6 +14,8 @@ process loads a newly activated model on its own schedule. The API answers
 in UTC.
 """
 
+import functools
+
 from ..endpoints import endpoint
 from ..errors import ValidationError
 from ..permissions import ADMIN
@@ -33,7 +35,6 @@ from .schemas import (
 )
 from .services import ModelService
 
-TAGS = ("models",)
 NOT_FOUND = "No model version with this id."
 REFUSED = (
     "Refused, nothing changed: the artifact cannot be loaded (missing, "
@@ -41,6 +42,8 @@ REFUSED = (
     "version is active already, or there is nothing to roll back to. The "
     "message says which; the active model stays active."
 )
+
+models_endpoint = functools.partial(endpoint, permission=ADMIN, tags=("models",))
 
 
 def _service(request) -> ModelService:
@@ -64,18 +67,15 @@ def _version(request, name: str, version_id: int):
     return version
 
 
-@endpoint(
+@models_endpoint(
     route_name="learning.models",
     request_method="GET",
-    permission=ADMIN,
     summary="Model versions, newest first, with each site's active model",
     description="Each version with its headline figures and whether it is its "
     "site's active model; each site with its activation history and what this "
     "server process has loaded.",
     query=ModelsQuery,
     response=ModelList,
-    tags=TAGS,
-    operation_id="listModels",
 )
 def list_models(request):
     service = _service(request)
@@ -104,18 +104,15 @@ def list_models(request):
     )
 
 
-@endpoint(
+@models_endpoint(
     route_name="learning.model",
     request_method="GET",
-    permission=ADMIN,
     summary="One model version with all its metrics",
     path=ModelPath,
     response=ModelVersion,
     errors={404: NOT_FOUND},
-    tags=TAGS,
-    operation_id="getModel",
 )
-def model_detail(request):
+def get_model(request):
     service = _service(request)
     version = service.require(request.validated.path.model_id)
     active = service.active(version.site_id)
@@ -124,10 +121,9 @@ def model_detail(request):
     )
 
 
-@endpoint(
+@models_endpoint(
     route_name="learning.model.activate",
     request_method="POST",
-    permission=ADMIN,
     summary="Make this version its site's active model",
     description="The artifact is loaded and verified first; if it cannot be, "
     "the answer is 409 and the previous model stays active. Recorded in the "
@@ -135,8 +131,6 @@ def model_detail(request):
     path=ModelPath,
     response=ActivationResult,
     errors={404: NOT_FOUND, 409: REFUSED},
-    tags=TAGS,
-    operation_id="activateModel",
 )
 def activate_model(request):
     activation = _service(request).activate(
@@ -145,10 +139,9 @@ def activate_model(request):
     return ActivationResult.of(activation)
 
 
-@endpoint(
+@models_endpoint(
     route_name="learning.rollback",
     request_method="POST",
-    permission=ADMIN,
     summary="Go back to the site's previously active model",
     description="Activates again the version that was active before the "
     "current one (a new activation row, action rollback); the history itself "
@@ -156,24 +149,19 @@ def activate_model(request):
     body=RollbackIn,
     response=ActivationResult,
     errors={409: REFUSED},
-    tags=TAGS,
-    operation_id="rollbackModel",
 )
-def rollback_models(request):
+def rollback_model(request):
     site_id = _known_site(request, request.validated.body.site_id)
     activation = _service(request).rollback(site_id, actor=_actor(request))
     return ActivationResult.of(activation)
 
 
-@endpoint(
+@models_endpoint(
     route_name="learning.compare",
     request_method="GET",
-    permission=ADMIN,
     summary="Two versions side by side",
     query=CompareQuery,
     response=ModelComparison,
-    tags=TAGS,
-    operation_id="compareModels",
 )
 def compare_models(request):
     query = request.validated.query

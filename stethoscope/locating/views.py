@@ -5,12 +5,13 @@ Where a badge is now needs VIEW; where it was over a day, and who wears
 it, need VIEW_HISTORY (staff): a day of rooms says much about a person.
 """
 
+import functools
+
 from ..endpoints import endpoint
 from ..permissions import VIEW, VIEW_HISTORY
 from . import schemas
 from .services import LocatingService
 
-TAGS = ("locating",)
 LOCATION_ERRORS = {
     404: "The badge sent nothing in the last stethoscope.locating."
     "recent_seconds (60 s), or it is at no site.",
@@ -22,37 +23,41 @@ DAY_ERRORS = {
     503: LOCATION_ERRORS[503],
 }
 
+locating_endpoint = functools.partial(endpoint, tags=("locating",))
+# What GET and POST on a route share; POST adds priors in its body.
+location_endpoint = functools.partial(
+    locating_endpoint,
+    route_name="locating.location",
+    permission=VIEW,
+    path=schemas.BadgePath,
+    response=schemas.Location,
+    errors=LOCATION_ERRORS,
+)
+history_endpoint = functools.partial(
+    locating_endpoint,
+    route_name="locating.history",
+    permission=VIEW_HISTORY,
+    path=schemas.BadgePath,
+    response=schemas.History,
+    errors=DAY_ERRORS,
+)
+
 
 def _service(request) -> LocatingService:
     return request.find_service(LocatingService)
 
 
-@endpoint(
-    route_name="locating.location",
-    request_method="GET",
-    permission=VIEW,
-    summary="Where a badge is now",
-    path=schemas.BadgePath,
-    response=schemas.Location,
-    errors=LOCATION_ERRORS,
-    tags=TAGS,
-)
+@location_endpoint(request_method="GET", summary="Where a badge is now")
 def location(request):
     return _service(request).location(request.validated.path.badge_id)
 
 
-@endpoint(
-    route_name="locating.location",
+# A question, not a change: cookie callers still send their CSRF token
+# (every POST does), token callers do not.
+@location_endpoint(
     request_method="POST",
-    permission=VIEW,
     summary="Where a badge is now, weighed by priors (Bayes)",
-    path=schemas.BadgePath,
     body=schemas.LocationBody,
-    response=schemas.Location,
-    errors=LOCATION_ERRORS,
-    tags=TAGS,
-    # A question, not a change: cookie callers still send their CSRF token
-    # (every POST does), token callers do not.
 )
 def location_with_priors(request):
     return _service(request).location(
@@ -74,38 +79,26 @@ def _history(request, options, priors=None) -> schemas.History:
     )
 
 
-@endpoint(
-    route_name="locating.history",
+@history_endpoint(
     request_method="GET",
-    permission=VIEW_HISTORY,
     summary="Where a badge was over a day",
-    path=schemas.BadgePath,
     query=schemas.HistoryQuery,
-    response=schemas.History,
-    errors=DAY_ERRORS,
-    tags=TAGS,
 )
 def location_history(request):
     return _history(request, request.validated.query)
 
 
-@endpoint(
-    route_name="locating.history",
+@history_endpoint(
     request_method="POST",
-    permission=VIEW_HISTORY,
     summary="Where a badge was over a day, weighed by priors",
-    path=schemas.BadgePath,
     body=schemas.HistoryBody,
-    response=schemas.History,
-    errors=DAY_ERRORS,
-    tags=TAGS,
 )
 def location_history_with_priors(request):
     body = request.validated.body
     return _history(request, body, body.priors)
 
 
-@endpoint(
+@locating_endpoint(
     route_name="locating.stays",
     request_method="GET",
     permission=VIEW_HISTORY,
@@ -114,7 +107,6 @@ def location_history_with_priors(request):
     query=schemas.StaysQuery,
     response=schemas.Stays,
     errors=DAY_ERRORS,
-    tags=TAGS,
 )
 def stays(request):
     return schemas.Stays(
@@ -124,7 +116,7 @@ def stays(request):
     )
 
 
-@endpoint(
+@locating_endpoint(
     route_name="locating.occupancy",
     request_method="GET",
     permission=VIEW,
@@ -132,7 +124,6 @@ def stays(request):
     path=schemas.SitePath,
     response=schemas.Occupancy,
     errors={404: "No such site.", 503: LOCATION_ERRORS[503]},
-    tags=TAGS,
 )
 def occupancy(request):
     return _service(request).occupancy(

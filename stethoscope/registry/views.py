@@ -19,6 +19,7 @@ declarations as from any ``@endpoint``.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel
@@ -69,9 +70,10 @@ from .schemas import (
 )
 from .services import RegistryService, SeenService
 
-TAGS = ("registry",)
 IN_USE = "The id exists already."
 NO_ERRORS: Mapping[int, str] = {}
+
+registry_endpoint = functools.partial(endpoint, tags=("registry",))
 
 
 def registry(request) -> RegistryService:
@@ -82,7 +84,7 @@ def _declare(name: str, view: Callable, **declared) -> Callable:
     """``view`` as the endpoint ``declared``, named ``name``: its operation
     id (``get_site``: getSite), as a view written by hand would be."""
     view.__name__ = view.__qualname__ = name
-    return endpoint(tags=TAGS, **declared)(view)
+    return registry_endpoint(**declared)(view)
 
 
 # ---- gateways and badges as seen (traffic) -----------------------------------
@@ -420,13 +422,12 @@ export_beacons, import_beacons = _files(
 # ---- unplaced ------------------------------------------------------------------
 
 
-@endpoint(
+@registry_endpoint(
     route_name="registry.unplaced",
     request_method="GET",
     permission=ADMIN,
     summary="Beacons heard in no room and badges seen at no site",
     response=Unplaced,
-    tags=TAGS,
 )
 def list_unplaced(request):
     unplaced = registry(request).unplaced()
