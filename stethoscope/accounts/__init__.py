@@ -1,15 +1,11 @@
 import functools
 
-from ..audit.services import record
+from ..audit.services import audited, record
 from ..ops.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from ..singletons import LOGIN_THROTTLE, PASSWORDS, REDIS, SESSIONS
 from .passwords import Passwords
 from .services import LoginService, LoginThrottle, ThrottleLimits, UserService
 from .tokens import UserTokenService
-
-
-def user_token_service(context, request) -> UserTokenService:
-    return UserTokenService(request.db, audit=functools.partial(record, request))
 
 
 def login_service(context, request) -> LoginService:
@@ -41,14 +37,9 @@ def includeme(config):
         ),
     )
     config.registry[LOGIN_THROTTLE] = throttle
-    config.register_service_factory(
-        lambda context, request: UserService(
-            request.db, passwords, audit=functools.partial(record, request)
-        ),
-        UserService,
-    )
+    config.register_service_factory(audited(UserService, PASSWORDS), UserService)
     config.register_service_factory(login_service, LoginService)
-    config.register_service_factory(user_token_service, UserTokenService)
+    config.register_service_factory(audited(UserTokenService), UserTokenService)
     config.add_route("accounts.login", "/login")
     config.add_route("accounts.logout", "/logout")
     config.scan(".views")

@@ -1,11 +1,16 @@
+from ..routes import add_routes
+
+ROUTES = {
+    "admin.home": "/admin",
+    "admin.users": "/admin/users",
+    "admin.user": "/admin/users/{username}",
+    "admin.user.tokens": "/admin/users/{username}/tokens",
+    "admin.user.token": "/admin/users/{username}/tokens/{token_id:\\d+}",
+    "admin.tokens": "/admin/gateway_tokens",
+    "admin.token": "/admin/gateway_tokens/{token_id:\\d+}",
+}
+
+
 def includeme(config):
-    config.add_route("admin.home", "/admin")
-    config.add_route("admin.users", "/admin/users")
-    config.add_route("admin.user", "/admin/users/{username}")
-    config.add_route("admin.user.tokens", "/admin/users/{username}/tokens")
-    config.add_route(
-        "admin.user.token", "/admin/users/{username}/tokens/{token_id:\\d+}"
-    )
-    config.add_route("admin.tokens", "/admin/gateway_tokens")
-    config.add_route("admin.token", "/admin/gateway_tokens/{token_id:\\d+}")
+    add_routes(config, ROUTES)
     config.scan(".views")

@@ -1,11 +1,19 @@
 """Recording and reading the audit log."""
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import UNSAFE_METHODS
 from ..singletons import DATABASE
 from .models import AuditEvent
+
+# Who runs a console script, in its request's environ
+# (stethoscope.scripts._console): the app's services record as them.
+CONSOLE_ACTOR = "stethoscope.console_actor"
 
 
 def no_audit(action: str, *, target: str | None = None, details=None) -> None:
@@ -77,12 +85,16 @@ def record(
     actor: str | None = None,
     actor_type: str | None = None,
 ):
-    """Record ``action`` by whoever made ``request``, from its address."""
-    identity = request.identity
+    """Record ``action`` by whoever made ``request``, from its address; a
+    console script's request by the console user, from no address."""
+    console = request.environ.get(CONSOLE_ACTOR)
+    identity = None if console is not None else request.identity
     if actor is None:
-        actor = identity.actor if identity is not None else "-"
+        actor = console or (identity.actor if identity is not None else "-")
     if actor_type is None:
-        if identity is None:
+        if console is not None:
+            actor_type = "console"
+        elif identity is None:
             actor_type = "anonymous"
         else:
             actor_type = "gateway" if hasattr(identity, "gateway_id") else "user"
@@ -90,7 +102,7 @@ def record(
         "actor": actor,
         "actor_type": actor_type,
         "target": target,
-        "ip": request.client_ip,
+        "ip": None if console is not None else request.client_ip,
         "details": details,
     }
     if request.method in UNSAFE_METHODS:
@@ -103,3 +115,19 @@ def record(
     database = request.registry[DATABASE]
     with database.session(write=True) as session, session.begin():
         return AuditService(session).record(action, **event)
+
+
+def audited(service: Callable[..., Any], *singletons: str) -> Callable:
+    """The service factory (pyramid_services) of a service that changes
+    what the audit log records: ``service(request.db, *the registry's
+    singletons named, audit=...)``, each change recorded (``record``) as
+    made by whoever made the request."""
+
+    def factory(context, request):
+        return service(
+            request.db,
+            *(request.registry[name] for name in singletons),
+            audit=functools.partial(record, request),
+        )
+
+    return factory

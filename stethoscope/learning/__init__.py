@@ -12,9 +12,25 @@ import functools
 
 from ..audit.services import record
 from ..ops.metrics import add_gauge
+from ..routes import add_routes
 from ..singletons import ACTIVE_MODELS, DATABASE, MODEL_STORE
 from .artifacts import ModelStore
 from .services import ActiveModels, ModelService
+
+# The JSON API, then the admin pages. /models/rollback and /models/compare,
+# not /sites/{site_id}/…: the registry's /sites/{site_id:.+} would swallow
+# those.
+ROUTES = {
+    "learning.models": "/models",
+    "learning.rollback": "/models/rollback",
+    "learning.compare": "/models/compare",
+    "learning.model": "/models/{model_id:\\d+}",
+    "learning.model.activate": "/models/{model_id:\\d+}/activate",
+    "admin.models": "/admin/models",
+    "admin.models.rollback": "/admin/models/rollback",
+    "admin.model": "/admin/models/{model_id:\\d+}",
+    "admin.model.activate": "/admin/models/{model_id:\\d+}/activate",
+}
 
 
 def model_service(context, request) -> ModelService:
@@ -49,18 +65,6 @@ def includeme(config):
     )
     config.register_service_factory(model_service, ModelService)
 
-    # /models/rollback and /models/compare, not /sites/{site_id}/…: the
-    # registry's /sites/{site_id:.+} would swallow those.
-    config.add_route("learning.models", "/models")
-    config.add_route("learning.rollback", "/models/rollback")
-    config.add_route("learning.compare", "/models/compare")
-    config.add_route("learning.model", "/models/{model_id:\\d+}")
-    config.add_route("learning.model.activate", "/models/{model_id:\\d+}/activate")
-
-    config.add_route("admin.models", "/admin/models")
-    config.add_route("admin.models.rollback", "/admin/models/rollback")
-    config.add_route("admin.model", "/admin/models/{model_id:\\d+}")
-    config.add_route("admin.model.activate", "/admin/models/{model_id:\\d+}/activate")
-
+    add_routes(config, ROUTES)
     config.scan(".views")
     config.scan(".pages")

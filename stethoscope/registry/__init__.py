@@ -2,19 +2,49 @@
 as admins describe it (sites, rooms, beacons, names and places of devices,
 wearers of badges): its JSON API and its /admin/house pages."""
 
-import functools
-
-from ..audit.services import record
+from ..audit.services import audited
+from ..routes import add_routes
 from ..singletons import ACTIVITY, TOKEN_CACHE
 from .services import RegistryService, SeenService
 from .tokens import GatewayTokenService
 
 # Ids may hold any printable character but a space, "/" included (UUIDs and
 # external ids): the last placeholder of a path takes the rest of it.
-
-
-def registry_service(context, request) -> RegistryService:
-    return RegistryService(request.db, audit=functools.partial(record, request))
+ROUTES = {
+    # Gateways and badges as seen (traffic), kept where they were.
+    "registry.gateways": "/gateways",
+    "registry.badges": "/badges",
+    # JSON API. Everything below /rooms/ is a room's (any id may be
+    # chosen, "import" included), so the file actions are beside it.
+    "registry.sites": "/sites",
+    "registry.site": "/sites/{site_id:.+}",
+    "registry.rooms": "/rooms",
+    "registry.room": "/rooms/{room_id:.+}",
+    "registry.rooms.export": "/export/rooms",
+    "registry.rooms.import": "/import/rooms",
+    "registry.beacons": "/beacons",
+    "registry.beacon": "/beacons/{beacon_id:.+}",
+    "registry.beacons.export": "/export/beacons",
+    "registry.beacons.import": "/import/beacons",
+    "registry.gateway_list": "/registry/gateways",
+    "registry.gateway": "/registry/gateways/{gateway_id:.+}",
+    "registry.badge_list": "/registry/badges",
+    "registry.badge": "/registry/badges/{badge_id:.+}",
+    "registry.unplaced": "/registry/unplaced",
+    # Admin pages.
+    "admin.house": "/admin/house",
+    "admin.house.import": "/admin/house/import",
+    "admin.house.sites": "/admin/house/sites",
+    "admin.house.site": "/admin/house/sites/{site_id:.+}",
+    "admin.house.rooms": "/admin/house/rooms",
+    "admin.house.room": "/admin/house/rooms/{room_id:.+}",
+    "admin.house.beacons": "/admin/house/beacons",
+    "admin.house.beacon": "/admin/house/beacons/{beacon_id:.+}",
+    "admin.house.devices": "/admin/house/devices",
+    "admin.house.gateway": "/admin/house/gateways/{gateway_id:.+}",
+    "admin.house.badge": "/admin/house/badges/{badge_id:.+}",
+    "admin.house.unplaced": "/admin/house/unplaced",
+}
 
 
 def includeme(config):
@@ -24,50 +54,10 @@ def includeme(config):
         return SeenService(request.db, request.registry[ACTIVITY], online_seconds)
 
     config.register_service_factory(seen_service, SeenService)
-    config.register_service_factory(registry_service, RegistryService)
+    config.register_service_factory(audited(RegistryService), RegistryService)
     config.register_service_factory(
-        lambda context, request: GatewayTokenService(
-            request.db,
-            request.registry[TOKEN_CACHE],
-            audit=functools.partial(record, request),
-        ),
-        GatewayTokenService,
+        audited(GatewayTokenService, TOKEN_CACHE), GatewayTokenService
     )
-    # Gateways and badges as seen (traffic), kept where they were.
-    config.add_route("registry.gateways", "/gateways")
-    config.add_route("registry.badges", "/badges")
-
-    # JSON API. Everything below /rooms/ is a room's (any id may be
-    # chosen, "import" included), so the file actions are beside it.
-    config.add_route("registry.sites", "/sites")
-    config.add_route("registry.site", "/sites/{site_id:.+}")
-    config.add_route("registry.rooms", "/rooms")
-    config.add_route("registry.room", "/rooms/{room_id:.+}")
-    config.add_route("registry.rooms.export", "/export/rooms")
-    config.add_route("registry.rooms.import", "/import/rooms")
-    config.add_route("registry.beacons", "/beacons")
-    config.add_route("registry.beacon", "/beacons/{beacon_id:.+}")
-    config.add_route("registry.beacons.export", "/export/beacons")
-    config.add_route("registry.beacons.import", "/import/beacons")
-    config.add_route("registry.gateway_list", "/registry/gateways")
-    config.add_route("registry.gateway", "/registry/gateways/{gateway_id:.+}")
-    config.add_route("registry.badge_list", "/registry/badges")
-    config.add_route("registry.badge", "/registry/badges/{badge_id:.+}")
-    config.add_route("registry.unplaced", "/registry/unplaced")
-
-    # Admin pages.
-    config.add_route("admin.house", "/admin/house")
-    config.add_route("admin.house.import", "/admin/house/import")
-    config.add_route("admin.house.sites", "/admin/house/sites")
-    config.add_route("admin.house.site", "/admin/house/sites/{site_id:.+}")
-    config.add_route("admin.house.rooms", "/admin/house/rooms")
-    config.add_route("admin.house.room", "/admin/house/rooms/{room_id:.+}")
-    config.add_route("admin.house.beacons", "/admin/house/beacons")
-    config.add_route("admin.house.beacon", "/admin/house/beacons/{beacon_id:.+}")
-    config.add_route("admin.house.devices", "/admin/house/devices")
-    config.add_route("admin.house.gateway", "/admin/house/gateways/{gateway_id:.+}")
-    config.add_route("admin.house.badge", "/admin/house/badges/{badge_id:.+}")
-    config.add_route("admin.house.unplaced", "/admin/house/unplaced")
-
+    add_routes(config, ROUTES)
     config.scan(".views")
     config.scan(".pages")

@@ -13,7 +13,7 @@ from pyramid.paster import bootstrap
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..accounts.services import AccountError
-from ..audit.services import AuditService
+from ..audit.services import CONSOLE_ACTOR, record
 from ..config import ConfigurationError
 from ..errors import ServiceError
 from ..singletons import DATABASE
@@ -59,6 +59,9 @@ def application(config_uri: str, *, write: bool) -> Iterator:
         raise ConsoleError(f"cannot load {config_uri}: {exc}") from None
     if write:
         env["request"].method = "POST"
+    # The app's services (request.find_service) record what they change as
+    # done by the console user.
+    env["request"].environ[CONSOLE_ACTOR] = actor()
     try:
         yield env
     finally:
@@ -78,15 +81,9 @@ def argument_parser(prog: str, doc: str) -> argparse.ArgumentParser:
 
 
 def audit(request, action: str, *, target: str, details: dict | None = None):
-    """Record ``action`` by the console user, in the request's transaction."""
-    return request.find_service(AuditService).record(
-        action,
-        actor=actor(),
-        actor_type="console",
-        target=target,
-        ip=None,
-        details=details,
-    )
+    """Record ``action`` by the console user, in the request's transaction
+    (a write request's: every command that changes anything)."""
+    return record(request, action, target=target, details=details)
 
 
 def command(

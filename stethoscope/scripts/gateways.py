@@ -6,23 +6,16 @@ console:<your login name>) in the same transaction.
 """
 
 import argparse
-import functools
 import sys
 
 from ..registry.tokens import GatewayTokenService
-from ..singletons import TOKEN_CACHE
-from ._console import actor, audit, command, console, table, when
+from ._console import actor, command, console, table, when
 
 PROG = "stethoscope-gateway"
 
 
 def _tokens(request) -> GatewayTokenService:
-    """The token service, auditing as the console user."""
-    return GatewayTokenService(
-        request.db,
-        request.registry[TOKEN_CACHE],
-        audit=functools.partial(audit, request),
-    )
+    return request.find_service(GatewayTokenService)
 
 
 def create(request, args) -> None:

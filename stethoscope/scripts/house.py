@@ -42,7 +42,7 @@ from ..registry.schemas import (
 )
 from ..registry.services import RegistryService
 from ..registry.transfer import KINDS, csv_response, exported, import_file
-from ._console import ConsoleError, argument_parser, audit, console, table, when
+from ._console import ConsoleError, argument_parser, console, table, when
 
 PROG = "stethoscope-house"
 FORMATS = {".csv": "text/csv", ".json": "application/json"}
@@ -53,12 +53,7 @@ MAX_STAY_HELP = (
 
 
 def registry(request) -> RegistryService:
-    """The registry service, auditing as the console user."""
-
-    def record(action: str, *, target: str | None = None, details=None):
-        return audit(request, action, target=target, details=details)
-
-    return RegistryService(request.db, audit=record)
+    return request.find_service(RegistryService)
 
 
 def values(model, **fields):

@@ -9,7 +9,6 @@ printed once, when it is created; the database keeps only its sha256.
 """
 
 import argparse
-import functools
 import getpass
 import secrets
 import sys
@@ -20,11 +19,9 @@ from ..accounts.services import UserService
 from ..accounts.tokens import MAX_EXPIRY_DAYS, UserTokenService
 from ..db import utcnow
 from ..ops.params import parse_id
-from ..singletons import PASSWORDS
 from ._console import (
     ConsoleError,
     actor,
-    audit,
     command,
     console,
     invoked_as,
@@ -60,12 +57,7 @@ def read_password(from_stdin: bool) -> str:
 
 
 def _users(request) -> UserService:
-    """The account service, auditing as the console user."""
-    return UserService(
-        request.db,
-        request.registry[PASSWORDS],
-        audit=functools.partial(audit, request),
-    )
+    return request.find_service(UserService)
 
 
 def add(request, args) -> None:
@@ -176,7 +168,7 @@ def bootstrap_admin(request, args) -> None:
 
 
 def _tokens(request) -> UserTokenService:
-    return UserTokenService(request.db, audit=functools.partial(audit, request))
+    return request.find_service(UserTokenService)
 
 
 def create_token(request, args) -> None:

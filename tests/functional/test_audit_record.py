@@ -8,7 +8,7 @@ from pyramid.scripting import prepare
 from sqlalchemy import select
 
 from stethoscope.audit.models import AuditEvent
-from stethoscope.audit.services import record
+from stethoscope.audit.services import CONSOLE_ACTOR, record
 from stethoscope.ingest.models import Reading
 from stethoscope.singletons import DATABASE
 
@@ -39,3 +39,21 @@ def test_a_read_records_in_a_transaction_of_its_own(request_env):
     assert actions.count("locating.stays") == 1
     # Committed already, not waiting for the request's own transaction.
     assert "other.write" in actions
+
+
+def test_a_console_scripts_request_records_the_console_user(request_env):
+    request, database = request_env
+    request.environ["REMOTE_ADDR"] = "192.0.2.7"
+    request.environ[CONSOLE_ACTOR] = "console:matron"
+
+    record(request, "labels.export", target="demo")
+
+    with database.session(write=False) as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "labels.export")
+        ).one()
+    assert (event.actor, event.actor_type, event.ip) == (
+        "console:matron",
+        "console",
+        None,
+    )
