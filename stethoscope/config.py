@@ -298,6 +298,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def setting_defaults() -> dict[str, Any]:
+    """Every declared setting's default (None where it has none)."""
+    return {setting.name: setting.default for setting in SETTINGS}
+
+
 def parse_settings(
     raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:

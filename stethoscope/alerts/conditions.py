@@ -11,6 +11,7 @@ the day runs from ``day_start_hour`` to ``night_start_hour``, the night
 from ``night_start_hour`` to ``day_start_hour``, either may wrap midnight.
 """
 
+import dataclasses
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
+from ..config import setting_defaults
 from ..ingest.models import Reading
 from ..learning.data import beacon_changes
 from ..learning.models import ModelActivation, ModelVersion
@@ -57,16 +59,19 @@ LISTED_BEACONS = 20
 
 @dataclass(frozen=True)
 class AlertSettings:
-    interval_seconds: int = 30
+    """The stethoscope.alerts.* settings as parsed; their defaults and ranges
+    are declared once, in stethoscope.config.SETTINGS."""
+
+    interval_seconds: int
     # The silences may be fractions of a minute.
-    gateway_silent_minutes: float = 10
-    beacon_silent_minutes: float = 60
-    imposter_window_minutes: int = 30
-    imposter_min_readings: int = 50
-    badge_silent_minutes: float = 30
-    night_silent_minutes: float = 15
-    day_start_hour: int = 7
-    night_start_hour: int = 22
+    gateway_silent_minutes: float
+    beacon_silent_minutes: float
+    imposter_window_minutes: int
+    imposter_min_readings: int
+    badge_silent_minutes: float
+    night_silent_minutes: float
+    day_start_hour: int
+    night_start_hour: int
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> "AlertSettings":
@@ -76,6 +81,11 @@ class AlertSettings:
                 for name in cls.__dataclass_fields__
             }
         )
+
+    @classmethod
+    def defaults(cls, **changes) -> "AlertSettings":
+        """The declared defaults, ``changes`` replacing some."""
+        return dataclasses.replace(cls.from_settings(setting_defaults()), **changes)
 
 
 @dataclass(frozen=True)

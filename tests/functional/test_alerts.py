@@ -67,7 +67,7 @@ def evaluator_of(registry, clock, **settings) -> AlertEvaluator:
     served = registry[ALERTS_EVALUATOR]
     return AlertEvaluator(
         served.database,
-        AlertSettings(**settings),
+        AlertSettings.defaults(**settings),
         active_models=served.active_models,
         locating=served.locating,
         notifier=served.notifier,
@@ -517,7 +517,7 @@ def test_evaluated_at_most_every_interval(registry, engine, site):
     served = registry[ALERTS_EVALUATOR]
     evaluator = AlertEvaluator(
         served.database,
-        AlertSettings(interval_seconds=30),
+        AlertSettings.defaults(interval_seconds=30),
         clock=clock,
         monotonic=lambda: ticks[0],
     )

@@ -28,7 +28,7 @@ def test_a_moment_ahead_of_the_clock_is_no_time_ago():
     [(7, 22, 7, True), (7, 22, 22, False), (22, 7, 23, True), (22, 7, 12, False)],
 )
 def test_the_day_may_wrap_midnight(start, end, hour, day):
-    settings = AlertSettings(day_start_hour=start, night_start_hour=end)
+    settings = AlertSettings.defaults(day_start_hour=start, night_start_hour=end)
     assert is_day(NOON.replace(hour=hour), settings) is day
 
 
@@ -45,3 +45,12 @@ def test_silences_may_be_fractions_of_a_minute():
     alerts = AlertSettings.from_settings(settings)
     assert (alerts.gateway_silent_minutes, alerts.beacon_silent_minutes) == (0.1, 2.5)
     assert alerts.badge_silent_minutes == 30
+
+
+def test_the_defaults_are_the_declared_settings():
+    parsed = parse_settings(
+        {"sqlalchemy.url": "sqlite:///x.sqlite", "stethoscope.secret": "s" * 32},
+        environ={},
+    )
+    assert AlertSettings.defaults() == AlertSettings.from_settings(parsed)
+    assert AlertSettings.defaults(day_start_hour=6).day_start_hour == 6
