@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from .house import House
@@ -52,36 +52,41 @@ _SLICE = 0.1
 COMMANDS = {"silence": "silenced", "restore": "restored"}
 
 
-@dataclass
-class Counts:
-    """What the gateways did, so far; ``add`` may be called from any thread."""
+# What each gateway outcome counted after the posts is called in the
+# operator's line, in its order.
+OUTCOMES = {
+    "created": "stored (201)",
+    "duplicates": "duplicates (409)",
+    "retried": "retried",
+    "rejected": "rejected",
+    "unreachable": "unreachable",
+    "dropped": "dropped",
+}
 
-    posts: int = 0
-    created: int = 0
-    duplicates: int = 0
-    retried: int = 0
-    rejected: int = 0
-    unreachable: int = 0
-    dropped: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+class Counts:
+    """What the gateways did, so far: posts, and each of OUTCOMES; ``add``
+    may be called from any thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(["posts", *OUTCOMES], 0)
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + amount)
+            self._counts[name] += amount
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+            return dict(self._counts)
 
     def line(self) -> str:
         """One line for the operator."""
-        c = self.snapshot()
-        return (
-            f"{c['posts']:,} posts: {c['created']:,} stored (201), "
-            f"{c['duplicates']:,} duplicates (409), {c['retried']:,} retried, "
-            f"{c['rejected']:,} rejected, {c['unreachable']:,} unreachable, "
-            f"{c['dropped']:,} dropped"
+        counts = self.snapshot()
+        outcomes = ", ".join(
+            f"{counts[name]:,} {shown}" for name, shown in OUTCOMES.items()
         )
+        return f"{counts['posts']:,} posts: {outcomes}"
 
 
 @dataclass(order=True)

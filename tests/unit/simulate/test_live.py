@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from stethoscope.simulate.house import demo_house
-from stethoscope.simulate.live import LiveRunner
+from stethoscope.simulate.live import Counts, LiveRunner
 
 
 def closed_port() -> int:
@@ -62,3 +62,17 @@ def test_commands_silence_and_restore_devices_and_answer_each_line():
         "simulate: not a command: 'unplug pi-hall' (silence ID, restore ID)",
     ]
     assert runner.simulation.silent == {"pi-hall"}
+
+
+def test_the_counts_line_names_each_outcome_in_order():
+    counts = Counts()
+    counts.add("posts", 1200)
+    counts.add("created", 1000)
+    counts.add("duplicates", 200)
+    counts.add("retried")
+    assert counts.line() == (
+        "1,200 posts: 1,000 stored (201), 200 duplicates (409), 1 retried, "
+        "0 rejected, 0 unreachable, 0 dropped"
+    )
+    with pytest.raises(KeyError):
+        counts.add("stored")
