@@ -19,7 +19,7 @@ so runs do not depend on the chunk size.
 
 import datetime
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
@@ -157,31 +157,23 @@ class _Rooms:
         return cell
 
 
+@dataclass
 class LabelledImporter:
     """Import labelled rows (from stethoscope.labels.csvio.read_rows)."""
 
-    def __init__(
-        self,
-        database: Database,
-        *,
-        actor: str,
-        site_id: str | None = None,
-        create_rooms: bool = False,
-        chunk_rows: int = CHUNK_ROWS,
-        max_gap: datetime.timedelta = MAX_GAP,
-        max_clock_skew: datetime.timedelta = MAX_CLOCK_SKEW,
-        clock: Callable[[], datetime.datetime] = utcnow,
-    ):
-        if create_rooms and site_id is None:
+    database: Database
+    _: KW_ONLY
+    actor: str
+    site_id: str | None = None
+    create_rooms: bool = False
+    chunk_rows: int = CHUNK_ROWS
+    max_gap: datetime.timedelta = MAX_GAP
+    max_clock_skew: datetime.timedelta = MAX_CLOCK_SKEW
+    clock: Callable[[], datetime.datetime] = utcnow
+
+    def __post_init__(self):
+        if self.create_rooms and self.site_id is None:
             raise ImportRefused("--create-rooms needs --site: rooms belong to a site")
-        self.database = database
-        self.actor = actor
-        self.site_id = site_id
-        self.create_rooms = create_rooms
-        self.chunk_rows = chunk_rows
-        self.max_gap = max_gap
-        self.max_clock_skew = max_clock_skew
-        self._clock = clock
 
     def check_site(self) -> None:
         """Raise ImportRefused when the site does not exist."""
@@ -203,7 +195,7 @@ class LabelledImporter:
             rooms = _Rooms(session, self.site_id, self.create_rooms)
         stretches: dict[str, _Stretch] = {}
         chunk: list[LabelledRow] = []
-        latest = self._clock() + self.max_clock_skew
+        latest = self.clock() + self.max_clock_skew
         for row in rows:
             summary.rows += 1
             if isinstance(row, RowError):
@@ -276,7 +268,7 @@ class LabelledImporter:
                 )
             )
         }
-        now = self._clock()
+        now = self.clock()
         new = []
         for row in rows:
             print_ = fingerprint(row.badge_id, row.beacons)
@@ -355,7 +347,7 @@ class LabelledImporter:
             )
         ):
             existing.setdefault(run.badge_id, []).append(tuple(run))
-        now = self._clock()
+        now = self.clock()
         new = []
         for stretch in ended:
             key = (stretch.room_id, stretch.started_at, stretch.ended_at)
