@@ -6,6 +6,11 @@ everywhere: 1 to 64 printable ASCII characters, no spaces. Bodies are strict
 (a number is not a string, ``true`` is not 1); query strings are text by
 nature, so their numbers are parsed from ASCII digits only (``int()`` and
 pydantic's lax mode would also take "١٢", "1_000" or "12.0").
+
+Each rule is declared where the OpenAPI document can see it (a pattern, a
+bound, an enum), so the document refuses what the validators refuse; a rule
+JSON Schema cannot state (one field later than another, a room listed
+twice) stays a validator and is said in the field's description.
 """
 
 import datetime
@@ -33,10 +38,31 @@ Identifier = Annotated[
     str,
     StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
 ]
+
+
+def _integral_float(value: Any) -> Any:
+    # JSON Schema's "integer" is any number with no fractional part: the
+    # document's "type: integer" allows -67.0, so a strict int must take it
+    # (as -67). 67.5, "67" and true are still refused, and a float beyond 64
+    # bits (orjson's form of a huge integer) meets the field's bounds.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def BodyInt(minimum: int, maximum: int) -> Any:
+    """A whole number in a JSON body, from ``minimum`` to ``maximum``: strict
+    (not "67", not true), but -67.0 is -67."""
+    # The bounds before the validator, as in QueryInt below.
+    return Annotated[
+        StrictInt, Ge(minimum), Le(maximum), BeforeValidator(_integral_float)
+    ]
+
+
 # Integer primary keys (INTEGER on SQLite and PostgreSQL): a larger id
 # cannot exist, and PostgreSQL would refuse to compare with it.
 MAX_ROW_ID = 2**31 - 1
-RowId = Annotated[StrictInt, Field(ge=1, le=MAX_ROW_ID)]
+RowId = BodyInt(1, MAX_ROW_ID)
 # readings.id is a BIGINT.
 MAX_BIG_ID = 2**63 - 1
 

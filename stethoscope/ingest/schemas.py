@@ -7,7 +7,7 @@ Gateways in the field send::
 with optional ``badge_strength`` and ``observed_at``. The body is parsed by
 orjson, which already refuses NaN/Infinity, lone surrogates, invalid UTF-8
 and nesting deeper than 1024; integers beyond 64 bits become floats, which
-the strict integer fields below refuse. Unknown fields are ignored so that a
+the integer fields' bounds below refuse. Unknown fields are ignored so that a
 gateway sending something new is not cut off.
 """
 
@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
-    StrictInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -35,6 +34,7 @@ from ..schemas import (
     MAX_BIG_ID,
     NOT_HEARD,
     RSSI_MAX,
+    BodyInt,
     FieldErrorOut,
     Identifier,
     IsoDateTime,
@@ -60,7 +60,7 @@ __all__ = [
     "validate_reading",
 ]
 
-Rssi = Annotated[StrictInt, Field(ge=NOT_HEARD, le=RSSI_MAX)]
+Rssi = BodyInt(NOT_HEARD, RSSI_MAX)
 
 
 class ReadingIn(BaseModel):
@@ -77,7 +77,7 @@ class ReadingIn(BaseModel):
             "propertyNames": {"pattern": "^[!-~]{1,64}$"},
         },
     )
-    badge_strength: Annotated[StrictInt, Field(ge=-128, le=127)] | None = Field(
+    badge_strength: BodyInt(-128, 127) | None = Field(
         None, description="The badge's signal strength at the gateway, dBm."
     )
     observed_at: IsoDateTime | None = Field(
@@ -234,9 +234,20 @@ class ReadingsQuery(Query):
     until: UtcDateTime = Field(
         None,
         description="Only readings observed before this ISO-8601 time (UTC "
-        "without an offset); later than since.",
+        "without an offset); it must be later than since (400 naming until).",
         json_schema_extra=_no_default,
     )
+
+    @field_validator("until")
+    @classmethod
+    def _later_than_since(
+        cls, until: datetime.datetime | None, info: ValidationInfo
+    ) -> datetime.datetime | None:
+        # JSON Schema cannot compare two parameters: the description says it.
+        since = info.data.get("since")
+        if until is not None and since is not None and until <= since:
+            raise ValueError("must be later than since")
+        return until
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,7 @@ so a day's history reads in the house's own clock.
 
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Le
+from annotated_types import Ge
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -18,7 +18,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from ..schemas import Body, Day, Identifier, Out, Query, QueryInt
+from ..schemas import Body, BodyInt, Day, Identifier, Out, Query, QueryInt
 
 Algorithm = Literal["raw", "bayes", "smoothed"]
 ReturnValue = Literal["room_id", "room_name"]
@@ -37,6 +37,7 @@ def _grain(value: Any) -> Any:
 # The document lists the grains: its bounds alone would call 61 a grain.
 GRAIN_SCHEMA = WithJsonSchema({"type": "integer", "enum": list(GRAINS)})
 Grain = Annotated[QueryInt(60, 3600), AfterValidator(_grain), GRAIN_SCHEMA]
+BodyGrain = Annotated[BodyInt(60, 3600), AfterValidator(_grain), GRAIN_SCHEMA]
 # A room's prior weight: a finite number >= 0 (JSON has no NaN; orjson
 # refuses it before this).
 Weight = Annotated[float, Ge(0), Field(allow_inf_nan=False)]
@@ -65,8 +66,9 @@ PriorList = Annotated[
     AfterValidator(_no_repeats),
     Field(
         description="[[room_id, weight], …]: each room's prior weight (a "
-        "number >= 0, not all 0); rooms not listed weigh 1, ids the model "
-        "does not know are ignored.",
+        "number >= 0, not all 0), each room at most once (JSON Schema cannot "
+        "say so: a room listed twice is refused, naming priors); rooms not "
+        "listed weigh 1, ids the model does not know are ignored.",
         max_length=1000,
     ),
 ]
@@ -112,8 +114,8 @@ class HistoryBody(Body):
     """POST: the same options in the body, with the priors."""
 
     date: Day | None = None
-    grain: Annotated[int, AfterValidator(_grain), GRAIN_SCHEMA] | None = None
-    offset: Annotated[int, Ge(0), Le(MAX_OFFSET)] = 0
+    grain: BodyGrain | None = None
+    offset: BodyInt(0, MAX_OFFSET) = 0
     algorithm: Algorithm | None = None
     return_value: ReturnValue = "room_id"
     priors: PriorList | None = None

@@ -80,7 +80,7 @@ class TestValidateReading:
             ({"pi_id": None}, "pi_id"),
             ({"beacons": []}, "beacons"),
             ({"beacons": {"a": True}}, "beacons.a"),
-            ({"beacons": {"a": -30.0}}, "beacons.a"),
+            ({"beacons": {"a": -30.5}}, "beacons.a"),
             ({"beacons": {"a": "-30"}}, "beacons.a"),
             ({"beacons": {"a": -129}}, "beacons.a"),
             ({"beacons": {"a": 21}}, "beacons.a"),
@@ -107,6 +107,17 @@ class TestValidateReading:
         with pytest.raises(Invalid) as exc_info:
             validate_reading({**VALID, **change}, max_beacons=32)
         assert field in fields(exc_info)
+
+    def test_a_whole_float_is_its_integer(self):
+        # JSON Schema's integer (the document's) includes -67.0.
+        item = validate_reading(
+            {**VALID, "beacons": {"a": -67.0}, "badge_strength": -40.0},
+            max_beacons=32,
+        )
+        assert item.beacons == {"a": -67}
+        assert type(item.beacons["a"]) is int
+        assert item.badge_strength == -40
+        assert fingerprint("1", item.beacons) == fingerprint("1", {"a": -67})
 
     def test_missing_fields_are_named(self):
         with pytest.raises(Invalid) as exc_info:
