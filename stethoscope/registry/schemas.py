@@ -14,7 +14,6 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from annotated_types import Ge, Le
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,13 +25,21 @@ from pydantic import (
     create_model,
 )
 
-from ..schemas import Body, Identifier, Out, Query
+from ..schemas import Body, BodyInt, Identifier, Out, Query
 
 # Names are shown on pages and in exports; control characters would break
 # both, and a text direction override (U+202A-U+202E, U+2066-U+2069) would
 # reverse what is shown after it ("Room 4" reading as another room's name).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = r"\x00-\x1f\x7f"
+_OVERRIDES = r"\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
+_BIDI = re.compile(f"[{_OVERRIDES}]")
+# The same rules as the document's patterns (JSON Schema's regexes read
+# these escapes as Python's and pydantic's do). A name needs a character
+# that is not a space: it is stripped, and must not be empty then.
+_REFUSED = _CONTROLS + _OVERRIDES
+NAME_TEXT = f"^[^{_REFUSED}]*$"
+NAME = f"^[^{_REFUSED}]*[^\\s{_REFUSED}][^{_REFUSED}]*$"
 NAME_MAX = 200
 # A floor number, as the SmallInteger column holds it and a building has them.
 FLOOR_MIN, FLOOR_MAX = -20, 200
@@ -62,6 +69,7 @@ def _blank_is_none(value: Any) -> Any:
 
 
 def _name_text(value: Any) -> Any:
+    # The patterns below refuse the same; this says why, in words.
     value = _stripped(value)
     if isinstance(value, str) and _CONTROL.search(value):
         raise ValueError("must not contain control characters")
@@ -94,29 +102,46 @@ def _id_list(value: Any) -> Any:
     return value
 
 
-_ShortName = Annotated[str, StringConstraints(max_length=NAME_MAX)]
+_ShortName = Annotated[str, StringConstraints(max_length=NAME_MAX, pattern=NAME_TEXT)]
 
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=NAME_MAX),
+    StringConstraints(min_length=1, max_length=NAME_MAX, pattern=NAME),
     BeforeValidator(_name_text),
 ]
 OptionalName = Annotated[
-    _ShortName | None, BeforeValidator(_name_text), BeforeValidator(_blank_is_none)
+    _ShortName | None,
+    BeforeValidator(_name_text),
+    BeforeValidator(_blank_is_none),
+    Field(description="Blank (or null): none."),
 ]
-OptionalId = Annotated[Identifier | None, BeforeValidator(_blank_is_none)]
+# An id or none: a form's or CSV cell's empty value is none, and so is a
+# JSON body's "", which the document therefore allows (an Identifier but for
+# its length). Not a union with Literal[""]: pydantic would name the union's
+# member in an error's field (site.str).
+OptionalId = Annotated[
+    Annotated[str, StringConstraints(strict=True, max_length=64, pattern=r"^[!-~]*$")]
+    | None,
+    AfterValidator(lambda value: value or None),
+    BeforeValidator(_stripped),
+    Field(description='An id; "" (or null) is none.'),
+]
 Timezone = Annotated[
     str,
     AfterValidator(_timezone),
     BeforeValidator(_stripped),
-    Field(description="An IANA timezone name, e.g. Europe/London."),
+    # The names themselves, so that the document refuses what _timezone does.
+    Field(
+        description="An IANA timezone name, e.g. Europe/London.",
+        json_schema_extra={"enum": list(timezones())},
+    ),
 ]
 Floor = Annotated[
-    Annotated[int, Ge(FLOOR_MIN), Le(FLOOR_MAX)] | None,
+    BodyInt(FLOOR_MIN, FLOOR_MAX) | None,
     BeforeValidator(_whole_number_text),
 ]
 MaxStay = Annotated[
-    Annotated[int, Ge(MAX_STAY_MIN), Le(MAX_STAY_MAX)] | None,
+    BodyInt(MAX_STAY_MIN, MAX_STAY_MAX) | None,
     BeforeValidator(_whole_number_text),
     Field(
         description="Minutes a resident may stay in the room before a "
