@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     WithJsonSchema,
     model_validator,
@@ -51,13 +52,37 @@ class BulkStartIn(Body):
     room_id: Identifier
 
 
-class BulkEndIn(Body):
-    """End open runs: by badge (its open run) or by run id; not both."""
+def _no_default(schema: dict) -> None:
+    # Absent is not null: "default: null" would say a null is taken.
+    schema.pop("default", None)
 
-    badge_ids: list[Identifier] | None = Field(
-        None, min_length=1, max_length=MAX_BADGES
+
+class BulkEndIn(Body):
+    """End open runs: by badge (its open run) or by run id; exactly one of
+    the two."""
+
+    # The document says "exactly one" as JSON Schema can: oneOf the two
+    # required members. The validator below is what refuses, naming body.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["badge_ids"]}, {"required": ["run_ids"]}]
+        }
     )
-    run_ids: list[RowId] | None = Field(None, min_length=1, max_length=MAX_BADGES)
+
+    badge_ids: list[Identifier] = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BADGES,
+        description="The badges whose open runs end.",
+        json_schema_extra=_no_default,
+    )
+    run_ids: list[RowId] = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BADGES,
+        description="The open runs that end.",
+        json_schema_extra=_no_default,
+    )
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -73,11 +98,9 @@ class RelabelIn(Body):
 # ---- queries -------------------------------------------------------------------
 
 
-def _run_id(text: str) -> int | None:
-    text = text.strip()
-    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 10:
-        return None
-    return int(text) if 1 <= int(text) <= MAX_ROW_ID else None
+# A run id of the query: what the pattern below allows. Leading zeros and
+# spaces are taken too (the document is the stricter of the two).
+RUN_ID_DIGITS = 10
 
 
 def _run_id_list(value: Any) -> Any:
@@ -86,10 +109,15 @@ def _run_id_list(value: Any) -> Any:
     text = ",".join(value) if isinstance(value, list) else value
     if not isinstance(text, str) or not text.strip():
         return None
-    ids = [_run_id(part) for part in text.split(",", MAX_STATS_RUNS)]
-    if len(ids) > MAX_STATS_RUNS or None in ids:
+    parts = [part.strip() for part in text.split(",", MAX_STATS_RUNS)]
+    if len(parts) > MAX_STATS_RUNS or not all(
+        part.isascii() and part.isdigit() and len(part.lstrip("0")) <= RUN_ID_DIGITS
+        for part in parts
+    ):
         raise ValueError(f"must be up to {MAX_STATS_RUNS} run ids separated by commas")
-    return ids
+    # 0, or an id beyond the column, is an id no run has: unknown, so left
+    # out like any other unknown id.
+    return [int(part) for part in parts if 1 <= int(part) <= MAX_ROW_ID]
 
 
 RunIdList = Annotated[
@@ -98,17 +126,13 @@ RunIdList = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[0-9]+(,[0-9]+)*$",
+            "pattern": f"^[0-9]{{1,{RUN_ID_DIGITS}}}"
+            f"(,[0-9]{{1,{RUN_ID_DIGITS}}}){{0,{MAX_STATS_RUNS - 1}}}$",
             "description": f"Up to {MAX_STATS_RUNS} run ids separated by commas; "
             "unknown ids are left out. Without: every open run.",
         }
     ),
 ]
-
-
-def _no_default(schema: dict) -> None:
-    # The parameter is a string when given; "default: null" would not be one.
-    schema.pop("default", None)
 
 
 class StatsQuery(Query):
