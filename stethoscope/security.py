@@ -54,6 +54,13 @@ class Root:
         self.request = request
 
 
+# Each role's principals: it and the roles it includes.
+_ROLE_PRINCIPALS = {
+    role: tuple(f"role:{other.value}" for other in Role if role.includes(other))
+    for role in Role
+}
+
+
 @dataclass(frozen=True)
 class StaffIdentity:
     user_id: int
@@ -62,8 +69,7 @@ class StaffIdentity:
 
     @property
     def principals(self) -> list[str]:
-        roles = [f"role:{role.value}" for role in Role if self.role.includes(role)]
-        return ["user", f"user:{self.user_id}", *roles]
+        return ["user", f"user:{self.user_id}", *_ROLE_PRINCIPALS[self.role]]
 
     @property
     def actor(self) -> str:
@@ -173,13 +179,14 @@ class SecurityPolicy:
             if scheme.lower() != "bearer" or not token:
                 return None
             if token.startswith(USER_TOKEN_PREFIX):
-                row = self.user_tokens.lookup(
+                live = self.user_tokens.lookup(
                     request.db, token, writing=request.method in UNSAFE_METHODS
                 )
-                if row is None:
+                if live is None:
                     return None
-                user = row.user
-                return UserTokenIdentity(user.id, user.username, user.role, row.id)
+                return UserTokenIdentity(
+                    live.user_id, live.username, live.role, live.token_id
+                )
             grant = self.tokens.verify(lambda: request.db, token)
             return GatewayIdentity(grant.gateway_id, grant.token_id) if grant else None
         # Only look at the session when a cookie came with the request: a

@@ -101,8 +101,18 @@ class UserToken(Base):
 
     def state(self, now: datetime.datetime) -> str:
         """``live``, ``expired`` or ``revoked``, as lists show it."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return "live"
+        return token_state(self.revoked_at, self.expires_at, now)
+
+
+def token_state(
+    revoked_at: datetime.datetime | None,
+    expires_at: datetime.datetime | None,
+    now: datetime.datetime,
+) -> str:
+    """A user token's state from its columns (``UserToken.state``; the
+    verifier reads columns, not objects)."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "live"

@@ -194,14 +194,39 @@ def touch(
     token's ``last_used_at``) to ``now`` if it was set over ``every`` ago,
     or never: a client polling every few seconds must not turn each of its
     reads into a write. ``writing``: see ``write_while_reading``."""
-    last = getattr(row, attribute)
+    touch_column(
+        database,
+        session,
+        type(row),
+        row.id,
+        attribute,
+        getattr(row, attribute),
+        now,
+        every,
+        writing=writing,
+    )
+
+
+def touch_column(
+    database,
+    session: Session,
+    model,
+    row_id,
+    attribute: str,
+    last: datetime.datetime | None,
+    now: datetime.datetime,
+    every: datetime.timedelta,
+    *,
+    writing: bool,
+) -> None:
+    """``touch`` for a row read as columns, not loaded as an object: its
+    ``model``, id and the ``attribute``'s value ``last``."""
     if last is not None and now - last <= every:
         return
-    model = type(row)
     write_while_reading(
         database,
         session,
-        update(model).where(model.id == row.id).values({attribute: now}),
+        update(model).where(model.id == row_id).values({attribute: now}),
         writing=writing,
     )
 

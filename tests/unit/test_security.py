@@ -8,6 +8,7 @@ from pyramid.request import Request
 from pyramid.testing import DummyRequest
 
 from stethoscope.accounts.models import Role
+from stethoscope.accounts.tokens import LiveToken
 from stethoscope.config import networks
 from stethoscope.registry.tokens import TokenGrant
 from stethoscope.security import (
@@ -128,11 +129,6 @@ class FakeUser:
         self.id, self.username, self.role = id, username, role
 
 
-class FakeUserToken:
-    def __init__(self, id, user):
-        self.id, self.user = id, user
-
-
 class FakeUserTokens:
     def __init__(self, tokens):
         self.tokens = tokens
@@ -165,8 +161,8 @@ def make_policy(require_token=True, allow_ips=""):
         tokens=FakeTokens({"stg_good": TokenGrant(9, "pi-hall")}),
         user_tokens=FakeUserTokens(
             {
-                "stu_viewer": FakeUserToken(5, FakeUser(1, "vic", Role.VIEWER)),
-                "stu_admin": FakeUserToken(6, FakeUser(3, "ada", Role.ADMIN)),
+                "stu_viewer": LiveToken(5, 1, "vic", Role.VIEWER),
+                "stu_admin": LiveToken(6, 3, "ada", Role.ADMIN),
             }
         ),
     )
