@@ -41,6 +41,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -114,9 +115,10 @@ class SiteFacts:
     model_info: schemas.ModelInfo
     locator: Locator
 
-    @property
+    @cached_property
     def house(self) -> Hashable:
-        """Rooms, names and doors as one hashable value (a cache key part)."""
+        """Rooms, names and doors as one hashable value (a cache key part;
+        made once: every location request keys its window with it)."""
         return (
             frozenset(self.room_names.items()),
             frozenset(
