@@ -4,6 +4,7 @@ the document generated from the declarations."""
 from typing import Annotated
 
 import pytest
+import webob
 import webtest
 from openapi_spec_validator import validate
 from pydantic import Field
@@ -151,6 +152,41 @@ class TestParsing:
     def test_a_bad_query_is_400_naming_the_parameter(self, app, query, field):
         response = app.get(f"/things/7?{query}", status=400)
         assert response.json["errors"][0]["field"] == field
+
+    @pytest.mark.parametrize(
+        ("query", "tags"),
+        [
+            ("tag=a;b&tag=c", ["a;b", "c"]),  # only "&" separates
+            ("tag=a%3Bb", ["a;b"]),
+            ("&&tag=a&", ["a"]),
+            ("tag=%7E", ["~"]),
+        ],
+    )
+    def test_a_query_is_split_on_ampersands_only(self, app, query, tags):
+        assert app.get(f"/things/7?{query}").json["tags"] == tags
+
+    @pytest.mark.parametrize(
+        ("query", "field"),
+        [
+            ("limit=2;colour=red", "limit"),
+            ("tag", "tag.0"),
+            ("tag=%FF", "query_string"),
+        ],
+    )
+    def test_a_query_split_so_is_still_checked(self, app, query, field):
+        response = app.get(f"/things/7?{query}", status=400)
+        assert [error["field"] for error in response.json["errors"]] == [field]
+
+    @pytest.mark.parametrize(
+        ("raw", "field"), [("\xff", "query_string"), ("\xc3\xa9", "tag.0")]
+    )
+    def test_raw_bytes_are_read_as_utf8(self, app, raw, field):
+        # As a WSGI server hands them over: the bytes, as latin-1.
+        request = webob.Request.blank("/things/7")
+        request.environ["QUERY_STRING"] = f"tag={raw}"
+        response = request.get_response(app.app)
+        assert response.status_int == 400
+        assert [error["field"] for error in response.json["errors"]] == [field]
 
     def test_a_path_that_cannot_name_anything_is_404(self, app):
         app.get("/things/5000", status=404)
