@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     StrictBool,
     StringConstraints,
     create_model,
@@ -451,6 +452,30 @@ class BeaconRow(BeaconIn):
     """A beacon of an import file; other columns are ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+# An import's JSON file, as the document gives it: the rows, or the
+# export's object of them. stethoscope.registry.transfer reads the file and
+# the service checks each row with the row's model, so that an error names
+# the row; these models say the same in the document.
+ImportedRooms = Annotated[list[RoomRow], Field(max_length=MAX_IMPORT_ROWS)]
+ImportedBeacons = Annotated[list[BeaconRow], Field(max_length=MAX_IMPORT_ROWS)]
+
+
+class RoomsFile(Body):
+    rooms: ImportedRooms
+
+
+class BeaconsFile(Body):
+    beacons: ImportedBeacons
+
+
+class RoomsImport(RootModel[ImportedRooms | RoomsFile]):
+    """Rooms to import: a list of them, or the export's object."""
+
+
+class BeaconsImport(RootModel[ImportedBeacons | BeaconsFile]):
+    """Beacons to import: a list of them, or the export's object."""
 
 
 class ExportQuery(SiteFilter):

@@ -41,6 +41,7 @@ from .schemas import (
     BeaconList,
     BeaconPath,
     BeaconsExport,
+    BeaconsImport,
     ExportQuery,
     GatewayChange,
     GatewayPath,
@@ -57,6 +58,7 @@ from .schemas import (
     RoomList,
     RoomPath,
     RoomsExport,
+    RoomsImport,
     SeenBadgeList,
     SeenGatewayList,
     Site,
@@ -71,6 +73,12 @@ from .schemas import (
 from .services import RegistryService, SeenService
 
 IN_USE = "The id exists already."
+# A device's path takes any id (NewGatewayPath): one that no device can
+# have is refused as the admin page's form refuses it, 400 naming id.
+NEW_DEVICE_INVALID = (
+    "The body is invalid, or the id is not 1 to 64 printable characters "
+    "without spaces (field id); errors name it."
+)
 NO_ERRORS: Mapping[int, str] = {}
 
 registry_endpoint = functools.partial(endpoint, tags=("registry",))
@@ -236,6 +244,7 @@ class Collection:
             **{**self._on_one("PUT", ADMIN, summary), "path": path},
             body=body,
             responses={200: self.item, 201: self.item},
+            errors={400: NEW_DEVICE_INVALID},
         )
 
     def _on_one(self, method: str, permission: str, summary: str) -> dict:
@@ -346,31 +355,28 @@ def _export_documented(columns: str):
     return amend
 
 
-def _import_documented(columns: str, row: str, export: str):
-    """The import takes a CSV or a JSON file, read by the view itself."""
+def _import_documented(columns: str):
+    """The import takes a CSV file as well as the declared JSON one."""
 
     def amend(operation, settings):
-        rows = {"type": "array", "items": {"$ref": f"#/components/schemas/{row}"}}
-        whole = {"$ref": f"#/components/schemas/{export}"}
-        operation["requestBody"] = {
-            "required": True,
-            "description": f"At most {MAX_IMPORT_BYTES} bytes and "
-            f"{MAX_IMPORT_ROWS} rows. CSV: a header row with {columns}. JSON: "
-            "a list of objects, or the export's object. A 400 lists every "
-            "error, its field prefixed with the line (CSV, the header being "
-            "line 1: line 3.room) or the index (JSON, from 0: 2.room).",
-            "content": {
-                **CSV,
-                "application/json": {"schema": {"oneOf": [rows, whole]}},
-            },
-        }
+        body = operation["requestBody"]
+        body["description"] = (
+            f"At most {MAX_IMPORT_BYTES} bytes and {MAX_IMPORT_ROWS} rows. CSV: "
+            f"a header row with {columns}. JSON: a list of objects, or the "
+            "export's object. A 400 lists every error, its field prefixed with "
+            "the line (CSV, the header being line 1: line 3.room) or the index "
+            "(JSON, from 0: 2.room)."
+        )
+        body["content"] = {**CSV, **body["content"]}
 
     return amend
 
 
-def _files(kind: str, export: type[Out], row: type[BaseModel], columns: str):
+def _files(kind: str, export: type[Out], imported: type[BaseModel], columns: str):
     """GET /export/{kind} and POST /import/{kind} (rooms or beacons): the
-    file, CSV or JSON, that the import takes back."""
+    file, CSV or JSON, that the import takes back. ``imported`` is the JSON
+    file, documented only: the view reads the file itself (transfer), and
+    the service checks its rows with the rows' model."""
 
     def export_view(request):
         query = request.validated.query
@@ -407,15 +413,19 @@ def _files(kind: str, export: type[Out], row: type[BaseModel], columns: str):
         permission=ADMIN,
         summary=f"Create or update {kind} from a CSV or JSON file, all or "
         "nothing; importing the same file again changes nothing",
+        body=imported,
+        parse_body=False,
         response=ImportResult,
         errors=IMPORT_ERRORS,
-        amend=_import_documented(columns, row.__name__, export.__name__),
+        amend=_import_documented(columns),
     )
 
 
-export_rooms, import_rooms = _files("rooms", RoomsExport, RoomIn, ROOM_COLUMNS_TEXT)
+export_rooms, import_rooms = _files(
+    "rooms", RoomsExport, RoomsImport, ROOM_COLUMNS_TEXT
+)
 export_beacons, import_beacons = _files(
-    "beacons", BeaconsExport, BeaconIn, BEACON_COLUMNS_TEXT
+    "beacons", BeaconsExport, BeaconsImport, BEACON_COLUMNS_TEXT
 )
 
 
