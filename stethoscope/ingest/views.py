@@ -214,8 +214,6 @@ def list_readings(request):
     limit = min(DEFAULT_PAGE, page_limit) if query.limit is None else query.limit
     if limit > page_limit:
         raise ValidationError("limit", f"must be between 1 and {page_limit}")
-    if query.since and query.until and query.until <= query.since:
-        raise ValidationError("until", "must be later than since")
     readings = request.find_service(ReadingQueryService).page(
         badge_id=query.badge_id,
         after=query.after,
