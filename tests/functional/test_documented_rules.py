@@ -7,6 +7,9 @@ refused for the rule. What JSON Schema cannot state (one time later than
 another, a room listed twice) is said in the field's description.
 """
 
+from urllib.parse import quote
+
+import orjson
 import pytest
 from openapi_schema_validator import OAS31Validator
 
@@ -14,6 +17,14 @@ from tests.functional.test_registry_api import Api
 from tests.support.openapi import DOCUMENT_KEY, URI, checker_of
 
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30}}
+ROOM = {
+    "id": "den",
+    "name": "Den",
+    "site": "oak",
+    "floor": None,
+    "max_stay_minutes": None,
+    "adjacent": [],
+}
 
 
 @pytest.fixture
@@ -206,11 +217,17 @@ def test_more_run_ids_than_documented_are_refused(api, document):
 # ---- rules JSON Schema cannot state ---------------------------------------------
 
 
-def test_until_not_after_since_is_described_and_refused(api, document):
-    until = parameter(document, "GET", "/rssi_readings", "until")
-    assert "later than since" in until["description"]
+@pytest.mark.parametrize(
+    "until",
+    ["2026-01-01T00:00:00Z", "2025-12-31T23:59:59Z", "2026-01-01T01:00:00+01:00"],
+)
+def test_until_not_after_since_is_described_and_refused(api, document, until):
+    # The model's rule, the only check: the same 400 for equal, earlier,
+    # and the same instant written with another offset.
+    described = parameter(document, "GET", "/rssi_readings", "until")
+    assert "later than since" in described["description"]
     response = api.get(
-        "/rssi_readings?since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        f"/rssi_readings?since=2026-01-01T00:00:00Z&until={quote(until)}",
         status=400,
     )
     assert response.json["errors"] == [
@@ -237,4 +254,106 @@ def test_a_room_listed_twice_is_described_and_refused(api, document, path, model
     response = api.post(path, body, status=400)
     assert response.json["errors"] == [
         {"field": "priors", "message": "room 'kitchen' is listed twice"}
+    ]
+
+
+# ---- import files -----------------------------------------------------------------
+
+
+def import_body(document, kind: str) -> OAS31Validator:
+    """The validator of the JSON file the document gives POST /import/{kind}."""
+    return body_schema(document, "POST", f"/import/{kind}")
+
+
+def import_json(api, kind: str, body, status=200):
+    return api.raw(f"/import/{kind}", orjson.dumps(body), "application/json", status)
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        # Each member of an exported room, but an id no room can have.
+        ("rooms", {"rooms": [{**ROOM, "id": ""}]}),
+        ("rooms", [{"id": ""}]),
+        ("rooms", {"rooms": [{"id": "den", "name": "Den"}]}),  # no site
+        ("rooms", {"rooms": [{"id": "den", "name": "Den\x00", "site": "oak"}]}),
+        (
+            "rooms",
+            {"rooms": [{**ROOM, "floor": 1.5}]},
+        ),
+        ("beacons", {"beacons": [{"id": "b 1"}]}),
+        ("beacons", [{"id": "b1", "label": "\u202e"}]),
+        ("beacons", [1]),
+    ],
+)
+def test_an_import_row_the_document_refuses_is_400(api, document, kind, body):
+    site(api)
+    assert not import_body(document, kind).is_valid(body)
+    response = import_json(api, kind, body, status=400)
+    assert all(field.startswith("0") for field in fields(response))
+
+
+def test_an_import_may_hold_only_its_rows(api, document):
+    # The export's object has the one member; another is not documented.
+    assert import_body(document, "rooms").is_valid({"rooms": [ROOM]})
+    assert not import_body(document, "rooms").is_valid({"rooms": [ROOM], "x": []})
+    assert not import_body(document, "rooms").is_valid({"rows": [ROOM]})
+    assert not import_body(document, "rooms").is_valid({"rooms": [ROOM] * 10_001})
+    site(api)
+    import_json(api, "rooms", {"rooms": [ROOM], "x": []}, status=400)
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_the_export_is_an_import_the_document_allows(api, document, whole):
+    site(api)
+    api.post("/rooms", {"id": "hall", "name": "Hall", "site": "oak", "floor": 0})
+    api.post(
+        "/rooms", {"id": "den", "name": "Den", "site": "oak", "adjacent": ["hall"]}
+    )
+    api.post("/beacons", {"id": "b1", "room": "den", "label": "door"})
+    api.post("/beacons", {"id": "b2"})
+    for kind in ("rooms", "beacons"):
+        exported = api.get(f"/export/{kind}").json
+        body = exported if whole else exported[kind]
+        assert import_body(document, kind).is_valid(body)
+        assert import_json(api, kind, body).json["unchanged"] == 2
+    # Members a row does not know (as a spreadsheet's extra column) are left.
+    extra = [{"id": "b3", "room": "hall", "label": None, "note": "new"}]
+    assert import_body(document, "beacons").is_valid(extra)
+    assert import_json(api, "beacons", extra).json["created_ids"] == ["b3"]
+
+
+# ---- query strings ------------------------------------------------------------------
+
+
+def test_an_id_with_a_semicolon_is_one_query_parameter(api, document):
+    # Only "&" separates parameters: a site's id may hold ";".
+    site_id = "s;x"
+    schema = parameter(document, "GET", "/rooms", "site")["schema"]
+    assert OAS31Validator(schema).is_valid(site_id)
+    site(api, site_id)
+    api.post("/rooms", {"id": "den", "name": "Den", "site": site_id})
+    site(api, "s")
+    api.post("/rooms", {"id": "hall", "name": "Hall", "site": "s"})
+    rooms = api.get(f"/rooms?site={site_id}").json["rooms"]
+    assert [room["id"] for room in rooms] == ["den"]
+    exported = api.get(f"/export/beacons?format=json;&site={site_id}", status=400)
+    assert fields(exported) == {"format"}
+
+
+# ---- devices named before they are heard --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/registry/gateways/{}", {"name": "Hall"}), ("/registry/badges/{}", {})],
+)
+def test_an_id_no_device_can_have_is_a_documented_400(api, document, path, body):
+    _, operation = document.operation("PUT", path.format("g1"))
+    assert (
+        "1 to 64 printable characters" in operation["responses"]["400"]["description"]
+    )
+    response = api.put(path.format("a%20b"), body, status=400)
+    assert response.json["errors"] == [
+        {"field": "id", "message": "1 to 64 printable characters, no spaces"}
     ]
