@@ -31,25 +31,28 @@ CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 KINDS = ("rooms", "beacons")
 
 
-def parse_import(content_type: str, body: bytes) -> tuple[str, list]:
-    """(format, [(where, row), ...]) of an import file, CSV or JSON.
+def parse_import(kind: str, content_type: str, body: bytes) -> tuple[str, list]:
+    """(format, [(where, row), ...]) of an import file of ``kind``, CSV or JSON.
 
-    JSON: a list of objects (or {"rooms": [...]} / {"beacons": [...]}, as
-    the export writes it). CSV: a header row naming the columns.
+    JSON: a list of objects, or ``{kind: [...]}`` as the export writes it
+    (rooms' export is ``{"rooms": [...]}``). CSV: a header row naming the
+    columns.
     """
     content_type = content_type.lower()
     if content_type == "application/json":
-        return "json", _json_rows(parse_json(body))
+        return "json", _json_rows(kind, parse_json(body))
     if content_type in CSV_TYPES:
         return "csv", _csv_rows(body)
     raise UnsupportedMediaType("Content-Type must be text/csv or application/json")
 
 
-def _json_rows(data) -> list:
-    if isinstance(data, dict) and len(data) == 1:
-        data = next(iter(data.values()))
+def _json_rows(kind: str, data) -> list:
+    if isinstance(data, dict) and data.keys() == {kind}:
+        data = data[kind]
     if not isinstance(data, list):
-        raise ValidationError("body", "must be a JSON list of objects")
+        raise ValidationError(
+            "body", f'must be a JSON list of objects or {{"{kind}": [...]}}'
+        )
     if len(data) > MAX_IMPORT_ROWS:
         raise ValidationError("body", f"at most {MAX_IMPORT_ROWS} rows")
     errors = [
@@ -100,7 +103,7 @@ def import_file(
     service: RegistryService, kind: str, content_type: str, body: bytes
 ) -> ImportResult:
     """Import a file of ``kind`` (rooms or beacons), all or nothing."""
-    source, rows = parse_import(content_type, body)
+    source, rows = parse_import(kind, content_type, body)
     if kind == "rooms":
         result = service.import_rooms(rows, source)
     else:

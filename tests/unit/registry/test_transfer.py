@@ -8,7 +8,7 @@ from stethoscope.registry.transfer import parse_import
 
 def test_csv_rows_by_line_with_escaped_cells_read_back():
     body = "\ufeffid,room,label\r\nb1, hall ,'=SUM(1)\r\nb2,,,extra\r\n".encode()
-    source, rows = parse_import("text/csv", body)
+    source, rows = parse_import("beacons", "text/csv", body)
     assert source == "csv"
     assert rows == [
         ("line 2", {"id": "b1", "room": "hall", "label": "=SUM(1)"}),
@@ -17,14 +17,26 @@ def test_csv_rows_by_line_with_escaped_cells_read_back():
 
 
 def test_json_rows_by_index_as_a_list_or_the_export():
-    bare = parse_import("application/json", b'[{"id": " b1 "}]')
-    exported = parse_import("Application/JSON", b'{"beacons": [{"id": "b1"}]}')
+    bare = parse_import("beacons", "application/json", b'[{"id": " b1 "}]')
+    exported = parse_import(
+        "beacons", "Application/JSON", b'{"beacons": [{"id": "b1"}]}'
+    )
     assert bare == exported == ("json", [("0", {"id": "b1"})])
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"beacons": [{"id": "r1"}]}', b'{"rooms": [], "beacons": []}']
+)
+def test_an_object_must_hold_only_the_kinds_own_list(body):
+    # As the document says: {"rooms": [...]} and nothing else for rooms.
+    with pytest.raises(Invalid) as caught:
+        parse_import("rooms", "application/json", body)
+    assert caught.value.field == "body"
 
 
 def test_items_that_are_not_objects_are_named_by_index():
     with pytest.raises(Invalid) as caught:
-        parse_import("application/json", b'[{"id": "b1"}, 7, []]')
+        parse_import("beacons", "application/json", b'[{"id": "b1"}, 7, []]')
     assert [(e.field, e.message) for e in caught.value.errors] == [
         ("1", "must be an object"),
         ("2", "must be an object"),
@@ -44,10 +56,10 @@ def test_items_that_are_not_objects_are_named_by_index():
 )
 def test_a_file_that_cannot_be_read(content_type, body, field):
     with pytest.raises(Invalid) as caught:
-        parse_import(content_type, body)
+        parse_import("rooms", content_type, body)
     assert caught.value.field == field
 
 
 def test_other_media_types_are_refused():
     with pytest.raises(UnsupportedMediaType):
-        parse_import("application/xml", b"<rooms/>")
+        parse_import("rooms", "application/xml", b"<rooms/>")
