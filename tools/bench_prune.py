@@ -1,22 +1,23 @@
-"""Retention benchmark: stethoscope-prune's rate on 1 M readings, with an
-ingest load running through a real server meanwhile.
+"""Retention benchmark: stethoscope-prune's rate on ``--rows`` readings
+(1 M; docs/benchmarks.md has 10 M), with an ingest load running through a
+real server meanwhile.
 
-    .venv/bin/python tools/bench_prune.py                  # SQLite
-    .venv/bin/python tools/bench_prune.py --postgres       # PostgreSQL
+    .venv/bin/python tools/bench_prune.py --rows 10000000             # SQLite
+    .venv/bin/python tools/bench_prune.py --rows 10000000 --postgres  # PostgreSQL
     .venv/bin/python tools/bench_prune.py --rows 100000 --no-ingest
 
 Fills a fresh migrated database (a file in a temporary directory, or a
 private PostgreSQL cluster started here as the tests do) with ``--rows``
 readings of 20 badges spread evenly over the last 60 days (bulk-loaded by
-tools/bulk_readings.py), and training runs holding 10 % of them. Then, unless
---no-ingest, serves the database with ``pserve`` (development.ini's
+tools/bulk_readings.py), and training runs holding 10 % of them. Then,
+unless --no-ingest, serves the database with ``pserve`` (development.ini's
 settings, its own port) and posts new readings to it one after another
 over one keep-alive connection: ``--baseline`` seconds alone, then while
 RetentionService.prune deletes everything older than 30 days (about half
-the readings) in batches of ``--batch-size``. Prints the fill rate, the
-prune's readings/s and batches, and the posts' latency (p50, p99, max)
-before and during the prune. docs/benchmarks.md, "Retention", has the
-figures.
+the readings) in batches of at most ``--batch-size``. Prints the fill
+rate, the prune's readings/s, batches and write transactions, and the
+posts' latency (p50, p99, max) before and during the prune.
+docs/benchmarks.md, "Retention", has the figures.
 """
 
 import argparse
