@@ -254,11 +254,14 @@ SETTINGS: tuple[Setting, ...] = (
     # Locating: the live filter's window of readings; a badge unheard for
     # recent_seconds has no location (404); a vocabulary beacon unheard by
     # every badge for beacon_dead_seconds is dead; finished days of history
-    # kept in memory (an LRU of this many days).
+    # kept in memory: an LRU of at most history_cache_days days and
+    # day_cache_mb megabytes (a full day, 17,280 readings, with its history
+    # body is ~3.7 MB; 0 for either: none kept).
     Setting("stethoscope.locating.window_seconds", integer(5, 3600), 120),
     Setting("stethoscope.locating.recent_seconds", integer(1, 3600), 60),
     Setting("stethoscope.locating.beacon_dead_seconds", integer(60, 30 * 86_400), 1800),
     Setting("stethoscope.locating.history_cache_days", integer(0, 100_000), 512),
+    Setting("stethoscope.locating.day_cache_mb", integer(0, 1_000_000), 128),
     # Alerts (stethoscope/alerts): conditions are evaluated at most every
     # interval_seconds per process when alerts are read (and by
     # stethoscope-alerts check). "Day" and "night" are the site's local

@@ -22,7 +22,7 @@ def includeme(config):
     registry = config.registry
     settings = LocatingSettings.from_settings(registry.settings)
     facts = HouseFacts(dead_seconds=settings.beacon_dead_seconds)
-    days = DayCache(settings.history_cache_days)
+    days = DayCache(settings.history_cache_days, settings.day_cache_mb << 20)
     registry[LOCATING_DAYS] = days
 
     def locating_service(context, request) -> LocatingService:

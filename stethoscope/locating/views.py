@@ -3,6 +3,10 @@
 
 Where a badge is now needs VIEW; where it was over a day, and who wears
 it, need VIEW_HISTORY (staff): a day of rooms says much about a person.
+
+A day's history and stays come from the service as the JSON body itself
+(a finished day's is kept: asked again, it is a lookup, not 17,280 pairs
+built and serialised again), sent as the JSON renderer sends a body.
 """
 
 import functools
@@ -47,6 +51,15 @@ def _service(request) -> LocatingService:
     return request.find_service(LocatingService)
 
 
+def _json_body(request, body: bytes):
+    """``body``, JSON the service wrote as the renderer would, in the
+    response the renderer fills (its status and headers)."""
+    response = request.response
+    response.content_type = "application/json"
+    response.body = body
+    return response
+
+
 @location_endpoint(request_method="GET", summary="Where a badge is now")
 def location(request):
     return _service(request).location(request.validated.path.badge_id)
@@ -65,9 +78,10 @@ def location_with_priors(request):
     )
 
 
-def _history(request, options, priors=None) -> schemas.History:
-    return schemas.History(
-        _service(request).history(
+def _history(request, options, priors=None):
+    return _json_body(
+        request,
+        _service(request).history_body(
             request.validated.path.badge_id,
             day=options.date,
             grain=options.grain,
@@ -75,7 +89,7 @@ def _history(request, options, priors=None) -> schemas.History:
             algorithm=options.algorithm,
             return_value=options.return_value,
             priors=priors,
-        )
+        ),
     )
 
 
@@ -109,10 +123,11 @@ def location_history_with_priors(request):
     errors=DAY_ERRORS,
 )
 def stays(request):
-    return schemas.Stays(
-        _service(request).stays(
+    return _json_body(
+        request,
+        _service(request).stays_body(
             request.validated.path.badge_id, day=request.validated.query.date
-        )
+        ),
     )
 
 

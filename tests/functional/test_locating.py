@@ -519,6 +519,30 @@ def test_a_finished_day_is_cached(staff, house, engine):
     assert len(staff.app.registry[LOCATING_DAYS]) == 2
 
 
+# Headers that differ from one response to the next whatever is sent.
+PER_RESPONSE = {"content-length", "x-request-id", "date"}
+
+
+def headers(response) -> dict:
+    return {
+        name.lower(): value
+        for name, value in response.headerlist
+        if name.lower() not in PER_RESPONSE
+    }
+
+
+def audited(engine) -> list[tuple]:
+    with Session(engine) as session:
+        return [
+            (event.action, event.actor, event.target, event.details)
+            for event in session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.startswith("locating."))
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
 def test_a_cached_day_is_the_day_computed_afresh(
     make_app, create_user, staff, house, engine
 ):
@@ -529,17 +553,118 @@ def test_a_cached_day_is_the_day_computed_afresh(
         day + "&offset=300",
         day + "&return_value=room_name",
         day + "&grain=600&offset=20",
+        day + "&algorithm=raw",
         "/badges/b1/stays?date=2026-10-25",
     ]
-    first = [staff.get(url).json for url in urls]
-    cached = [staff.get(url).json for url in urls]
+    bayes = [
+        {"date": "2026-10-25", "priors": [["kitchen", 0]]},
+        {"date": "2026-10-25", "priors": [["kitchen", 0], ["lounge", 0]]},
+        {"date": "2026-10-25", "priors": [["hall", 3]], "grain": 3600},
+    ]
+
+    def answers(app):
+        token = csrf(app)
+        return [app.get(url) for url in urls] + [
+            app.post_json("/badges/b1/location_history", body, headers=token)
+            for body in bayes
+        ]
+
+    first = answers(staff)
+    days = staff.app.registry[LOCATING_DAYS]
+    kept = days.nbytes
+    cached = answers(staff)
     # Another process: nothing cached, every answer made from the readings.
     afresh = make_app()
     login(afresh, *create_user("carer", "staff"))
+    fresh = answers(afresh)
 
-    assert cached == first == [afresh.get(url).json for url in urls]
-    assert len(first[0]) == 25 * 3600 // 97 + 1
-    assert len(staff.app.registry[LOCATING_DAYS]) == 1
+    # The same bytes, status and headers: a kept body is the answer.
+    assert [r.body for r in cached] == [r.body for r in first]
+    assert [r.body for r in cached] == [r.body for r in fresh]
+    assert [headers(r) for r in cached] == [headers(r) for r in first]
+    assert [headers(r) for r in cached] == [headers(r) for r in fresh]
+    assert len(first[0].json) == 25 * 3600 // 97 + 1
+    assert first[0].json[300:] == first[1].json
+    assert {room for _, room in first[-2].json} == {"hall"}
+    assert first[-3].json != first[-2].json  # priors are part of the key
+    # smoothed, raw and the three priors' bayes days, each with the bodies
+    # given of it; nothing new kept when asked again.
+    assert len(days) == 5
+    assert sorted(body for day in days.days() for body in day.bodies.values()) == (
+        sorted(r.body for r in first)
+    )
+    assert days.nbytes == kept == sum(day.nbytes for day in days.days())
+
+
+def test_a_kept_answer_is_sent_as_the_renderer_sends_json(staff, house, engine):
+    day_of_readings(engine, "b1", SPRING, step_seconds=900)
+    live(engine, "b1", IN_KITCHEN)
+    rendered = staff.get("/badges/b1/location")  # a model, rendered
+    for url in (
+        "/badges/b1/location_history?date=2026-03-29",
+        "/badges/b1/stays?date=2026-03-29",
+    ):
+        made, kept = staff.get(url), staff.get(url)
+        assert made.content_type == kept.content_type == "application/json"
+        assert headers(made) == headers(kept) == headers(rendered)
+        assert kept.content_length == len(kept.body) == len(made.body)
+        assert staff.head(url).headers["Content-Length"] == str(len(made.body))
+
+
+def test_a_cached_answer_is_still_audited_and_checked(
+    make_app, create_user, staff, house, engine
+):
+    day_of_readings(engine, "b1", SPRING, step_seconds=900)
+    url = "/badges/b1/location_history?date=2026-03-29&grain=3600"
+    first = staff.get(url)
+    first_stays = staff.get("/badges/b1/stays?date=2026-03-29")
+    with Session(engine) as session, session.begin():
+        session.execute(delete(Reading).where(Reading.badge_id == "b1"))
+
+    # Both answered from what was kept (the readings are gone) ...
+    assert staff.get(url).body == first.body
+    assert staff.get("/badges/b1/stays?date=2026-03-29").body == first_stays.body
+    assert first_stays.json and first.json
+    # ... and each viewing is in the audit log, the kept ones too.
+    details = {"date": "2026-03-29", "algorithm": "smoothed"}
+    history = ("locating.history", "nurse", "b1", {**details, "grain": 3600})
+    stays = ("locating.stays", "nurse", "b1", details)
+    assert audited(engine) == [history, stays, history, stays]
+    # Permissions come first: a viewer is refused a kept day, unaudited.
+    viewer = make_app()
+    login(viewer, *create_user("viewer", "viewer"))
+    viewer.get(url, status=403)
+    viewer.get("/badges/b1/stays?date=2026-03-29", status=403)
+    assert len(audited(engine)) == 4
+
+
+@pytest.mark.parametrize("megabytes", ["0", "1"])
+def test_kept_days_are_bounded_by_bytes(
+    make_app, create_user, house, engine, megabytes
+):
+    app = make_app(**{"stethoscope.locating.day_cache_mb": megabytes})
+    login(app, *create_user("nurse", "staff"))
+    # Two days of a reading every 30 s: ~0.55 MB each with its body kept.
+    for day in (SPRING, SPRING + datetime.timedelta(days=1)):
+        day_of_readings(engine, "b1", day, step_seconds=30)
+    urls = [
+        "/badges/b1/location_history?date=2026-03-29",
+        "/badges/b1/location_history?date=2026-03-30",
+    ]
+    first = [app.get(url).json for url in urls]
+    days = app.app.registry[LOCATING_DAYS]
+    with Session(engine) as session, session.begin():
+        session.execute(delete(Reading).where(Reading.badge_id == "b1"))
+
+    assert days.max_bytes == int(megabytes) << 20
+    assert days.nbytes <= days.max_bytes
+    if megabytes == "0":
+        assert len(days) == 0
+        assert [app.get(url).json for url in urls] == [[], []]
+    else:
+        # Only the newer fits beside nothing else: the older went out.
+        assert len(days) == 1 and days.nbytes > days.max_bytes / 2
+        assert [app.get(url).json for url in urls] == [[], first[1]]
 
 
 def test_a_location_from_kept_probabilities_is_the_one_computed_afresh(

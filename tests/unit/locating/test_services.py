@@ -2,7 +2,9 @@
 times it writes, the request models, the /health member's deadline."""
 
 import datetime
+import sys
 import threading
+import tracemalloc
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,7 +13,9 @@ import pydantic
 import pytest
 
 from stethoscope.locating import schemas
+from stethoscope.locating.locator import History
 from stethoscope.locating.services import (
+    Day,
     DayCache,
     LocatingHealth,
     _day_readings,
@@ -22,28 +26,117 @@ from stethoscope.locating.services import (
 )
 
 
+def a_day(readings: int, zone: str = "Europe/London") -> Day:
+    """A finished day of ``readings`` as locating makes one: floats from
+    numpy (each its own object), room indexes, probabilities."""
+    rng = np.random.default_rng(readings)
+    start = 1_790_000_000.0
+    return Day(
+        History(
+            algorithm="smoothed",
+            rooms=("kitchen", "lounge"),
+            room_names=("Kitchen", "Lounge"),
+            seconds=tuple((start + 5.0 * np.arange(readings)).tolist()),
+            room_index=tuple(rng.integers(0, 2, readings).tolist()),
+            probability=tuple(rng.uniform(0.3, 1, readings).tolist()),
+        ),
+        ZoneInfo(zone),
+    )
+
+
 class TestDayCache:
     def test_keeps_the_most_recently_used(self):
         cache = DayCache(2)
-        cache.put("a", "A")
-        cache.put("b", "B")
-        assert cache.get("a") == "A"  # a is now the newest
-        cache.put("c", "C")
+        a, b, c = a_day(10), a_day(11), a_day(12)
+        cache.put("a", a)
+        cache.put("b", b)
+        assert cache.get("a") is a  # a is now the newest
+        cache.put("c", c)
 
-        assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("A", None, "C")
+        assert (cache.get("a"), cache.get("b"), cache.get("c")) == (a, None, c)
         assert len(cache) == 2
+        assert cache.nbytes == a.nbytes + c.nbytes
 
     def test_size_zero_keeps_nothing(self):
-        cache = DayCache(0)
-        cache.put("a", "A")
-        assert cache.get("a") is None
+        for cache in (DayCache(0), DayCache(10, max_bytes=0)):
+            day = a_day(10)
+            cache.put("a", day)
+            cache.keep(day, ("stays",), b"[]")
+            assert cache.get("a") is None
+            assert (len(cache), cache.nbytes, day.bodies) == (0, 0, {})
+
+    def test_bounded_by_bytes_not_only_by_days(self):
+        one = a_day(17_280).nbytes
+        cache = DayCache(512, max_bytes=int(2.5 * one))
+        days = [a_day(17_280) for _ in range(4)]
+        for i, day in enumerate(days):
+            cache.put(i, day)
+
+        # Two full days fit in two and a half days' bytes; the oldest left.
+        assert [cache.get(i) is day for i, day in enumerate(days)] == [
+            False,
+            False,
+            True,
+            True,
+        ]
+        assert cache.nbytes == 2 * one <= cache.max_bytes
+        # A day bigger than all the room there is is not kept at all.
+        cache.put("huge", a_day(3 * 17_280))
+        assert (cache.get("huge"), len(cache), cache.nbytes) == (None, 0, 0)
+
+    def test_bodies_count_and_leave_with_their_day(self):
+        old, new = a_day(1000), a_day(1000)
+        body = b"[" + b'["2026-12-06T00:00:00+00:00","kitchen"],' * 2000 + b"]"
+        cache = DayCache(10, max_bytes=old.nbytes + new.nbytes + len(body) // 2)
+        cache.put("old", old)
+        cache.put("new", new)
+        assert len(cache) == 2
+
+        cache.keep(new, ("history", None, 0, "room_id"), body)
+
+        # The body made the newest day bigger: the oldest went for it.
+        assert cache.get("old") is None
+        assert cache.get("new").bodies == {("history", None, 0, "room_id"): body}
+        assert cache.nbytes == new.nbytes
+        assert new.nbytes - a_day(1000).nbytes == sys.getsizeof(body)
+        # A day no longer kept keeps no body either.
+        cache.keep(old, ("stays",), b"[]")
+        assert old.bodies == {}
+
+    def test_times_count_once_made(self):
+        day = a_day(500)
+        before = day.nbytes
+        times = day.times
+        assert day.nbytes == before + sys.getsizeof(times) + sum(
+            sys.getsizeof(time) for time in times
+        )
+
+    def test_a_days_bytes_are_what_python_holds(self):
+        # What tracemalloc sees a finished day's history and times take,
+        # against the estimate the cache counts with (a body is its bytes).
+        assert a_day(10).times  # what first uses keep is not a day's
+        tracemalloc.start()
+        try:
+            day = a_day(17_280)
+            times = day.times
+            held, _peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert 0.97 < day.nbytes / held < 1.03
+        # With its history body: about the 3.7 MB the docs say (short ids here).
+        day.bodies["x"] = orjson.dumps([(time, "kitchen") for time in times])
+        assert 3.2e6 < day.nbytes < 3.8e6
 
     def test_threads_never_overfill_it(self):
-        cache = DayCache(50)
+        days = [a_day(100 + n % 7) for n in range(40)]
+        limit = sum(day.nbytes for day in days[:20])
+        cache = DayCache(50, max_bytes=limit)
 
         def fill(start):
             for key in range(start, start + 500):
-                cache.put(key, key)
+                day = days[key % 40]
+                cache.put(key, Day(day.history, day.zone))
+                cache.keep(cache.get(key - 1) or day, ("stays",), b"[]" * (key % 5))
                 cache.get(key - 3)
 
         threads = [threading.Thread(target=fill, args=(n * 1000,)) for n in range(8)]
@@ -51,7 +144,9 @@ class TestDayCache:
             thread.start()
         for thread in threads:
             thread.join()
-        assert len(cache) == 50
+        kept = cache.days()
+        assert 0 < len(kept) <= 50
+        assert cache.nbytes == sum(day.nbytes for day in kept) <= limit
 
 
 def test_times_are_in_the_sites_clock():
