@@ -730,8 +730,10 @@ def history(app, token, badge_ids, meta, args) -> dict:
 
 
 def ingest_beside(app, hello, locations, token, args, workdir) -> dict:
-    """The ingest mix's ratio to the hello-world, with the location open
-    loop running beside it on the same server (bench_ingest's Load)."""
+    """The ingest mix's ratio to the hello-world, alone and with the
+    location open loop running beside it on the same server (bench_ingest's
+    Load). Both share one pinned core: beside the location load, ingest can
+    keep at most the share of the core that location leaves it."""
     load_args = argparse.Namespace(
         duration=args.duration,
         warmup=3,
@@ -745,6 +747,7 @@ def ingest_beside(app, hello, locations, token, args, workdir) -> dict:
     rounds = []
     for n in range(args.rounds):
         h = hello_load.measure(hello_houses, f"lh{n}")
+        alone = mix.measure(mix_houses, f"la{n}")
         beside = {}
         thread = threading.Thread(
             target=lambda out=beside: out.update(
@@ -757,6 +760,8 @@ def ingest_beside(app, hello, locations, token, args, workdir) -> dict:
         rounds.append(
             {
                 "hello_rps": h["rps"],
+                "mix_alone_rps": alone["rps"],
+                "alone_ratio": alone["rps"] / h["rps"],
                 "mix_rps": m["rps"],
                 "ratio": m["rps"] / h["rps"],
                 "location": beside,
@@ -765,6 +770,7 @@ def ingest_beside(app, hello, locations, token, args, workdir) -> dict:
     return {
         "rounds": rounds,
         "ratio": statistics.median(r["ratio"] for r in rounds),
+        "alone_ratio": statistics.median(r["alone_ratio"] for r in rounds),
         "load": loadavg(),
     }
 
@@ -813,7 +819,9 @@ def report(results: dict) -> None:
                 for r in i["rounds"]
             ]
             print(
-                f"ingest mix beside location: {i['ratio']:.1%} of hello "
+                f"ingest mix alone: {i['alone_ratio']:.1%} of hello "
+                f"(rounds {[round(r['alone_ratio'], 3) for r in i['rounds']]}); "
+                f"beside location: {i['ratio']:.1%} "
                 f"(rounds {[round(r['ratio'], 3) for r in i['rounds']]}) "
                 f"location p50/p99 beside it {beside}"
             )
