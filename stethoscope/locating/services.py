@@ -996,24 +996,6 @@ class LocatingService:
             rows = sorted(rows + larger, key=lambda row: (row[0], row[2]))
         return [(observed_at, beacons) for observed_at, beacons, _id in rows]
 
-    def history(
-        self,
-        badge_id: str,
-        *,
-        day: datetime.date | None = None,
-        grain: int | None = None,
-        offset: int = 0,
-        algorithm: str | None = None,
-        return_value: str = "room_id",
-        priors: Sequence[tuple[str, float]] | None = None,
-    ) -> list[tuple[str, str]]:
-        """``[[time, room], …]`` of the badge's day: per reading, or the most
-        likely room per ``grain``-second period; from period (or reading)
-        ``offset`` on. Audited: who looked at whose day."""
-        return self._history(
-            badge_id, day, grain, offset, algorithm, return_value, priors, False
-        )
-
     def history_body(
         self,
         badge_id: str,
@@ -1025,18 +1007,15 @@ class LocatingService:
         return_value: str = "room_id",
         priors: Sequence[tuple[str, float]] | None = None,
     ) -> bytes:
-        """``history`` as the API's JSON body (``schemas.History``). A
-        finished day's body is kept with the day, and the same question
+        """``[[time, room], …]`` of the badge's day as the API's JSON body
+        (``schemas.History``): per reading, or the most likely room per
+        ``grain``-second period; from period (or reading) ``offset`` on.
+        Audited every time: who looked at whose day.
+
+        A finished day's body is kept with the day, and the same question
         again is answered with it: building and serialising a day's 17,280
         pairs was most of a cached request, and their garbage a full
-        collection a request. Audited every time, like ``history``."""
-        return self._history(
-            badge_id, day, grain, offset, algorithm, return_value, priors, True
-        )
-
-    def _history(
-        self, badge_id, day, grain, offset, algorithm, return_value, priors, as_body
-    ):
+        collection a request."""
         if algorithm is None:
             algorithm = "smoothed" if priors is None else "bayes"
         elif priors is not None and algorithm != "bayes":
@@ -1062,7 +1041,7 @@ class LocatingService:
                     "archived": True,
                 },
             )
-            return _json(schemas.History(answer)) if as_body else answer
+            return _json(schemas.History(answer))
         facts, day, day_start, found = self._day(badge_id, day, algorithm, priors)
         self.audit(
             "locating.history",
@@ -1071,7 +1050,7 @@ class LocatingService:
         )
         # The rest of the key: the day's holds everything else.
         options = ("history", grain, offset, return_value)
-        if as_body and (body := found.bodies.get(options)) is not None:
+        if (body := found.bodies.get(options)) is not None:
             return body
         history = found.history
         if grain is None:
@@ -1090,8 +1069,6 @@ class LocatingService:
                 for period in facts.locator.grains(history, grain, day_start)
                 if round((period.start - day_start) / grain) >= offset
             ]
-        if not as_body:
-            return answer
         body = _json(schemas.History(answer))
         self.days.keep(found, options, body)
         return body
@@ -1129,7 +1106,7 @@ class LocatingService:
             details={"date": day.isoformat(), "algorithm": "smoothed"},
         )
         options = ("stays",)
-        if as_body and (body := found.bodies.get(options)) is not None:
+        if (body := found.bodies.get(options)) is not None:
             return body
         zone = facts.timezone
         answer = [
