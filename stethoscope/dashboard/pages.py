@@ -298,10 +298,11 @@ def badges_page(request):
 def alerts_page(request):
     service = request.find_service(AlertService)
     wearers = bool(request.has_permission(VIEW_HISTORY))
+    open_alerts, cleared = service.open_and_cleared(
+        cleared_limit=CLEARED_ROWS, with_wearers=wearers
+    )
     return _Screen(request).values(
-        open_alerts=service.alerts(state="open", with_wearers=wearers),
-        cleared=service.alerts(
-            state="cleared", limit=CLEARED_ROWS, with_wearers=wearers
-        ),
+        open_alerts=open_alerts,
+        cleared=cleared,
         cleared_rows=CLEARED_ROWS,
     )

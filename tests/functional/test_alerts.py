@@ -603,6 +603,37 @@ def test_open_alerts_for_pages(registry, silent_gateway):
     assert alert.kind == "gateway_silent" and alert.advice
 
 
+def test_the_alerts_page_reads_open_and_cleared_at_once(registry, engine, site):
+    """The open alerts and the newest cleared ones come from one evaluation
+    and one read, so an alert the evaluation clears is listed once, as
+    cleared."""
+    from stethoscope.alerts.services import AlertService
+
+    clock = Clock(NOON)
+    gateways = ["pi-1", "pi-2", "pi-3", "pi-4"]
+    add(engine, *(Gateway(id=g, site_id=site, name=g) for g in gateways[1:]))
+    for gateway in gateways:
+        change(engine, Gateway, gateway, last_seen=NOON - 20 * MINUTE)
+    evaluator = evaluator_of(
+        registry, clock, gateway_silent_minutes=10, interval_seconds=0
+    )
+    evaluator.evaluate(site)
+    # pi-1 then pi-2 heard again and cleared; pi-3 heard now, cleared by
+    # the evaluation the page's read runs.
+    for gateway in gateways[:2]:
+        change(engine, Gateway, gateway, last_seen=clock.advance(minutes=1))
+        evaluator.evaluate(site)
+    change(engine, Gateway, "pi-3", last_seen=clock.advance(minutes=1))
+    ids = {a.subject: a.id for a in alerts(engine)}
+
+    service = AlertService(registry[DATABASE], evaluator)
+    open_alerts, cleared = service.open_and_cleared(cleared_limit=2)
+
+    assert [a.id for a in open_alerts] == [ids["pi-4"]]
+    assert [a.id for a in cleared] == [ids["pi-3"], ids["pi-2"]]
+    assert all(a.cleared_at is not None for a in cleared)
+
+
 # ---- stethoscope-alerts ----------------------------------------------------------
 
 
