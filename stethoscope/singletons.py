@@ -33,7 +33,9 @@ ACTIVITY = "stethoscope.activity"
 # learning: stored model versions and each site's active model
 MODEL_STORE = "stethoscope.model_store"
 ACTIVE_MODELS = "stethoscope.active_models"
-# locating: finished days kept per process
+# locating: the house facts with the readings' room probabilities, and the
+# finished days, kept per process
+LOCATING_FACTS = "stethoscope.locating.facts"
 LOCATING_DAYS = "stethoscope.locating.days"
 # alerts: the evaluator on its schedule
 ALERTS_EVALUATOR = "stethoscope.alerts.evaluator"

@@ -1,19 +1,20 @@
 """Alerts: conditions at each site that open and clear by themselves.
 
 Builds, once per process, the AlertEvaluator (with its own locating
-service over the evaluator's session and clock, and the webhook notifier),
+service over the evaluator's session and clock, sharing the house facts and
+readings' probabilities the requests' locating keeps, and the webhook
+notifier),
 registers the AlertService factory and GET /alerts.
 """
 
 from ..locating.services import (
     DayCache,
-    HouseFacts,
     LocatingService,
     LocatingSettings,
 )
 from ..notify import WebhookNotifier
 from ..ops.metrics import add_gauge
-from ..singletons import ACTIVE_MODELS, ALERTS_EVALUATOR, DATABASE
+from ..singletons import ACTIVE_MODELS, ALERTS_EVALUATOR, DATABASE, LOCATING_FACTS
 from .conditions import AlertSettings
 from .services import AlertEvaluator, AlertService, open_counts
 
@@ -24,7 +25,8 @@ def includeme(config):
     database = registry[DATABASE]
     active_models = registry[ACTIVE_MODELS]
     locating_settings = LocatingSettings.from_settings(settings)
-    facts = HouseFacts(dead_seconds=locating_settings.beacon_dead_seconds)
+    # The requests' cache: a badge's readings are predicted once for both.
+    facts = registry[LOCATING_FACTS]
     # Occupancy reads no history: no finished days to keep.
     days = DayCache(0)
 

@@ -1,14 +1,17 @@
 """Locating: where badges are, from their readings and the active model.
 
-Builds, once per process, the house facts cache and the cache of finished
-days (``services``), registers the LocatingService factory, the routes, and
-the ``locating`` member of /health (``stethoscope.health.members``).
+Builds, once per process, the house facts cache (with the readings' room
+probabilities; the alerts' evaluator shares it) and the cache of finished
+days (``services``), registers the LocatingService factory, the routes, the
+``locating`` member of /health (``stethoscope.health.members``) and the
+caches' sizes as metrics.
 """
 
 import functools
 
 from ..audit.services import record
-from ..singletons import ACTIVE_MODELS, HEALTH_MEMBERS, LOCATING_DAYS
+from ..ops.metrics import add_gauge
+from ..singletons import ACTIVE_MODELS, HEALTH_MEMBERS, LOCATING_DAYS, LOCATING_FACTS
 from .services import (
     DayCache,
     HouseFacts,
@@ -23,7 +26,28 @@ def includeme(config):
     settings = LocatingSettings.from_settings(registry.settings)
     facts = HouseFacts(dead_seconds=settings.beacon_dead_seconds)
     days = DayCache(settings.history_cache_days, settings.day_cache_mb << 20)
+    registry[LOCATING_FACTS] = facts
     registry[LOCATING_DAYS] = days
+    add_gauge(
+        config,
+        "stethoscope_locating_cache_entries",
+        "What this process's locating caches hold: finished days, readings' "
+        "room probabilities, smoothed windows.",
+        ("cache",),
+        lambda: {
+            ("days",): len(days),
+            ("probabilities",): len(facts.probabilities),
+            ("windows",): len(facts.located),
+        },
+    )
+    add_gauge(
+        config,
+        "stethoscope_locating_day_cache_bytes",
+        "The memory the finished days kept in this process hold "
+        "(at most stethoscope.locating.day_cache_mb).",
+        (),
+        lambda: {(): days.nbytes},
+    )
 
     def locating_service(context, request) -> LocatingService:
         return LocatingService(

@@ -16,8 +16,9 @@ from stethoscope.learning.artifacts import ModelStore
 from stethoscope.learning.services import ModelService
 from stethoscope.locating.locator import LOW_CONFIDENCE, NOTHING_HEARD
 from stethoscope.registry.models import Badge, Beacon, Gateway
-from stethoscope.singletons import HEALTH_MEMBERS, LOCATING_DAYS
+from stethoscope.singletons import HEALTH_MEMBERS, LOCATING_DAYS, LOCATING_FACTS
 from tests.conftest import login
+from tests.support.metrics import scrape
 from tests.support.models import add_site, register_model
 
 ROOMS = ["kitchen", "lounge", "hall"]
@@ -516,7 +517,17 @@ def test_a_finished_day_is_cached(staff, house, engine):
     assert len(staff.get("/badges/b1/stays?date=2026-03-29").json) == 3
     # Another algorithm of the same day is not cached yet.
     assert staff.get(url + "&algorithm=raw").json == []
-    assert len(staff.app.registry[LOCATING_DAYS]) == 2
+    days = staff.app.registry[LOCATING_DAYS]
+    assert len(days) == 2
+
+    # The metrics say what the caches hold.
+    samples = scrape(staff)
+    assert samples[("stethoscope_locating_cache_entries", (("cache", "days"),))] == 2
+    assert samples[("stethoscope_locating_day_cache_bytes", ())] == days.nbytes > 0
+    probabilities = samples[
+        ("stethoscope_locating_cache_entries", (("cache", "probabilities"),))
+    ]
+    assert probabilities == len(staff.app.registry[LOCATING_FACTS].probabilities)
 
 
 # Headers that differ from one response to the next whatever is sent.

@@ -4,9 +4,9 @@ ingest fast path alike), and who may read it."""
 import datetime
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
+from tests.support.metrics import LOOPBACK, scrape
+
 READING = {"badge_id": "B1", "pi_id": "G1", "beacons": {"a": -30, "b": -35}}
 TOKEN = "a-metrics-token-of-at-least-32-characters"
 
@@ -21,17 +21,6 @@ class CountingRouter:
     def __call__(self, environ, start_response):
         self.calls += 1
         return self.app(environ, start_response)
-
-
-def scrape(app, **kwargs) -> dict:
-    """{(name, (label, value)...): value} of every sample."""
-    response = app.get("/metrics", extra_environ=LOOPBACK, **kwargs)
-    assert response.content_type == "text/plain"
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 def requests(samples, route, status, method="POST") -> float:
