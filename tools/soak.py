@@ -29,9 +29,10 @@ each request's due time), round robin over the two processes:
   pages      GET /readings, /badges (HTML) and GET /rssi_readings (JSON) [1/s]
 
 It prints per route the requests, statuses and p50/p99/max latency, the
-throughput per minute, each process's RSS every ``--sample`` [30] s (and
-whether it grew), the count of 5xx (must be 0), the load average each
-minute and the servers' logged errors. Only 127.0.0.1.
+throughput per minute, each process's RSS and what its locating caches
+hold (its /metrics) every ``--sample`` [30] s (and whether it grew), the
+count of 5xx (must be 0), the load average each minute and the servers'
+logged errors. Only 127.0.0.1.
 """
 
 import argparse
@@ -45,9 +46,11 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -119,6 +122,28 @@ def start_apps(workdir: Path) -> list[Server]:
         )
         servers.append(Server(f"soak{i}", ini, port, str(i), workdir, env))
     return servers
+
+
+CACHE_METRICS = {
+    "stethoscope_locating_cache_entries": "cache",
+    "stethoscope_locating_day_cache_bytes": None,
+}
+
+
+def caches(port: int) -> dict:
+    """What a process's locating caches hold, from its /metrics: entries
+    per cache, and the finished days' MiB."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        if family.name in CACHE_METRICS:
+            for sample in family.samples:
+                if sample.labels:
+                    found[sample.labels["cache"]] = int(sample.value)
+                else:
+                    found["days_mib"] = round(sample.value / 2**20, 1)
+    return found
 
 
 def rss_mib(pid: int) -> float:
@@ -275,6 +300,7 @@ async def drive(routes: Routes, seconds: float, servers, timeout_s=10.0) -> dict
             {
                 "s": round(time.monotonic() - began),
                 "rss_mib": [rss_mib(s.process.pid) for s in servers],
+                "caches": [caches(s.port) for s in servers],
                 "load": loadavg(),
             }
         )
@@ -358,6 +384,7 @@ def report(result: dict) -> None:
     print("RSS MiB over time (s: proc0, proc1; load):")
     for sample in result["samples"]:
         print(f"  {sample['s']:>5}: {sample['rss_mib']}  {sample['load']}")
+        print(f"         caches: {sample['caches']}")
     print(
         f"RSS first -> last: {first['rss_mib']} -> {last['rss_mib']}; "
         f"after the first minute: "
