@@ -27,6 +27,9 @@ def _run(connection):
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        # Each migration commits on its own: one that builds an index
+        # CONCURRENTLY (0008) commits what came before it anyway.
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -45,7 +45,10 @@ def upgrade_engine(
     engine, config: Config | None = None, revision: str = "head"
 ) -> None:
     config = config or alembic_config()
-    with engine.begin() as connection:
+    # Not in a transaction of ours: alembic commits each migration in its
+    # own, and a migration may leave it for an autocommit block (0008's
+    # CREATE INDEX CONCURRENTLY).
+    with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

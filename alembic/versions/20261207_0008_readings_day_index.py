@@ -5,6 +5,12 @@ Two partial indexes that together hold every reading: the covering one
 index entry, and a plain one for the few larger (``DAY_COVERED`` in
 stethoscope/ingest/models.py).
 
+On PostgreSQL they are built CONCURRENTLY, outside a transaction: the
+table keeps taking inserts while they build (minutes on a large
+database). A build cut short leaves an invalid index of that name; running
+the migration again drops it and builds it anew. SQLite holds its one
+writer while it builds either way.
+
 Revision ID: 0008_readings_day_index
 Revises: 0007_archived_stays
 Create Date: 2026-12-07
@@ -31,22 +37,44 @@ UNCOVERED = sa.text("length(CAST(beacons AS TEXT)) > 1200")
 INSERT_VACUUM = "autovacuum_vacuum_insert_scale_factor"
 
 
+INDEXES = {
+    "ix_readings_day_covered": (["badge_id", "observed_at", "id", "beacons"], COVERED),
+    "ix_readings_day_uncovered": (["badge_id", "observed_at"], UNCOVERED),
+}
+
+
 def upgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"ALTER TABLE readings SET ({INSERT_VACUUM} = 0.01)")
-    op.create_index(
-        "ix_readings_day_covered",
-        "readings",
-        ["badge_id", "observed_at", "id", "beacons"],
-        postgresql_where=COVERED,
-        sqlite_where=COVERED,
-    )
-    op.create_index(
-        "ix_readings_day_uncovered",
-        "readings",
-        ["badge_id", "observed_at"],
-        postgresql_where=UNCOVERED,
-        sqlite_where=UNCOVERED,
+    if op.get_bind().dialect.name != "postgresql":
+        for name, (columns, where) in INDEXES.items():
+            op.create_index(name, "readings", columns, sqlite_where=where)
+        return
+    op.execute(f"ALTER TABLE readings SET ({INSERT_VACUUM} = 0.01)")
+    # Commits what came before: CREATE INDEX CONCURRENTLY refuses to run
+    # in a transaction.
+    with op.get_context().autocommit_block():
+        for name, (columns, where) in INDEXES.items():
+            if _invalid(name):
+                op.execute(sa.text(f"DROP INDEX CONCURRENTLY {name}"))
+            op.create_index(
+                name,
+                "readings",
+                columns,
+                postgresql_where=where,
+                postgresql_concurrently=True,
+            )
+
+
+def _invalid(name: str) -> bool:
+    """Whether an earlier build of index ``name`` was cut short."""
+    return bool(
+        op.get_bind().scalar(
+            sa.text(
+                "SELECT NOT indisvalid FROM pg_index"
+                " JOIN pg_class ON pg_class.oid = pg_index.indexrelid"
+                " WHERE pg_class.relname = :name"
+            ),
+            {"name": name},
+        )
     )
 
 
