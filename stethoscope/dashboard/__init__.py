@@ -43,6 +43,7 @@ def includeme(config):
     # After locating's /badges/{id}/location, stays and location_history.
     config.add_route("dashboard.badge_history_csv", "/badges/{badge_id:.+}/history.csv")
     config.add_route("dashboard.badge_history", "/badges/{badge_id:.+}/history")
+    config.add_route("dashboard.badge_now", "/badges/{badge_id:.+}/now")
     config.add_route("dashboard.badge", "/badges/{badge_id:.+}")
     config.add_view_predicate("prefers_html", PrefersHtml)
     config.add_route("dashboard.readings", "/readings")

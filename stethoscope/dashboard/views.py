@@ -166,21 +166,34 @@ def _badge_page(request, badge_id: str) -> dict:
     }
 
 
+def _badge_now(request, badge_id: str) -> dict:
+    """The badge page's "Now" panel: where the badge is, or why not."""
+    page = _badge_page(request, badge_id)
+    page["location"] = page["problem"] = None
+    try:
+        page["location"] = request.find_service(LocatingService).location(badge_id)
+    except ServiceError as exc:  # not heard lately, no model: the page says so
+        page["problem"] = exc.message
+    if page["location"] is not None:
+        page["raw"] = {room[0]: room[1] for room in page["location"].raw}
+    return page
+
+
+@pages.page("dashboard.badge_now", VIEW, "_badge_now.jinja2")
+def badge_now(request):
+    """The "Now" panel alone, which badge.js swaps in every few seconds."""
+    return _badge_now(request, request.matchdict["badge_id"])
+
+
 @pages.page("dashboard.badge", VIEW, "badge.jinja2")
 def badge_page(request):
     badge_id = request.matchdict["badge_id"]
-    page = _badge_page(request, badge_id)
+    page = _badge_now(request, badge_id)
     dashboard = request.find_service(DashboardService)
     locating = request.find_service(LocatingService)
-    page["location"] = page["problem"] = None
-    try:
-        page["location"] = locating.location(badge_id)
-    except ServiceError as exc:  # not heard lately, no model: the page says so
-        page["problem"] = exc.message
     site_id = page["site"].id if page["site"] else None
     if page["location"] is not None:
         site_id = page["location"].site_id
-        page["raw"] = {room[0]: room[1] for room in page["location"].raw}
     page["beacon_rooms"] = dashboard.beacon_rooms(site_id)
     page["chart_after"] = dashboard.chart_start(badge_id, CHART_MINUTES)
     page["chart_minutes"] = CHART_MINUTES

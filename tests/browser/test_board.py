@@ -212,9 +212,29 @@ def test_the_badge_chart_gains_points(open_page):
     heard = page.locator("#chart-legend li.heard")
     expect(heard.first).to_be_visible()
     expect(heard.first).to_contain_text("(")
-    expect(page.locator("table.probabilities meter").first).to_be_visible()
     expect(page.locator("svg.timeline")).to_be_visible()
     screenshot(page, "badge-1024")
+
+
+def test_the_now_panel_follows_the_badge_without_a_reload(open_page):
+    page = open_page("staff")
+    page.goto(f"/badges/{BADGE}")
+    page.evaluate("() => { window.notReloaded = true; }")
+    where = page.locator("#now .where[data-reading-id]")
+    # Whatever it said on load (where the badge was, or that it has not
+    # been heard yet), the panel shows a newer reading by itself.
+    first = where.get_attribute("data-reading-id") if where.count() else "0"
+    page.wait_for_function(
+        """(first) => {
+            const where = document.querySelector("#now .where[data-reading-id]");
+            return where && Number(where.dataset.readingId) > Number(first);
+        }""",
+        arg=first,
+        timeout=30_000,
+    )
+    assert page.evaluate("() => window.notReloaded") is True
+    expect(page.locator("#now table.probabilities meter").first).to_be_visible()
+    expect(page.locator("#now h2")).to_have_count(1)
 
 
 def test_the_history_timeline_agrees_with_the_stays_api(open_page):

@@ -228,6 +228,27 @@ def test_badge_page_for_a_viewer_hides_name_and_history(testapp, house):
     assert "/badges/b1/history" not in page.text
 
 
+def test_the_now_panel_alone_is_the_page_s(staff, testapp, house):
+    page = Elements(staff.get("/badges/b1", headers=HTML).text)
+    now = staff.get("/badges/b1/now", headers=HTML, status=200)
+
+    assert now.content_type == "text/html"
+    assert "<html" not in now.text
+    (panel,) = Elements(now.text).find("section", id="now")
+    (in_page,) = page.find("section", id="now")
+    assert panel == in_page
+    assert panel["data-now-url"] == "http://localhost/badges/b1/now"
+    assert "In <strong>Kitchen</strong>" in now.text
+    assert len(Elements(now.text).find("meter")) == 2 * len(ROOMS)
+    # Where it is now needs no more than the page: a viewer sees it too.
+    assert (
+        "In <strong>Kitchen</strong>"
+        in testapp.get("/badges/b1/now", headers=HTML).text
+    )
+    assert "No location now" in staff.get("/badges/b-away/now", headers=HTML).text
+    staff.get("/badges/nobody/now", headers=HTML, status=404)
+
+
 def test_badge_not_heard_lately_still_has_a_page(staff, house):
     page = staff.get("/badges/b-away", headers=HTML, status=200)
     assert "No location now" in page.text

@@ -17,6 +17,11 @@
 // says so with the server's reason, the page stays as it is and the poll
 // goes on. ``step`` resolving to false ends the polling (nothing to watch).
 //
+// refreshParts(url, selectors) fetches the HTML at ``url`` and swaps the
+// children of each element ``selectors`` name for those the fresh HTML
+// has (where they changed): parts of a page the server renders, kept
+// live. It resolves to the fresh document.
+//
 // livePage(id, defaultPollMs, start) starts a live page's script:
 // ``start(root, { status, pollMs })`` with the element #id (nothing when
 // the page has none), the live-status line and the poll interval the root's
@@ -63,6 +68,21 @@ window.stethoscope.getJSON = async function getJSON(url, listKey) {
     throw new Error("unexpected response");
   }
   return body;
+};
+
+window.stethoscope.refreshParts = async function refreshParts(url, selectors) {
+  const response = await window.stethoscope.fetchOk(url, "text/html");
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const selector of selectors) {
+    const now = document.querySelector(selector);
+    const next = fresh.querySelector(selector);
+    if (now && next && now.innerHTML !== next.innerHTML) {
+      // A copy first: childNodes is live, and each node leaves it as it
+      // moves (replaceChildren adopts it into this document).
+      now.replaceChildren(...Array.from(next.childNodes));
+    }
+  }
+  return fresh;
 };
 
 // Only changes reach the live region, not every poll.

@@ -1,7 +1,10 @@
 // One badge, live: a Smoothie chart with one series per beacon, filled on
 // load with the badge's last minutes (GET /rssi_readings?badge_id=…&after=<id>,
 // page by page) and then kept live by polling the same
-// cursor. Points are placed at each reading's observed_at.
+// cursor. Points are placed at each reading's observed_at. Every few polls
+// the "Now" panel is fetched again (/badges/{id}/now, the server's own
+// rendering) and swapped in; the "Today" panel, which costs the server the
+// day so far, once a minute.
 //
 // No inline script or style (strict Content-Security-Policy): series colours
 // come from the same palette as the legend's CSS classes (board.css).
@@ -95,7 +98,20 @@ window.stethoscope.livePage("badge-chart", 2000, (canvas, { status, pollMs }) =>
     );
   }
 
+  const nowPanel = document.getElementById("now");
+  const nowUrl = nowPanel ? new URL(nowPanel.dataset.nowUrl, document.baseURI) : null;
+  const nowEvery = Math.max(1, Math.round(6000 / pollMs));
+  const todayEvery = Math.max(1, Math.round(60000 / pollMs));
+  let ticks = 0;
+
   async function poll() {
+    ticks += 1;
+    if (nowUrl && ticks % nowEvery === 0) {
+      await window.stethoscope.refreshParts(nowUrl, ["#now"]);
+    }
+    if (ticks % todayEvery === 0) {
+      await window.stethoscope.refreshParts(window.location.href, ["#today"]);
+    }
     for (let page = 0; page < maxPagesPerPoll; page++) {
       const url = new URL(feedUrl);
       url.searchParams.set("badge_id", badgeId);
@@ -116,6 +132,6 @@ window.stethoscope.livePage("badge-chart", 2000, (canvas, { status, pollMs }) =>
     status,
     pollMs,
     maxBackoffMs: 30000,
-    liveText: "Live: the chart updates by itself.",
+    liveText: "Live: updates by itself.",
   });
 });

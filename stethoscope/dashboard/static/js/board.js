@@ -232,19 +232,8 @@ window.stethoscope.livePage("board", 5000, (board, { status, pollMs }) => {
   const refreshEvery = 6;
   let ticks = 0;
 
-  async function refreshParts(selectors) {
-    const response = await window.stethoscope.fetchOk(window.location.href, "text/html");
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    for (const selector of selectors) {
-      const now = document.querySelector(selector);
-      const next = fresh.querySelector(selector);
-      if (now && next && now.innerHTML !== next.innerHTML) {
-        // A copy first: childNodes is live, and each node leaves it as it
-        // moves (replaceChildren adopts it into this document).
-        now.replaceChildren(...Array.from(next.childNodes));
-      }
-    }
-    return fresh;
+  function refreshParts(selectors) {
+    return window.stethoscope.refreshParts(window.location.href, selectors);
   }
 
   async function pollOccupancy() {
