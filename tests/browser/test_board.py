@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     watch,
 )
 from tests.support.servers import ThreadedServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -193,8 +194,20 @@ def test_the_board_shows_every_badge_and_follows_a_move(open_page, demo_house):
     expect(page.locator(f'li[data-badge-id="{badge_id}"]')).to_be_visible()
 
 
+def wait_for_a_stay_today(page) -> None:
+    """The simulator may have only just begun: wait until BADGE has a stay
+    today (its readings stored and located), as the day's panels need."""
+
+    def stays() -> list:
+        response = page.request.get(f"/badges/{BADGE}/stays")
+        return response.json() if response.ok else []
+
+    wait_for(stays, f"a stay of {BADGE} today", timeout=60, interval=0.5)
+
+
 def test_the_badge_chart_gains_points(open_page):
     page = open_page("staff")
+    wait_for_a_stay_today(page)
     page.goto(f"/badges/{BADGE}")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Demo resident")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
@@ -239,6 +252,7 @@ def test_the_now_panel_follows_the_badge_without_a_reload(open_page):
 
 def test_the_history_timeline_agrees_with_the_stays_api(open_page):
     page = open_page("staff")
+    wait_for_a_stay_today(page)
     page.goto(f"/badges/{BADGE}/history")
     expect(page.get_by_label("Date", exact=True)).to_be_visible()
     rows = page.locator("#stays tbody tr[data-from]")
