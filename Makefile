@@ -81,6 +81,11 @@ $(TEST_STAMP): setup.py $(VENV)/pyvenv.cfg
 # there is no site demo: what an admin changed in it is never put back) and
 # its badges post to the server from the background; the trap stops them
 # when pserve stops, however it stops (Ctrl-C reaches both).
+#
+# pserve imports Pyramid, and Pyramid 2.1 pkg_resources, before our package
+# can silence that deprecation warning: nothing an operator can act on.
+PSERVE = PYTHONWARNINGS='ignore:pkg_resources is deprecated:UserWarning' $(BIN)/pserve
+
 run: $(RUN_STAMP)
 	@$(BIN)/python tools/port_free.py localhost '$(PORT)'
 	$(BIN)/initialize_stethoscope_db development.ini
@@ -110,7 +115,7 @@ run: $(RUN_STAMP)
 		echo "  Ctrl-C stops it$$1"; \
 		echo; \
 	}; \
-	if [ "$(SIMULATE)" = 0 ]; then summary ""; exec $(BIN)/pserve $$ini; fi; \
+	if [ "$(SIMULATE)" = 0 ]; then summary ""; exec $(PSERVE) $$ini; fi; \
 	sites=$$($(BIN)/stethoscope-house development.ini site list) || sites=; \
 	if printf '%s\n' "$$sites" | grep -q '^demo '; then \
 		echo "+ the demo house (site demo) is set up already; left as it is"; \
@@ -123,7 +128,7 @@ run: $(RUN_STAMP)
 	$(BIN)/stethoscope-simulate live $$url & simulator=$$!; \
 	trap 'kill $$simulator 2>/dev/null; wait $$simulator 2>/dev/null || true' EXIT; \
 	summary " (and the demo house's simulator)"; \
-	$(BIN)/pserve $$ini
+	$(PSERVE) $$ini
 
 # All three run even when one fails, so one run shows every problem; the
 # exit status is pytest's when it failed (5: no tests ran), else 1 for lint.

@@ -6,6 +6,8 @@ Each installed script is run as an operator would run it, from the
 virtualenv's bin directory.
 """
 
+import os
+import re
 import subprocess
 import sys
 from importlib.metadata import distribution
@@ -53,3 +55,39 @@ def test_a_command_that_fails_prints_only_its_error(tmp_path):
     assert done.returncode != 0
     assert "Warning" not in done.stderr
     assert done.stderr.startswith("error:")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pserve_warnings_settings() -> dict[str, str]:
+    """The PYTHONWARNINGS that `make run` and the systemd unit give pserve."""
+    makefile = (ROOT / "Makefile").read_text()
+    unit = (ROOT / "config" / "systemd" / "stethoscope@.service").read_text()
+    return {
+        "Makefile": re.search(
+            r"^PSERVE = PYTHONWARNINGS='([^']+)'", makefile, re.M
+        ).group(1),
+        "systemd unit": re.search(
+            r'^Environment="PYTHONWARNINGS=([^"]+)"', unit, re.M
+        ).group(1),
+    }
+
+
+@pytest.mark.parametrize("where", ["Makefile", "systemd unit"])
+def test_pserve_as_we_start_it_prints_no_warning(where):
+    setting = pserve_warnings_settings()[where]
+    bare = subprocess.run(
+        [BIN / "pserve", "--help"], capture_output=True, text=True, timeout=120
+    )
+    done = subprocess.run(
+        [BIN / "pserve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": setting},
+    )
+    # Pyramid's own script warns unless told not to; as we start it, it is.
+    assert "pkg_resources" in bare.stderr
+    assert done.returncode == 0
+    assert done.stderr == ""
