@@ -166,6 +166,11 @@ MATRIX: dict[tuple[str, str], tuple[Call, dict[str, Any]]] = {
         Call("/badges/badge-known", html=True),
         {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
     ),
+    # Its "Now" panel alone, which badge.js swaps in (VIEW, as the page).
+    ("dashboard.badge_now", "GET"): (
+        Call("/badges/badge-known/now", html=True),
+        {ANONYMOUS: TO_LOGIN, VIEWER: 200, STAFF: 200, ADMIN: 200, GATEWAY: 403},
+    ),
     ("dashboard.badge_history", "GET"): (
         Call("/badges/badge-known/history", html=True),
         {ANONYMOUS: TO_LOGIN, VIEWER: 403, STAFF: 200, ADMIN: 200, GATEWAY: 403},
