@@ -9,8 +9,10 @@ from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from stethoscope.audit.models import AuditEvent
 from stethoscope.registry.models import Badge, Beacon, Gateway, Room
 from tests.conftest import login
 from tests.functional.test_locating import (
@@ -228,9 +230,14 @@ def test_badge_page_for_a_viewer_hides_name_and_history(testapp, house):
     assert "/badges/b1/history" not in page.text
 
 
-def test_the_now_panel_alone_is_the_page_s(staff, testapp, house):
+def test_the_now_panel_alone_is_the_page_s(staff, testapp, house, engine):
     page = Elements(staff.get("/badges/b1", headers=HTML).text)
+    audited = audit_events(engine)
     now = staff.get("/badges/b1/now", headers=HTML, status=200)
+
+    # Fetched every few seconds while the page is open: it reads no day,
+    # so it logs nothing (the page's stays are logged once, on load).
+    assert audit_events(engine) == audited
 
     assert now.content_type == "text/html"
     assert "<html" not in now.text
@@ -247,6 +254,11 @@ def test_the_now_panel_alone_is_the_page_s(staff, testapp, house):
     )
     assert "No location now" in staff.get("/badges/b-away/now", headers=HTML).text
     staff.get("/badges/nobody/now", headers=HTML, status=404)
+
+
+def audit_events(engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent))
 
 
 def test_badge_not_heard_lately_still_has_a_page(staff, house):

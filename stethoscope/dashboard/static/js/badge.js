@@ -3,8 +3,8 @@
 // page by page) and then kept live by polling the same
 // cursor. Points are placed at each reading's observed_at. Every few polls
 // the "Now" panel is fetched again (/badges/{id}/now, the server's own
-// rendering) and swapped in; the "Today" panel, which costs the server the
-// day so far, once a minute.
+// rendering) and swapped in. The "Today" panel is not: each reading of a
+// day's stays is audit-logged, and a page left open would log one a minute.
 //
 // No inline script or style (strict Content-Security-Policy): series colours
 // come from the same palette as the legend's CSS classes (board.css).
@@ -101,16 +101,12 @@ window.stethoscope.livePage("badge-chart", 2000, (canvas, { status, pollMs }) =>
   const nowPanel = document.getElementById("now");
   const nowUrl = nowPanel ? new URL(nowPanel.dataset.nowUrl, document.baseURI) : null;
   const nowEvery = Math.max(1, Math.round(6000 / pollMs));
-  const todayEvery = Math.max(1, Math.round(60000 / pollMs));
   let ticks = 0;
 
   async function poll() {
     ticks += 1;
     if (nowUrl && ticks % nowEvery === 0) {
       await window.stethoscope.refreshParts(nowUrl, ["#now"]);
-    }
-    if (ticks % todayEvery === 0) {
-      await window.stethoscope.refreshParts(window.location.href, ["#today"]);
     }
     for (let page = 0; page < maxPagesPerPoll; page++) {
       const url = new URL(feedUrl);
