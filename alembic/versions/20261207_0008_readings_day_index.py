@@ -7,8 +7,9 @@ stethoscope/ingest/models.py).
 
 On PostgreSQL they are built CONCURRENTLY, outside a transaction: the
 table keeps taking inserts while they build (minutes on a large
-database). A build cut short leaves an invalid index of that name; running
-the migration again drops it and builds it anew. SQLite holds its one
+database). A run cut short keeps the indexes it finished and leaves the one
+it was building invalid; running the migration again keeps the first,
+drops the invalid one and builds it anew. SQLite holds its one
 writer while it builds either way.
 
 Revision ID: 0008_readings_day_index
@@ -61,6 +62,7 @@ def upgrade():
                 columns,
                 postgresql_where=where,
                 postgresql_concurrently=True,
+                if_not_exists=True,
             )
 
 
