@@ -275,6 +275,8 @@ class AlertEvaluator:
 
 
 STATES = ("open", "cleared", "all")
+# Alerts listed at most, newest first.
+LIMIT = 200
 
 
 def _newest(site_id: str | None, *columns):
@@ -297,7 +299,7 @@ class AlertService:
         site_id: str | None = None,
         *,
         state: str = "open",
-        limit: int = 200,
+        limit: int = LIMIT,
         with_wearers: bool = False,
     ) -> list[AlertOut]:
         """Alerts (of ``site_id``) in ``state``, newest first, after an
@@ -312,7 +314,7 @@ class AlertService:
         return self._read(query.limit(limit), with_wearers)
 
     def open_and_cleared(
-        self, *, open_limit: int = 200, cleared_limit: int, with_wearers: bool = False
+        self, *, cleared_limit: int, with_wearers: bool = False
     ) -> tuple[list[AlertOut], list[AlertOut]]:
         """The open alerts and the newest cleared ones of every site, after
         one evaluation if one is due, read in one statement: read apart, an
@@ -322,7 +324,7 @@ class AlertService:
         cleared_ids = _newest(None, Alert.id).where(Alert.cleared_at.is_not(None))
         alerts = self._read(
             _newest(None).where(
-                Alert.id.in_(open_ids.limit(open_limit))
+                Alert.id.in_(open_ids.limit(LIMIT))
                 | Alert.id.in_(cleared_ids.limit(cleared_limit))
             ),
             with_wearers,
